@@ -1,0 +1,1 @@
+"""Alert pipeline: ingest of raw UTM events, classification, alerts and statistics."""

@@ -1,0 +1,1 @@
+"""Device registry: UTM units: expected, shipped, registered, online/offline."""

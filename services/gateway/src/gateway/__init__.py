@@ -1,0 +1,1 @@
+"""Gateway: the web portal and the only entry for browsers."""

@@ -1,0 +1,1 @@
+"""Notifier: every email and SMS, rendered from templates and sent once."""

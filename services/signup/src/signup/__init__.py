@@ -1,0 +1,1 @@
+"""Signup: the six-step application, its confirmation link and application numbers."""

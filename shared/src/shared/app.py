@@ -1,0 +1,183 @@
+"""The composition every service shares: lifespan of Kafka and MongoDB, health, metrics, logs."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.kafka import create_broker
+from shared.logging import configure_logging
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    """What a running service holds: its settings, broker and database."""
+
+    name: str
+    settings: CommonSettings
+    broker: KafkaBroker
+    mongo: AsyncMongoClient
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def db(self) -> AsyncDatabase:
+        return self.mongo[self.settings.database]
+
+    def spawn(self, coro: Awaitable[Any], *, name: str) -> None:
+        """Run ``coro`` for the life of the service; it is cancelled at shutdown."""
+        self.background.append(asyncio.ensure_future(coro))
+        self.background[-1].set_name(name)
+
+
+def create_runtime(name: str, settings: CommonSettings) -> ServiceRuntime:
+    """Build (without connecting) the broker and Mongo client of a service."""
+    return ServiceRuntime(
+        name=name,
+        settings=settings,
+        broker=create_broker(settings.kafka, service=name),
+        mongo=AsyncMongoClient(settings.mongo.uri, tz_aware=True, connect=False, appname=name),
+    )
+
+
+def build_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the service's Kafka broker and Mongo client.
+
+    ``on_startup`` hooks run after MongoDB answers (create indexes there) and before consumers start.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(runtime.name, runtime.settings.log_level)
+        await runtime.mongo.aconnect()
+        for hook in on_startup:
+            await hook(runtime)
+        await _start_broker(runtime.broker)
+        log.info("service started", extra={"kafka": runtime.settings.kafka.bootstrap_servers})
+        try:
+            yield
+        finally:
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)
+            for hook in on_shutdown:
+                await hook(runtime)
+            await runtime.broker.stop()
+            await runtime.mongo.close()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.broker = runtime.broker
+    app.state.token_public_key = runtime.settings.token_public_key
+    app.include_router(_operations_router(runtime))
+    _count_requests(app, runtime.registry)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _start_broker(broker: KafkaBroker, attempts: int = 30) -> None:
+    # Kafka may still be electing its controller when a service starts right after it.
+    for attempt in range(1, attempts + 1):
+        try:
+            await broker.start()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("Kafka not reachable yet, retrying", extra={"error": str(exc), "attempt": attempt})
+            await broker.stop()
+            await asyncio.sleep(1.0)
+
+
+def _operations_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        """The process answers; no I/O."""
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/health/ready")
+    async def ready() -> JSONResponse:
+        """Kafka and MongoDB both answer; 503 names the failing dependency."""
+        checks = dict(
+            zip(
+                ("kafka", "mongodb"),
+                await asyncio.gather(_ping_kafka(runtime.broker), _ping_mongo(runtime)),
+                strict=True,
+            )
+        )
+        failing = [name for name, ok in checks.items() if not ok]
+        body = {
+            "status": "ok" if not failing else "unavailable",
+            "service": runtime.name,
+            "checks": {name: "ok" if ok else "failing" for name, ok in checks.items()},
+            "failing": failing,
+        }
+        return JSONResponse(body, status_code=503 if failing else 200)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _ping_kafka(broker: KafkaBroker) -> bool:
+    try:
+        return bool(await broker.ping(timeout=2.0))
+    except Exception:
+        return False
+
+
+async def _ping_mongo(runtime: ServiceRuntime) -> bool:
+    try:
+        await asyncio.wait_for(runtime.db.command("ping"), timeout=2.0)
+        return True
+    except Exception:
+        return False
+
+
+def _count_requests(app: FastAPI, registry: CollectorRegistry) -> None:
+    requests = Counter(
+        "http_requests_total", "HTTP requests handled", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry
+    )
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response

@@ -1,0 +1,93 @@
+"""Kafka plumbing: the broker, consumer defaults and the dead-letter path."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from shared.events import DeadLetter, Event
+from shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+# Pause before a failed message is redelivered, so a database outage is not a busy loop.
+RETRY_PAUSE_SECONDS = 1.0
+
+
+class PoisonMessage(Exception):
+    """Raised by a handler for a message that can never be processed; it goes to the dead-letter topic."""
+
+
+def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
+    """A broker for ``service`` whose consumers send unprocessable messages to the dead-letter topic."""
+    broker = KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=service,
+        acks="all",
+        logger=logging.getLogger(f"{service}.kafka"),
+    )
+    broker.add_middleware(_dead_letter_middleware(service, broker))
+    return broker
+
+
+def consumer_options(service: str, settings: KafkaSettings) -> dict[str, Any]:
+    """Subscriber options: one group per service, commit only after the handler succeeded."""
+    return {
+        "group_id": service,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": max(1_000, settings.session_timeout_ms // 5),
+    }
+
+
+async def publish(broker: KafkaBroker, event: Event, *, key: str) -> None:
+    """Publish ``event`` to its topic keyed by its aggregate id, so order holds per key."""
+    await broker.publish(event.model_dump(mode="json"), topic=event.TOPIC, key=key.encode())
+
+
+def _dead_letter_middleware(service: str, broker: KafkaBroker) -> Callable[..., BaseMiddleware[Any, Any]]:
+    class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
+        async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            try:
+                return await call_next(msg)
+            except (ValidationError, PoisonMessage, UnicodeDecodeError, ValueError) as exc:
+                await _send_to_dead_letter(broker, service, msg, exc)
+                return None
+            except Exception:
+                log.exception("handler failed; the message will be redelivered")
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                raise
+
+    return DeadLetterMiddleware
+
+
+async def _send_to_dead_letter(
+    broker: KafkaBroker, service: str, msg: StreamMessage[Any], exc: BaseException
+) -> None:
+    records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+    for record in records:
+        key = getattr(record, "key", None)
+        value = getattr(record, "value", None) or b""
+        letter = DeadLetter(
+            service=service,
+            source_topic=getattr(record, "topic", "") or "",
+            partition=getattr(record, "partition", None),
+            offset=getattr(record, "offset", None),
+            key=key.decode(errors="replace") if isinstance(key, bytes) else None,
+            payload=value.decode(errors="replace") if isinstance(value, bytes) else str(value),
+            reason=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        await publish(broker, letter, key=letter.source_topic)
+    log.warning(
+        "message sent to the dead-letter topic",
+        extra={"reason": f"{type(exc).__name__}: {exc}"[:500], "count": len(records)},
+    )
