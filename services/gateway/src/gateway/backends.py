@@ -1,0 +1,77 @@
+"""HTTP clients of the backend services, one per service, with the user's bearer token."""
+
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+if TYPE_CHECKING:
+    from gateway.session import PortalUser
+
+log = logging.getLogger(__name__)
+
+SERVICE_LABELS = {
+    "signup": "申込み受付",
+    "identity": "認証",
+    "device-registry": "UTM管理",
+    "alert-pipeline": "アラート",
+    "notifier": "通知",
+}
+
+
+class BackendUnavailable(Exception):
+    """A backend service did not answer (down, refused, timed out)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"backend {service} unavailable")
+        self.service = service
+
+
+class Backends:
+    """One ``httpx.AsyncClient`` per backend service."""
+
+    def __init__(
+        self,
+        urls: dict[str, str],
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
+            for name, url in urls.items()
+        }
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        user: "PortalUser | None" = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request to ``service``; raises BackendUnavailable when it cannot be reached."""
+        merged = dict(headers or {})
+        if user is not None:
+            merged["Authorization"] = f"Bearer {user.access_token}"
+        try:
+            return await self._clients[service].request(method, path, headers=merged, **kwargs)
+        except httpx.TransportError as exc:
+            log.warning("backend unreachable", extra={"service": service, "path": path, "error": str(exc)})
+            raise BackendUnavailable(service) from exc
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        for client in self._clients.values():
+            await client.aclose()
+
+
+def _backends(request: Request) -> Backends:
+    backends: Backends = request.app.state.backends
+    return backends
+
+
+BackendsDep = Annotated[Backends, Depends(_backends)]

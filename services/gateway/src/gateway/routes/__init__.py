@@ -1,0 +1,1 @@
+"""Portal pages, one router per area."""

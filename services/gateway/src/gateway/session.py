@@ -1,0 +1,173 @@
+"""The portal session: an opaque identity session id in an HttpOnly cookie.
+
+The gateway never sees passwords after login; it exchanges the session id for a short-lived access
+token signed by identity (cached in memory until shortly before it expires) and calls the services
+with it.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+
+from gateway.backends import BackendsDep
+
+SESSION_HEADER = "X-Identity-Session"
+
+# Where each unfinished setup step of the first login is done (guide §4 ③–⑤).
+SETUP_PAGES = {
+    "password_change": "/account/password",
+    "user_id_setup": "/account/user-id",
+    "two_step_setup": "/account/two-step",
+    "second_factor": "/login/verify",
+}
+
+
+class RedirectRequired(Exception):
+    """The browser must go elsewhere first (turned into a 303 by the app)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+class LoginRequired(RedirectRequired):
+    """No valid session: go to the login page."""
+
+    def __init__(self) -> None:
+        super().__init__("/login")
+
+
+class OperatorRequired(Exception):
+    """A customer tried to open an operator page (a 403 page)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortalUser:
+    """The logged-in user as the gateway knows them."""
+
+    account_id: str
+    company_id: str
+    role: str
+    name: str
+    email: str
+    access_token: str
+    company_name: str = ""
+    login_id: str = ""
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+class TokenCache:
+    """Access tokens by session id, kept until shortly before they expire."""
+
+    def __init__(self, margin_seconds: float = 30.0) -> None:
+        self._items: dict[str, tuple[float, PortalUser]] = {}
+        self._margin = margin_seconds
+
+    def get(self, session_id: str) -> PortalUser | None:
+        item = self._items.get(session_id)
+        if item is None or item[0] <= time.monotonic():
+            self._items.pop(session_id, None)
+            return None
+        return item[1]
+
+    def put(self, session_id: str, user: PortalUser, expires_in: float) -> None:
+        if len(self._items) > 10_000:
+            now = time.monotonic()
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+        self._items[session_id] = (time.monotonic() + max(0.0, expires_in - self._margin), user)
+
+    def drop(self, session_id: str) -> None:
+        self._items.pop(session_id, None)
+
+
+def session_id(request: Request) -> str | None:
+    """The identity session id held by this browser, if any."""
+    return request.cookies.get(request.app.state.settings.session_cookie) or None
+
+
+def session_headers(request: Request) -> dict[str, str]:
+    """Headers that present this browser's identity session to the identity service."""
+    sid = session_id(request)
+    return {SESSION_HEADER: sid} if sid else {}
+
+
+def start_session(request: Request, response: Response, sid: str) -> None:
+    """Hand the browser its session cookie."""
+    settings = request.app.state.settings
+    response.set_cookie(
+        settings.session_cookie,
+        sid,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def end_session(request: Request, response: Response) -> None:
+    """Forget the session in this browser and in the token cache."""
+    settings = request.app.state.settings
+    sid = session_id(request)
+    if sid:
+        request.app.state.token_cache.drop(sid)
+    response.delete_cookie(settings.session_cookie, path="/", secure=settings.secure_cookies, httponly=True)
+
+
+def _user_from(body: dict[str, Any]) -> PortalUser:
+    account = body["account"]
+    return PortalUser(
+        account_id=account["account_id"],
+        company_id=account.get("company_id", ""),
+        role=account.get("role", "customer"),
+        name=account.get("name", ""),
+        email=account.get("email", ""),
+        access_token=body["access_token"],
+        company_name=account.get("company_name", ""),
+        login_id=account.get("login_id", ""),
+    )
+
+
+async def optional_user(request: Request, backends: BackendsDep) -> PortalUser | None:
+    """The logged-in user, or None; raises RedirectRequired while the first-login setup is unfinished."""
+    sid = session_id(request)
+    if not sid:
+        return None
+    cache: TokenCache = request.app.state.token_cache
+    user = cache.get(sid)
+    if user is None:
+        response = await backends.call(
+            "identity", "POST", "/sessions/current/token", headers={SESSION_HEADER: sid}
+        )
+        if response.status_code == 409:
+            step = response.json().get("detail", {}).get("next_step", "")
+            raise RedirectRequired(SETUP_PAGES.get(step, "/login"))
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        user = _user_from(body)
+        cache.put(sid, user, float(body.get("expires_in", 300)))
+    request.state.portal_user = user
+    return user
+
+
+async def _current_user(user: Annotated[PortalUser | None, Depends(optional_user)]) -> PortalUser:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+async def _current_operator(user: Annotated[PortalUser, Depends(_current_user)]) -> PortalUser:
+    if not user.is_operator:
+        raise OperatorRequired()
+    return user
+
+
+CurrentUser = Annotated[PortalUser, Depends(_current_user)]
+CurrentOperatorUser = Annotated[PortalUser, Depends(_current_operator)]
+OptionalUser = Annotated[PortalUser | None, Depends(optional_user)]

@@ -1,0 +1,28 @@
+"""Server-rendered pages: the Jinja2 environment and a ``render`` helper."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from gateway.csrf import csrf_input, csrf_token
+
+PACKAGE_DIR = Path(__file__).parent
+STATIC_DIR = PACKAGE_DIR / "static"
+
+templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+templates.env.globals["csrf_input"] = csrf_input
+templates.env.globals["csrf_token"] = csrf_token
+
+
+def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render template ``name``; the logged-in user (if any) is available as ``user``."""
+    context.setdefault("user", getattr(request.state, "portal_user", None))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_page(request: Request, *, status_code: int, title: str, message: str) -> HTMLResponse:
+    """A plain page that explains what went wrong in Japanese."""
+    return render(request, "error.html", status_code=status_code, title=title, message=message)
