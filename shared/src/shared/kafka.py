@@ -91,3 +91,9 @@ async def _send_to_dead_letter(
         "message sent to the dead-letter topic",
         extra={"reason": f"{type(exc).__name__}: {exc}"[:500], "count": len(records)},
     )
+
+
+def declare_publishers(broker: KafkaBroker, *events: type[Event]) -> None:
+    """Declare what a service publishes, so its AsyncAPI document shows the outgoing topics too."""
+    for event in events:
+        broker.publisher(event.TOPIC, schema=event, title=f"{event.TOPIC}:publish", description=event.__doc__)

@@ -1,0 +1,81 @@
+"""docker-compose.yml runs every service with the settings its code reads (it cannot start here)."""
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+from shared.settings import PLACEHOLDER_SECRETS
+from support.processes import PACKAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost")
+
+
+def env_names(settings: type[BaseSettings]) -> dict[str, Any]:
+    """Environment variable name → default, for every field a settings class reads (nested included)."""
+    prefix = settings.model_config.get("env_prefix", "")
+    names: dict[str, Any] = {}
+    for name, field in settings.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseSettings):
+            names.update(env_names(nested))
+            continue
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names[alias.upper()] = field.default
+        elif isinstance(alias, AliasChoices):
+            names.update({str(choice).upper(): field.default for choice in alias.choices})
+        else:
+            names[f"{prefix}{name}".upper()] = field.default
+    return names
+
+
+def service_settings(service: str) -> type[BaseSettings]:
+    module = importlib.import_module(f"{PACKAGES[service]}.settings")
+    settings: type[BaseSettings] = module.Settings
+    return settings
+
+
+@pytest.mark.parametrize("service", sorted(PACKAGES))
+def test_service_is_built_and_health_checked(service: str) -> None:
+    spec = COMPOSE["services"][service]
+    assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert spec["build"]["args"] == {"SERVICE": service, "PACKAGE": PACKAGES[service]}
+    assert "/health/ready" in " ".join(spec["healthcheck"]["test"])
+    for dependency in ("kafka", "mongo"):
+        assert spec["depends_on"][dependency]["condition"] == "service_healthy"
+        assert "healthcheck" in COMPOSE["services"][dependency]
+
+
+@pytest.mark.parametrize("service", sorted(PACKAGES))
+def test_every_variable_set_is_read_by_the_code(service: str) -> None:
+    readable = env_names(service_settings(service))
+    unknown = set(COMPOSE["services"][service]["environment"]) - set(readable)
+    assert not unknown, f"{service}: compose sets variables the code never reads: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("service", sorted(PACKAGES))
+def test_secrets_and_addresses_are_given_for_production(service: str) -> None:
+    environment = COMPOSE["services"][service]["environment"]
+    assert environment["APP_ENV"] == "production"
+    needed = {
+        name
+        for name, default in env_names(service_settings(service)).items()
+        if isinstance(default, str)
+        and (default in PLACEHOLDER_SECRETS or any(host in default for host in LOCAL_ADDRESSES))
+    }
+    missing = needed - set(environment)
+    assert not missing, f"{service}: production would run with development values for {sorted(missing)}"
+
+
+def test_ports_and_mail_ui() -> None:
+    assert COMPOSE["services"]["gateway"]["ports"] == ["8000:8000"]
+    assert "8025:8025" in COMPOSE["services"]["mail"]["ports"]
+    assert "--replSet" in COMPOSE["services"]["mongo"]["command"]
+    assert COMPOSE["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
