@@ -43,13 +43,13 @@ def issue_token(principal: Principal, *, private_key: str, ttl: timedelta = time
         "iat": now,
         "exp": now + ttl,
     }
-    return jwt.encode(claims, private_key, algorithm=ALGORITHM)
+    return jwt.encode(claims, _pem(private_key), algorithm=ALGORITHM)
 
 
 def verify_token(token: str, *, public_key: str) -> Principal:
     """Return the principal of a valid token, or raise ``jwt.InvalidTokenError``."""
     claims = jwt.decode(
-        token, public_key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
+        token, _pem(public_key), algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
     )
     role = claims.get("role")
     if role not in ("customer", "operator"):
@@ -61,6 +61,11 @@ def verify_token(token: str, *, public_key: str) -> Principal:
         name=claims.get("name", ""),
         email=claims.get("email", ""),
     )
+
+
+def _pem(key: str) -> str:
+    # Keys given through a .env file often carry their line breaks as a literal "\\n".
+    return key.replace("\\n", "\n")
 
 
 def _principal(request: Request) -> Principal:
