@@ -1,5 +1,6 @@
 """Settings of the alert-pipeline service, read from ``ALERT_PIPELINE_*`` environment variables."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings
@@ -11,3 +12,8 @@ class Settings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="ALERT_PIPELINE_", extra="ignore")
 
     database: str = "alert-pipeline"
+    rules_file: str = Field(default="", description="Classification rules (TOML); empty: the packaged file.")
+    batch_max_records: int = Field(default=4000, ge=1, description="Most raw records handled per batch.")
+    batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
+    seen_flush_seconds: float = Field(default=5.0, gt=0, description="How often utm-seen summaries go out.")
+    quarantine_ttl_days: int = Field(default=7, ge=1, description="How long unknown units' events are kept.")

@@ -1,0 +1,126 @@
+"""Kafka subscribers of the alert pipeline: the raw UTM stream, unit registrations and status changes."""
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Counter
+
+from alert_pipeline.ingest import BatchResult, IngestService
+from alert_pipeline.monitoring import MonitoringService
+from alert_pipeline.settings import Settings
+from shared.app import ServiceRuntime
+from shared.events import DeadLetter, UtmRegistered, UtmSeen, UtmStatusChanged
+from shared.kafka import consumer_options, publish
+from shared.topics import UTM_EVENTS, UTM_REGISTERED, UTM_STATUS_CHANGED
+
+log = logging.getLogger(__name__)
+
+
+class PipelineMetrics:
+    """Prometheus counters of the ingest (the benchmark reads ``alert_pipeline_events_total``)."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        registry = runtime.registry
+        self.events = Counter("alert_pipeline_events", "Raw records fully processed", registry=registry)
+        self.threats = Counter("alert_pipeline_threats", "Threat records seen", registry=registry)
+        self.alerts = Counter("alert_pipeline_alerts_created", "Alerts newly stored", registry=registry)
+        self.duplicates = Counter(
+            "alert_pipeline_alert_duplicates", "Re-delivered alerts ignored", registry=registry
+        )
+        self.quarantined = Counter(
+            "alert_pipeline_quarantined", "Threats of unknown units", registry=registry
+        )
+        self.rejected = Counter(
+            "alert_pipeline_rejected", "Records sent to the dead-letter topic", registry=registry
+        )
+        self.published = Counter(
+            "alert_pipeline_alerts_published", "alert-detected events published", registry=registry
+        )
+
+    def record(self, result: BatchResult) -> None:
+        self.events.inc(result.events)
+        self.threats.inc(result.threats)
+        self.alerts.inc(result.new_alerts)
+        self.duplicates.inc(result.duplicates)
+        self.quarantined.inc(result.quarantined)
+        self.rejected.inc(len(result.rejected))
+        self.published.inc(result.published)
+
+
+async def _raw_records(msg: Any) -> None:
+    # The handler reads the ConsumerRecords themselves: decoding each body here would be wasted work.
+    return None
+
+
+def register(
+    runtime: ServiceRuntime,
+    settings: Settings,
+    ingest: IngestService,
+    monitoring: MonitoringService,
+) -> None:
+    """Attach the subscribers to the runtime's broker."""
+    broker = runtime.broker
+    service = runtime.name
+    metrics = PipelineMetrics(runtime)
+
+    @broker.subscriber(
+        UTM_EVENTS,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        decoder=_raw_records,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **consumer_options(service, settings.kafka),
+    )
+    async def on_utm_events(msg: KafkaMessage) -> None:
+        """A batch of raw UTM records; committed only after all of its work is done."""
+        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        result = await ingest.process_batch(records)
+        if result.rejected:
+            await asyncio.gather(
+                *(
+                    publish(
+                        broker,
+                        DeadLetter(
+                            service=service,
+                            source_topic=r.record.topic,
+                            partition=r.record.partition,
+                            offset=r.record.offset,
+                            key=r.record.key.decode(errors="replace") if r.record.key else None,
+                            payload=(r.record.value or b"").decode(errors="replace"),
+                            reason=r.reason,
+                        ),
+                        key=r.record.topic,
+                    )
+                    for r in result.rejected
+                )
+            )
+            log.warning("records sent to the dead-letter topic", extra={"count": len(result.rejected)})
+        metrics.record(result)
+
+    @broker.subscriber(UTM_REGISTERED, **consumer_options(service, settings.kafka))
+    async def on_utm_registered(event: UtmRegistered) -> None:
+        """Keep the unit → company projection."""
+        ingest.units.remember(await monitoring.unit_registered(event))
+
+    @broker.subscriber(UTM_STATUS_CHANGED, **consumer_options(service, settings.kafka))
+    async def on_utm_status_changed(event: UtmStatusChanged) -> None:
+        """Raise or clear the unit's UTM監視 alert."""
+        await monitoring.status_changed(event)
+
+
+async def flush_seen(runtime: ServiceRuntime, ingest: IngestService, every_seconds: float) -> None:
+    """Publish the latest time each unit was heard from, at most every ``every_seconds``."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        pending = ingest.seen.take()
+        if not pending:
+            continue
+        try:
+            await publish(runtime.broker, UtmSeen(last_seen=pending), key="utm-seen")
+        except Exception:
+            log.exception("utm-seen summary not published; kept for the next round")
+            for serial, moment in pending.items():
+                ingest.seen.note(serial, moment)
