@@ -1,5 +1,6 @@
 """The ingest use case against an in-memory store: dedup, quarantine, counters, notifications."""
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -86,12 +87,13 @@ BATCH = [
 
 
 async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage() -> None:
-    store, published = MemoryStore([UNIT]), []
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
     result = await _service(store, published).process_batch(BATCH)
 
     assert (result.events, result.benign, result.threats) == (7, 3, 3)
     assert result.new_alerts == 2
-    assert result.quarantined == 1 and store.quarantined[0]["serial_number"] == "UNKNOWN-UNIT"
+    assert result.quarantined == 1
+    assert store.quarantined[0]["serial_number"] == "UNKNOWN-UNIT"
     assert [r.reason for r in result.rejected] == ["neither JSON nor key=value"]
     categories = sorted(d["category"] for d in store.alerts.values())
     assert categories == ["Webガード", "アプリケーション制御"]
@@ -102,16 +104,18 @@ async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage(
     web = next(f for (_, _, cat, _), f in store.counters.items() if cat == "Webガード")
     assert web == {"count": 1, "severity_2": 1}
     assert [e.category for e in published] == ["Webガード"]
-    assert published[0].company_id == "C-1" and published[0].mac_address == UNIT.mac_address
+    assert published[0].company_id == "C-1"
+    assert published[0].mac_address == UNIT.mac_address
 
 
 async def test_a_redelivered_batch_makes_no_second_alert_nor_notification() -> None:
-    store, published = MemoryStore([UNIT]), []
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = _service(store, published)
     await service.process_batch(BATCH)
     again = await service.process_batch(BATCH)
 
-    assert again.new_alerts == 0 and again.duplicates == 2
+    assert again.new_alerts == 0
+    assert again.duplicates == 2
     assert len(store.alerts) == 2
     assert len(published) == 1
     web = next(f for (_, _, cat, _), f in store.counters.items() if cat == "Webガード")
@@ -119,17 +123,15 @@ async def test_a_redelivered_batch_makes_no_second_alert_nor_notification() -> N
 
 
 async def test_an_alert_stored_but_not_announced_before_a_crash_is_announced_on_redelivery() -> None:
-    store, published = MemoryStore([UNIT]), []
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = _service(store, published)
 
     async def crash(event: AlertDetected) -> None:
         raise ConnectionError("broker gone")
 
     service.publish_alert = crash
-    try:
+    with contextlib.suppress(ConnectionError):
         await service.process_batch(BATCH)
-    except ConnectionError:
-        pass
     service.publish_alert = _service(store, published).publish_alert
     await service.process_batch(BATCH)
     assert [e.category for e in published] == ["Webガード"]

@@ -34,7 +34,8 @@ FGT_WEB = (
     'date=2026-01-05 time=12:04:05 devname="FGT60F" devid="FGT60FTK2109ABCD" logid="0316013056" '
     'type="utm" subtype="webfilter" eventtype="ftgd_blk" level="warning" vd="root" policyid=1 '
     'srcip=192.168.1.10 srcport=51234 dstip=203.0.113.5 dstport=80 proto=6 action="blocked" '
-    'hostname="bad.example.com" url="/x?a=1" cat=26 catdesc="Malicious Websites" msg="URL belongs to a denied category in policy"'
+    'hostname="bad.example.com" url="/x?a=1" cat=26 catdesc="Malicious Websites" '
+    'msg="URL belongs to a denied category in policy"'
 )
 FGT_TRAFFIC = (
     '<189>date=2026-01-05 time=12:00:00 devname="FGT60F" devid="FGT60FTK2109ABCD" logid="0000000013" '
@@ -102,7 +103,8 @@ FGT_TRAFFIC = (
         ),
         pytest.param(
             b'date=2026-01-05 time=12:00:00 tz="+0000" devid="FGT60FTK2109ABCD" type="utm" subtype="virus" '
-            b'level="warning" action="blocked" virus="EICAR_TEST_FILE" dtype="Virus" srcip=1.2.3.4 dstip=10.0.0.2',
+            b'level="warning" action="blocked" virus="EICAR_TEST_FILE" dtype="Virus" '
+            b"srcip=1.2.3.4 dstip=10.0.0.2",
             {
                 "kind": "virus",
                 "signature": "EICAR_TEST_FILE",
