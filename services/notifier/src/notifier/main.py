@@ -1,14 +1,104 @@
 """Composition root of the notifier service."""
 
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from notifier import api, handlers
+from notifier.deliveries import DeliveryRepository
+from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
+from notifier.grouping import AlertGrouper, MongoAlertGroupStore
+from notifier.recipients import RecipientDirectory
+from notifier.senders import SmtpPool, create_sms_sender
+from notifier.service import Notifier
 from notifier.settings import Settings
-from shared.app import build_app, create_runtime
+from shared.app import ServiceRuntime, build_app, create_runtime
+from shared.events import utc_now
+from shared.sealing import Sealer
 
 SERVICE = "notifier"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the notifier app; nothing connects until its lifespan starts."""
-    runtime = create_runtime(SERVICE, settings or Settings())
-    return build_app(runtime, title="Notifier")
+    settings = settings or Settings()
+    runtime = create_runtime(SERVICE, settings)
+    # Identifies this process's claims on deliveries, so a successor can tell them apart.
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    deliveries = DeliveryRepository(runtime.db, stale_after=timedelta(seconds=settings.stale_sending_seconds))
+    groups = MongoAlertGroupStore(runtime.db)
+    recipients = RecipientDirectory(runtime.db)
+    smtp = SmtpPool(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        size=settings.smtp_connections,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    dispatcher = Dispatcher(
+        deliveries=deliveries,
+        mailer=smtp,
+        sms=create_sms_sender(settings.sms_backend, outbox_dir=settings.sms_outbox_dir),
+        mail_from=settings.mail_from,
+        owner=owner,
+        metrics=NotifierMetrics(runtime.registry),
+        retry=RetryPolicy(
+            max_attempts=settings.send_max_attempts,
+            backoff_seconds=settings.send_backoff_seconds,
+            backoff_max_seconds=settings.send_backoff_max_seconds,
+        ),
+        workers=settings.smtp_connections,
+    )
+    notifier = Notifier(
+        deliveries=deliveries,
+        dispatcher=dispatcher,
+        recipients=recipients,
+        grouper=AlertGrouper(
+            groups, window=timedelta(seconds=settings.alert_group_window_seconds), clock=utc_now
+        ),
+        sealer=Sealer(settings.sealing_key),
+        owner=owner,
+        portal_url=settings.portal_url,
+        window_minutes=max(1, round(settings.alert_group_window_seconds / 60)),
+        clock=utc_now,
+    )
+    handlers.register(runtime, notifier)
+
+    async def start(runtime: ServiceRuntime) -> None:
+        await deliveries.ensure_indexes()
+        await groups.ensure_indexes()
+        await recipients.ensure_indexes()
+        dispatcher.start()
+        runtime.spawn(smtp.warm(), name="smtp-warm-up")
+        runtime.spawn(
+            _every(settings.alert_group_check_seconds, notifier.flush_alert_groups), name="alert-group-flush"
+        )
+        runtime.spawn(
+            _every(settings.sweep_interval_seconds, notifier.resend_abandoned), name="delivery-sweep"
+        )
+
+    async def stop(runtime: ServiceRuntime) -> None:
+        await dispatcher.stop()
+        await smtp.close()
+
+    app = build_app(runtime, title="Notifier", routers=[api.router], on_startup=[start], on_shutdown=[stop])
+    app.state.deliveries = deliveries
+    app.state.notifier = notifier
+    return app
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("background job failed; trying again", extra={"job": getattr(job, "__name__", "")})
+        await asyncio.sleep(seconds)

@@ -1,0 +1,226 @@
+"""Sending claimed deliveries concurrently, with retries and back-off, recording each outcome.
+
+Handlers claim a delivery in MongoDB first, then hand it here. A few workers, one per warm SMTP
+connection, send in parallel so that a slow or failing message never holds up an alert behind it.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from notifier.deliveries import DeliveryRepository
+from notifier.messages import Outgoing
+from notifier.senders import MailSender, SendError, SmsSender, build_email, message_id_for
+from shared.events import utc_now
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class DispatcherStopped(RuntimeError):
+    """The service is shutting down; the delivery was handed back unsent."""
+
+
+class NotifierMetrics:
+    """Prometheus counters of the notifier."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter(
+            "notifier_messages_sent_total",
+            "Messages accepted by SMTP or the SMS backend",
+            ["channel", "template"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "notifier_messages_failed_total",
+            "Messages given up after retries",
+            ["channel", "template"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "notifier_send_retries_total",
+            "Send attempts that failed and were retried",
+            ["channel"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "notifier_event_to_send_seconds",
+            "From the event's occurred_at to acceptance by SMTP/SMS",
+            ["template"],
+            registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how patiently a send is retried."""
+
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 30.0
+
+    def pause(self, attempt: int) -> float:
+        """Pause after failed try number ``attempt`` (1-based): 1 s, 2 s, 4 s, …"""
+        return float(min(self.backoff_seconds * 2 ** (attempt - 1), self.backoff_max_seconds))
+
+
+@dataclass
+class _Job:
+    message: Outgoing
+    done: asyncio.Future[str]
+
+
+class Dispatcher:
+    """Workers that send claimed deliveries and record ``sent`` or ``failed``."""
+
+    def __init__(
+        self,
+        *,
+        deliveries: DeliveryRepository,
+        mailer: MailSender,
+        sms: SmsSender,
+        mail_from: str,
+        owner: str,
+        metrics: NotifierMetrics,
+        retry: RetryPolicy,
+        workers: int = 4,
+        queue_size: int = 10_000,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._deliveries = deliveries
+        self._mailer = mailer
+        self._sms = sms
+        self._mail_from = mail_from
+        self._owner = owner
+        self._metrics = metrics
+        self._retry = retry
+        self._worker_count = workers
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
+        self._held: dict[str, _Job] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self._clock = clock
+        self._sleep = sleep
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"notifier-sender-{i}") for i in range(self._worker_count)
+        ]
+
+    async def stop(self) -> None:
+        """Stop sending; claims not yet sent are handed back for the next process."""
+        self._stopped = True
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        jobs = list(self._held.values())
+        while not self._queue.empty():
+            jobs.append(self._queue.get_nowait())
+        with contextlib.suppress(Exception):
+            await self._deliveries.release([job.message.delivery_id for job in jobs], owner=self._owner)
+        for job in jobs:
+            if not job.done.done():
+                job.done.set_exception(DispatcherStopped("the notifier is stopping"))
+
+    async def submit(self, message: Outgoing) -> asyncio.Future[str]:
+        """Queue a claimed delivery; the future gives ``sent`` or ``failed``."""
+        if self._stopped:
+            raise DispatcherStopped("the notifier is stopping")
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_consume_exception)
+        await self._queue.put(_Job(message, done))
+        return done
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            self._held[job.message.delivery_id] = job
+            try:
+                status = await self.deliver(job.message)
+            except Exception as exc:
+                log.exception(
+                    "delivery could not be recorded", extra={"delivery_id": job.message.delivery_id}
+                )
+                if not job.done.done():
+                    job.done.set_exception(exc)
+            else:
+                if not job.done.done():
+                    job.done.set_result(status)
+            finally:
+                self._held.pop(job.message.delivery_id, None)
+
+    async def deliver(self, message: Outgoing) -> str:
+        """Send a claimed delivery with retries; record and return its final status."""
+        error = ""
+        attempt = 0
+        for attempt in range(1, self._retry.max_attempts + 1):
+            if attempt > 1:
+                await self._deliveries.attempt(
+                    message.delivery_id, attempt=attempt, now=self._clock(), error=error
+                )
+            try:
+                message_id = await self._send(message)
+            except SendError as exc:
+                error = str(exc)
+                log.warning(
+                    "send failed",
+                    extra={
+                        "delivery_id": message.delivery_id,
+                        "channel": message.channel,
+                        "attempt": attempt,
+                        "error": error,
+                        "permanent": exc.permanent,
+                    },
+                )
+                if exc.permanent or attempt == self._retry.max_attempts:
+                    break
+                self._metrics.retries.labels(message.channel).inc()
+                await self._sleep(self._retry.pause(attempt))
+                continue
+            now = self._clock()
+            await self._deliveries.mark_sent(
+                message.delivery_id, attempts=attempt, now=now, message_id=message_id
+            )
+            self._metrics.sent.labels(message.channel, message.template).inc()
+            if message.event_time is not None:
+                self._metrics.latency.labels(message.template).observe(
+                    max(0.0, (now - message.event_time).total_seconds())
+                )
+            log.info(
+                "message sent",
+                extra={"delivery_id": message.delivery_id, "template": message.template, "attempt": attempt},
+            )
+            return "sent"
+        await self._deliveries.mark_failed(
+            message.delivery_id, attempts=attempt, now=self._clock(), error=error
+        )
+        self._metrics.failed.labels(message.channel, message.template).inc()
+        log.error(
+            "message given up", extra={"delivery_id": message.delivery_id, "template": message.template}
+        )
+        return "failed"
+
+    async def _send(self, message: Outgoing) -> str:
+        message_id = message_id_for(message.delivery_id, self._mail_from)
+        if message.channel == "sms":
+            await self._sms.send(
+                to=message.recipient, body=message.body, message_id=message.delivery_id, now=self._clock()
+            )
+        else:
+            await self._mailer.send(build_email(message, mail_from=self._mail_from, now=self._clock()))
+        return message_id
+
+
+def _consume_exception(future: asyncio.Future[str]) -> None:
+    # Background deliveries are not awaited; their failures are logged by the worker already.
+    if not future.cancelled():
+        future.exception()

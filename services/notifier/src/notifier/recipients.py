@@ -1,0 +1,37 @@
+"""Who receives a company's alert mails: a projection of the portal users, kept from identity's events.
+
+The notifier keeps its own copy so that alert mails still go out while identity is down.
+"""
+
+import contextlib
+from datetime import datetime
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+
+class RecipientDirectory:
+    """account_id → (company, name, email), in the ``recipients`` collection."""
+
+    def __init__(self, database: AsyncDatabase) -> None:
+        self._collection = database["recipients"]
+
+    async def ensure_indexes(self) -> None:
+        await self._collection.create_index([("company_id", ASCENDING)])
+
+    async def upsert(self, *, account_id: str, company_id: str, name: str, email: str, at: datetime) -> None:
+        """Record the user's address as of ``at``; an older event never overwrites a newer one."""
+        # A duplicate key means the stored entry is newer than this event: it stays.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._collection.update_one(
+                {"_id": account_id, "$or": [{"updated_at": {"$lt": at}}, {"updated_at": {"$exists": False}}]},
+                {"$set": {"company_id": company_id, "name": name, "email": email, "updated_at": at}},
+                upsert=True,
+            )
+
+    async def emails_of(self, company_id: str) -> list[str]:
+        """Distinct addresses of the company's portal users."""
+        cursor = self._collection.find({"company_id": company_id}, {"email": 1})
+        emails = {doc["email"].strip(): None async for doc in cursor if doc.get("email")}
+        return list(emails)

@@ -1,0 +1,175 @@
+"""The notifier's use cases: from each event to claimed, sent and recorded messages."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from notifier import messages
+from notifier.deliveries import Claim, DeliveryRepository, stored_message
+from notifier.dispatcher import Dispatcher
+from notifier.grouping import AlertGroup, AlertGrouper
+from notifier.messages import Outgoing
+from notifier.recipients import RecipientDirectory
+from notifier.rendering import TemplateError
+from shared.events import (
+    AccountEmailChanged,
+    AccountProvisioned,
+    AlertDetected,
+    ApplicationConfirmationRequested,
+    NotificationRequested,
+    PasswordReissued,
+    SendSmsCode,
+)
+from shared.kafka import PoisonMessage
+from shared.sealing import Sealer, SealError
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryInProgress(RuntimeError):
+    """Another process holds the claim of a message that only this event can send; try again later."""
+
+
+class Notifier:
+    """Turns events into messages: claim each delivery, then send it through the dispatcher.
+
+    Messages whose stored copy is complete are sent in the background (a crash is covered by the
+    sweeper, which re-sends abandoned claims); messages with a secret are awaited, so the event is
+    committed only once they are sent or failed, and a crash means the event itself comes again.
+    """
+
+    def __init__(
+        self,
+        *,
+        deliveries: DeliveryRepository,
+        dispatcher: Dispatcher,
+        recipients: RecipientDirectory,
+        grouper: AlertGrouper,
+        sealer: Sealer,
+        owner: str,
+        portal_url: str,
+        window_minutes: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._deliveries = deliveries
+        self._dispatcher = dispatcher
+        self._recipients = recipients
+        self._grouper = grouper
+        self._sealer = sealer
+        self._owner = owner
+        self._portal_url = portal_url
+        self._window_minutes = window_minutes
+        self._clock = clock
+
+    async def application_confirmation_requested(self, event: ApplicationConfirmationRequested) -> None:
+        await self._send([messages.confirmation_mail(event)])
+
+    async def account_provisioned(self, event: AccountProvisioned) -> None:
+        await self._recipients.upsert(
+            account_id=event.account_id,
+            company_id=event.company_id,
+            name=event.name,
+            email=event.email,
+            at=event.occurred_at,
+        )
+        password = self._open(event.sealed_temporary_password)
+        await self._send([messages.provisioned_mail(event, password)])
+
+    async def account_email_changed(self, event: AccountEmailChanged) -> None:
+        await self._recipients.upsert(
+            account_id=event.account_id,
+            company_id=event.company_id,
+            name=event.name,
+            email=event.email,
+            at=event.occurred_at,
+        )
+
+    async def password_reissued(self, event: PasswordReissued) -> None:
+        password = self._open(event.sealed_temporary_password)
+        await self._send([messages.reissued_mail(event, password)])
+
+    async def send_sms_code(self, event: SendSmsCode) -> None:
+        code = self._open(event.sealed_code)
+        await self._send([messages.sms_code_message(event, code)])
+
+    async def notification_requested(self, event: NotificationRequested) -> None:
+        try:
+            message = messages.requested_message(event)
+        except TemplateError as exc:
+            raise PoisonMessage(str(exc)) from exc
+        await self._send([message])
+
+    async def alert_detected(self, alert: AlertDetected) -> None:
+        """Mail the first occurrence at once to every user of the company; count repeats."""
+        observation = await self._grouper.observe(alert)
+        if not observation.first:
+            return
+        emails = await self._recipients.emails_of(alert.company_id)
+        if not emails:
+            log.warning("no recipient for an alert", extra={"company_id": alert.company_id})
+            return
+        await self._send(
+            [
+                messages.alert_mail(
+                    alert, email, portal_url=self._portal_url, window_minutes=self._window_minutes
+                )
+                for email in emails
+            ]
+        )
+
+    async def flush_alert_groups(self) -> int:
+        """Send the follow-up of every group whose window has closed; returns how many groups closed."""
+        groups = await self._grouper.due()
+        for group in groups:
+            if group.repeat_count:
+                await self._follow_up(group)
+            await self._grouper.close(group.group_id)
+        return len(groups)
+
+    async def _follow_up(self, group: AlertGroup) -> None:
+        emails = await self._recipients.emails_of(group.first.company_id)
+        await self._send(
+            [
+                messages.alert_follow_up_mail(
+                    group.latest_or_first,
+                    email,
+                    group_id=group.group_id,
+                    count=group.repeat_count,
+                    first_alert_id=group.first.alert_id,
+                    first_notified_at=group.opened_at,
+                    portal_url=self._portal_url,
+                    window_minutes=self._window_minutes,
+                )
+                for email in emails
+            ]
+        )
+
+    async def resend_abandoned(self) -> int:
+        """Claim and send again the deliveries a dead or stopped process left unsent."""
+        docs = await self._deliveries.abandoned(owner=self._owner, now=self._clock())
+        for doc in docs:
+            log.info("re-sending an abandoned delivery", extra={"delivery_id": doc["_id"]})
+            await self._dispatcher.submit(stored_message(doc))
+        return len(docs)
+
+    async def _send(self, batch: list[Outgoing]) -> None:
+        claims = await self._deliveries.claim_many(batch, owner=self._owner, now=self._clock())
+        waiting: list[asyncio.Future[str]] = []
+        for message in batch:
+            claim = claims[message.delivery_id]
+            if claim is Claim.BUSY and message.has_secret:
+                raise DeliveryInProgress(f"delivery {message.delivery_id} is claimed by another process")
+            if claim is not Claim.CLAIMED:
+                continue
+            done = await self._dispatcher.submit(message)
+            if message.has_secret:
+                waiting.append(done)
+        if waiting:
+            await asyncio.gather(*waiting)
+
+    def _open(self, sealed: str) -> str:
+        try:
+            return self._sealer.open(sealed)
+        except SealError as exc:
+            raise PoisonMessage("sealed secret cannot be opened with the notifier's key") from exc
