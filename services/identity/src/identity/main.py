@@ -2,13 +2,34 @@
 
 from fastapi import FastAPI
 
+from identity import api, handlers
+from identity.repository import MongoRepository
+from identity.service import Clock, IdentityService
 from identity.settings import Settings
-from shared.app import build_app, create_runtime
+from shared.app import ServiceRuntime, build_app, create_runtime
+from shared.events import Event, utc_now
+from shared.kafka import publish
 
 SERVICE = "identity"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """Build the identity app; nothing connects until its lifespan starts."""
-    runtime = create_runtime(SERVICE, settings or Settings())
-    return build_app(runtime, title="Identity")
+    settings = settings or Settings()
+    runtime = create_runtime(SERVICE, settings)
+    repository = MongoRepository(runtime.db)
+
+    async def publish_event(event: Event, key: str) -> None:
+        await publish(runtime.broker, event, key=key)
+
+    service = IdentityService(repo=repository, settings=settings, publish=publish_event, clock=clock)
+    handlers.register(runtime, service)
+
+    async def prepare(_: ServiceRuntime) -> None:
+        await repository.create_indexes()
+        await service.seed_operator()
+
+    app = build_app(runtime, title="Identity", routers=[api.router], on_startup=[prepare])
+    app.state.identity = service
+    api.install_error_handlers(app)
+    return app

@@ -1,0 +1,175 @@
+"""Domain of identity: accounts, their 2-step settings, sessions and SMS challenges."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["customer", "operator"]
+TwoStepMethod = Literal["totp", "sms", "none"]
+
+SMS_CODE_TTL = timedelta(minutes=5)
+SMS_MAX_ATTEMPTS = 5
+SMS_MAX_SENDS = 5
+SMS_RESEND_INTERVAL = timedelta(seconds=30)
+
+
+def provisioning_key(application_number: str, email: str) -> str:
+    """The natural key of an account created from an application (never changes afterwards)."""
+    return f"{application_number}:{email.strip().lower()}"
+
+
+class Stage(StrEnum):
+    """Where a session stands: the first-login setup steps, the second factor, or logged in."""
+
+    PASSWORD_CHANGE = "password_change"
+    USER_ID_SETUP = "user_id_setup"
+    TWO_STEP_SETUP = "two_step_setup"
+    SECOND_FACTOR = "second_factor"
+    ACTIVE = "complete"
+
+
+class TwoStep(BaseModel):
+    """The account's 2-step verification setting."""
+
+    method: TwoStepMethod | None = Field(default=None, description="None until the user has chosen.")
+    totp_secret: str | None = None
+    totp_last_step: int | None = Field(default=None, description="Last time step used; its code is spent.")
+    pending_totp_secret: str | None = Field(default=None, description="Shown as QR, not yet confirmed.")
+    phone: str | None = None
+
+
+class Account(BaseModel):
+    """A portal account (customer user or operator)."""
+
+    account_id: str
+    company_id: str
+    company_name: str = ""
+    application_number: str = ""
+    provisioning_key: str = Field(
+        description="Application number and the email given in it: one account per application user."
+    )
+    role: Role = "customer"
+    name: str
+    email: str = Field(description="Contact email; recipients of notifications.")
+    mobile: str = ""
+    login_id: str = Field(description="User ID, stored in lowercase.")
+    password_hash: str
+    temporary: bool = Field(description="The password is temporary: it must be changed at the next login.")
+    temporary_expires_at: datetime | None = None
+    user_id_set: bool = False
+    two_step: TwoStep = Field(default_factory=TwoStep)
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    provisioning_notified: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+    def next_setup_stage(self) -> Stage | None:
+        """The first unfinished setup step (guide §4 ③–⑤), or None when setup is complete."""
+        if self.temporary:
+            return Stage.PASSWORD_CHANGE
+        if not self.user_id_set:
+            return Stage.USER_ID_SETUP
+        if self.two_step.method is None or (self.role == "operator" and self.two_step.method != "totp"):
+            return Stage.TWO_STEP_SETUP
+        return None
+
+    def stage_after_password(self) -> Stage:
+        """Where a correct password leads."""
+        setup = self.next_setup_stage()
+        if setup is not None:
+            return setup
+        if self.two_step.method in ("totp", "sms"):
+            return Stage.SECOND_FACTOR
+        return Stage.ACTIVE
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def temporary_expired(self, now: datetime) -> bool:
+        return self.temporary and self.temporary_expires_at is not None and self.temporary_expires_at <= now
+
+
+class SmsVerdict(StrEnum):
+    """Outcome of checking an SMS code."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    EXHAUSTED = "exhausted"
+
+
+class SmsChallenge(BaseModel):
+    """A one-time SMS code (stored only as a keyed hash) with its expiry and attempt count."""
+
+    purpose: Literal["setup", "login"]
+    phone: str
+    code_hash: str
+    salt: str
+    expires_at: datetime
+    attempts: int = 0
+    sends: int = 1
+    last_sent_at: datetime
+
+    @staticmethod
+    def hash_code(code: str, salt: str) -> str:
+        return hmac.new(salt.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def issue(
+        cls, *, purpose: Literal["setup", "login"], phone: str, now: datetime
+    ) -> tuple["SmsChallenge", str]:
+        """A new challenge and its code in clear (to be sealed for the SMS only)."""
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        salt = secrets.token_hex(16)
+        challenge = cls(
+            purpose=purpose,
+            phone=phone,
+            code_hash=cls.hash_code(code, salt),
+            salt=salt,
+            expires_at=now + SMS_CODE_TTL,
+            last_sent_at=now,
+        )
+        return challenge, code
+
+    def reissue(self, *, now: datetime) -> tuple["SmsChallenge", str]:
+        """A fresh code for the same phone; attempts start again, sends are counted."""
+        fresh, code = SmsChallenge.issue(purpose=self.purpose, phone=self.phone, now=now)
+        return fresh.model_copy(update={"sends": self.sends + 1}), code
+
+    def can_resend(self, now: datetime) -> bool:
+        return self.sends < SMS_MAX_SENDS and now - self.last_sent_at >= SMS_RESEND_INTERVAL
+
+    def check(self, code: str, *, now: datetime) -> tuple["SmsChallenge", SmsVerdict]:
+        """Check ``code``; returns the challenge with the attempt counted, and the verdict."""
+        if self.attempts >= SMS_MAX_ATTEMPTS:
+            return self, SmsVerdict.EXHAUSTED
+        if now >= self.expires_at:
+            return self, SmsVerdict.EXPIRED
+        counted = self.model_copy(update={"attempts": self.attempts + 1})
+        if hmac.compare_digest(self.hash_code(code.strip(), self.salt), self.code_hash):
+            return counted, SmsVerdict.OK
+        if counted.attempts >= SMS_MAX_ATTEMPTS:
+            return counted, SmsVerdict.EXHAUSTED
+        return counted, SmsVerdict.WRONG
+
+
+class Session(BaseModel):
+    """A browser's session; only a hash of its id is stored."""
+
+    session_hash: str
+    account_id: str
+    stage: Stage
+    created_at: datetime
+    expires_at: datetime
+    sms: SmsChallenge | None = None
+    second_factor_failures: int = 0
+
+    @staticmethod
+    def hash_id(session_id: str) -> str:
+        return hashlib.sha256(session_id.encode()).hexdigest()
