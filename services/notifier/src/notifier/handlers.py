@@ -15,10 +15,10 @@ from shared.events import (
 from shared.kafka import consumer_options
 
 
-def register(runtime: ServiceRuntime, notifier: Notifier) -> None:
-    """Subscribe the notifier's consumers (group ``notifier``) on the runtime's broker."""
+def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None:
+    """Subscribe the notifier's consumers (one consumer group, ``notifier`` by default) on the broker."""
     broker = runtime.broker
-    options = consumer_options(runtime.name, runtime.settings.kafka)
+    options = consumer_options(group, runtime.settings.kafka)
 
     @broker.subscriber(topics.APPLICATION_CONFIRMATION_REQUESTED, **options)
     async def on_application_confirmation_requested(event: ApplicationConfirmationRequested) -> None:

@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         window_minutes=max(1, round(settings.alert_group_window_seconds / 60)),
         clock=utc_now,
     )
-    handlers.register(runtime, notifier)
+    handlers.register(runtime, notifier, group=settings.consumer_group)
 
     async def start(runtime: ServiceRuntime) -> None:
         await deliveries.ensure_indexes()

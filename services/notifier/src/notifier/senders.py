@@ -45,7 +45,8 @@ def build_email(message: Outgoing, *, mail_from: str, now: datetime) -> EmailMes
     mail["Subject"] = message.subject
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = message_id_for(message.delivery_id, mail_from)
-    mail.set_content(message.body, charset="utf-8")
+    # base64 keeps the Japanese text intact through relays that do not speak 8BITMIME.
+    mail.set_content(message.body, charset="utf-8", cte="base64")
     return mail
 
 

@@ -18,6 +18,7 @@ class Settings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", populate_by_name=True)
 
     database: str = "notifier"
+    consumer_group: str = Field(default="notifier", description="Kafka consumer group of the notifier.")
 
     smtp_host: str = Field(
         default="127.0.0.1", validation_alias=AliasChoices("NOTIFIER_SMTP_HOST", "SMTP_HOST")
