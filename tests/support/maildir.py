@@ -24,7 +24,7 @@ class Mail(EmailMessage):
     @property
     def text(self) -> str:
         part = self.get_body(preferencelist=("plain",))
-        return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+        return "" if part is None else str(part.get_content())
 
     @property
     def recipients(self) -> list[str]:
