@@ -1,0 +1,331 @@
+"""Use cases of the device registry: expected units, shipments, registration and connection status."""
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from device_registry.models import (
+    InvalidIdentifier,
+    hash_code,
+    looks_like_mac,
+    normalise_code,
+    normalise_mac,
+    normalise_serial,
+    verify_code,
+)
+from shared.events import ApplicationSubmitted, Event, UtmRegistered, UtmShipped, UtmStatusChanged
+
+Publisher = Callable[[Event, str], Awaitable[None]]
+
+
+class RegistryError(Exception):
+    """A refused request; ``message`` is shown to the user (Japanese)."""
+
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnitNotFound(RegistryError):
+    status_code = 404
+
+
+class Conflict(RegistryError):
+    status_code = 409
+
+
+class WrongCode(RegistryError):
+    status_code = 400
+
+
+class TooManyAttempts(RegistryError):
+    status_code = 429
+
+
+NOT_FOUND_MESSAGE = "該当するUTMが見つかりません。MACアドレスまたはシリアル番号をご確認ください。"
+WRONG_CODE_MESSAGE = "登録コードが正しくありません。UTM本体に記載された登録コードをご確認ください。"
+TOO_MANY_MESSAGE = (
+    "登録コードの誤りが続いたため、しばらく登録できません。{minutes}分ほど待ってから再度お試しください。"
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeviceRegistry:
+    """The registry's use cases over its MongoDB collections."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        *,
+        publish: Publisher,
+        offline_after: timedelta = timedelta(minutes=10),
+        failure_limit: int = 5,
+        failure_window: timedelta = timedelta(minutes=15),
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.units = db["units"]
+        self.failures = db["registration_failures"]
+        self.publish = publish
+        self.offline_after = offline_after
+        self.failure_limit = failure_limit
+        self.failure_window = failure_window
+        self.now = now
+
+    async def create_indexes(self) -> None:
+        """Unique identifiers of shipped units, and the per-company lookups."""
+        await self.units.create_index([("company_id", ASCENDING), ("destination_id", ASCENDING)])
+        await self.units.create_index(
+            "serial_number", unique=True, partialFilterExpression={"serial_number": {"$type": "string"}}
+        )
+        await self.units.create_index(
+            "mac_address", unique=True, partialFilterExpression={"mac_address": {"$type": "string"}}
+        )
+        await self.units.create_index([("status", ASCENDING), ("online", ASCENDING)])
+        await self.failures.create_index("at", expireAfterSeconds=int(self.failure_window.total_seconds()))
+        await self.failures.create_index([("company_id", ASCENDING), ("at", ASCENDING)])
+
+    # --- expected units ---
+
+    async def expect_units(self, event: ApplicationSubmitted) -> int:
+        """One expected unit per ordered UTM and destination; applying the event twice changes nothing."""
+        ops = []
+        for destination in event.destinations:
+            label = f"{destination.company_name} {destination.prefecture}{destination.address}".strip()
+            for number in range(1, destination.units + 1):
+                unit_id = f"{event.company_id}-{destination.destination_id}-{number}"
+                ops.append(
+                    UpdateOne(
+                        {"_id": unit_id},
+                        {
+                            "$setOnInsert": {
+                                "company_id": event.company_id,
+                                "company_name": event.company.company_name,
+                                "application_number": event.application_number,
+                                "destination_id": destination.destination_id,
+                                "destination_label": label,
+                                "number": number,
+                                "name": f"{destination.company_name} UTM-{number}",
+                                "status": "expected",
+                                "created_at": self.now(),
+                            }
+                        },
+                        upsert=True,
+                    )
+                )
+        if ops:
+            result = await self.units.bulk_write(ops, ordered=False)
+            return result.upserted_count
+        return 0
+
+    # --- operator ---
+
+    async def list_for_operator(
+        self, *, company_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Units for the shipment page, optionally of one company and in one state."""
+        query: dict[str, Any] = {}
+        if company_id:
+            query["company_id"] = company_id
+        if status:
+            query["status"] = status
+        return (
+            await self.units.find(query, {"registration_code_hash": 0})
+            .sort([("company_id", 1), ("destination_id", 1), ("number", 1)])
+            .to_list(2000)
+        )
+
+    async def record_shipment(
+        self, unit_id: str, *, serial_number: str, mac_address: str, registration_code: str
+    ) -> dict[str, Any]:
+        """Record what was posted for an expected unit (a correction is allowed until it is registered)."""
+        serial = normalise_serial(serial_number)
+        mac = normalise_mac(mac_address)
+        code_hash = hash_code(registration_code)
+        current = await self.units.find_one({"_id": unit_id})
+        if current is None:
+            raise UnitNotFound("該当するUTMが見つかりません。")
+        if current["status"] == "registered":
+            raise Conflict("このUTMは登録済みのため、出荷情報を変更できません。")
+        try:
+            doc = await self.units.find_one_and_update(
+                {"_id": unit_id, "status": {"$ne": "registered"}},
+                {
+                    "$set": {
+                        "status": "shipped",
+                        "serial_number": serial,
+                        "mac_address": mac,
+                        "registration_code_hash": code_hash,
+                        "shipped_at": self.now(),
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("このシリアル番号またはMACアドレスは別のUTMで使用されています。") from exc
+        if doc is None:
+            raise Conflict("このUTMは登録済みのため、出荷情報を変更できません。")
+        await self.publish(
+            UtmShipped(
+                company_id=doc["company_id"],
+                unit_id=unit_id,
+                serial_number=serial,
+                mac_address=mac,
+                destination_id=doc["destination_id"],
+            ),
+            doc["company_id"],
+        )
+        return doc
+
+    # --- customer ---
+
+    async def list_units(self, company_id: str) -> list[dict[str, Any]]:
+        """The company's units (never another company's)."""
+        return (
+            await self.units.find({"company_id": company_id})
+            .sort([("destination_id", 1), ("number", 1)])
+            .to_list(1000)
+        )
+
+    async def get_unit(self, company_id: str, unit_id: str) -> dict[str, Any]:
+        doc = await self.units.find_one({"_id": unit_id, "company_id": company_id})
+        if doc is None:
+            raise UnitNotFound(NOT_FOUND_MESSAGE)
+        return doc
+
+    async def summary(self, company_id: str) -> dict[str, int]:
+        """Counts for the dashboard: shipped or registered units, and the unregistered ones."""
+        counts = {"expected": 0, "shipped": 0, "registered": 0, "unregistered": 0, "online": 0, "offline": 0}
+        async for doc in self.units.find({"company_id": company_id}, {"status": 1, "online": 1}):
+            counts["expected"] += 1
+            if doc["status"] in ("shipped", "registered"):
+                counts["shipped"] += 1
+            if doc["status"] == "registered":
+                counts["registered"] += 1
+                if doc.get("online") is True:
+                    counts["online"] += 1
+                elif doc.get("online") is False:
+                    counts["offline"] += 1
+        counts["unregistered"] = counts["shipped"] - counts["registered"]
+        return counts
+
+    async def register(
+        self, company_id: str, *, identifier: str, registration_code: str, name: str = ""
+    ) -> dict[str, Any]:
+        """Register an installed unit of the caller's company by MAC address or serial number."""
+        await self._refuse_when_locked(company_id)
+        try:
+            query: dict[str, Any] = (
+                {"mac_address": normalise_mac(identifier)}
+                if looks_like_mac(identifier)
+                else {"serial_number": normalise_serial(identifier)}
+            )
+            normalise_code(registration_code)
+        except InvalidIdentifier:
+            await self._record_failure(company_id)
+            raise
+        query["company_id"] = company_id
+        doc = await self.units.find_one(query)
+        if doc is None or doc["status"] == "expected":
+            await self._record_failure(company_id)
+            raise UnitNotFound(NOT_FOUND_MESSAGE)
+        if doc["status"] == "registered":
+            raise Conflict("このUTMは既に登録されています。")
+        if not verify_code(registration_code, doc.get("registration_code_hash", "")):
+            await self._record_failure(company_id)
+            raise WrongCode(WRONG_CODE_MESSAGE)
+        display_name = (name or "").strip()[:60] or doc.get("name", "")
+        registered = await self.units.find_one_and_update(
+            {"_id": doc["_id"], "status": "shipped"},
+            {"$set": {"status": "registered", "registered_at": self.now(), "name": display_name}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if registered is None:
+            raise Conflict("このUTMは既に登録されています。")
+        await self.publish(
+            UtmRegistered(
+                company_id=company_id,
+                unit_id=registered["_id"],
+                serial_number=registered["serial_number"],
+                mac_address=registered["mac_address"],
+                name=display_name,
+            ),
+            company_id,
+        )
+        return registered
+
+    async def _refuse_when_locked(self, company_id: str) -> None:
+        since = self.now() - self.failure_window
+        failures = await self.failures.count_documents({"company_id": company_id, "at": {"$gte": since}})
+        if failures >= self.failure_limit:
+            minutes = int(self.failure_window.total_seconds() // 60)
+            raise TooManyAttempts(TOO_MANY_MESSAGE.format(minutes=minutes))
+
+    async def _record_failure(self, company_id: str) -> None:
+        await self.failures.insert_one({"company_id": company_id, "at": self.now()})
+
+    # --- connection status ---
+
+    async def apply_seen(self, last_seen: dict[str, datetime]) -> int:
+        """Record when units were last heard from; offline units heard again come back online."""
+        if not last_seen:
+            return 0
+        now = self.now()
+        serials = list(last_seen)
+        came_back = await self.units.find(
+            {"serial_number": {"$in": serials}, "status": "registered", "online": False}
+        ).to_list(None)
+        ops = [
+            UpdateOne(
+                {"serial_number": serial, "status": "registered"},
+                {"$max": {"last_seen_at": min(moment, now)}, "$set": {"online": True}},
+            )
+            for serial, moment in last_seen.items()
+        ]
+        await self.units.bulk_write(ops, ordered=False)
+        for doc in came_back:
+            await self.publish(
+                _status_event(doc, "online", last_seen[doc["serial_number"]]), doc["company_id"]
+            )
+        return len(came_back)
+
+    async def sweep(self) -> int:
+        """Mark registered units silent for too long as offline and announce it."""
+        cutoff = self.now() - self.offline_after
+        silent = {
+            "status": "registered",
+            "online": {"$ne": False},
+            "$or": [
+                {"last_seen_at": {"$lt": cutoff}},
+                {"last_seen_at": None, "registered_at": {"$lt": cutoff}},
+            ],
+        }
+        changed = 0
+        for doc in await self.units.find(silent).to_list(None):
+            updated = await self.units.find_one_and_update(
+                {"_id": doc["_id"], **silent}, {"$set": {"online": False, "offline_since": self.now()}}
+            )
+            if updated is not None:
+                await self.publish(_status_event(doc, "offline", doc.get("last_seen_at")), doc["company_id"])
+                changed += 1
+        return changed
+
+
+def _status_event(doc: dict[str, Any], status: str, last_seen: datetime | None) -> UtmStatusChanged:
+    return UtmStatusChanged(
+        company_id=doc["company_id"],
+        unit_id=doc["_id"],
+        serial_number=doc["serial_number"],
+        mac_address=doc["mac_address"],
+        name=doc.get("name", ""),
+        status="online" if status == "online" else "offline",
+        last_seen_at=last_seen,
+    )
