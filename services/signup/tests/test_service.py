@@ -207,6 +207,22 @@ async def test_kafka_down_at_submit_then_the_retry_sends_a_fresh_link(
     assert (await service.confirm(tokens.issued[1])).outcome == ConfirmationOutcome.COMPLETED
 
 
+async def test_a_repeat_while_the_first_request_runs_sends_no_second_mail(
+    service: SignupService, publisher: Recorder, repo: InMemoryApplicationRepository, clock: Clock, form: Form
+) -> None:
+    first = await service.submit(form(), idempotency_key="w")
+    number = first.application.application_number
+    # As if the first request had stored the application but not yet handed the mail to Kafka.
+    repo.items[number].confirmation_published = False
+    publisher.events.clear()
+    await service.submit(form(), idempotency_key="w")
+    assert publisher.events == []
+    # A first request that died without a word is taken over after a minute.
+    clock.now = START + timedelta(seconds=61)
+    await service.submit(form(), idempotency_key="w")
+    assert len(publisher.of(ApplicationConfirmationRequested)) == 1
+
+
 async def test_confirming_completes_once_and_publishes_the_submission(
     service: SignupService, publisher: Recorder, tokens: Tokens, clock: Clock, form: Form
 ) -> None:

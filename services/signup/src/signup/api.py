@@ -27,6 +27,8 @@ from signup.service import InvalidApplication, PublishFailed, SignupService
 FORM = "_form"
 UNAVAILABLE = "ただいま申込みを受け付けられません。しばらくしてから再度お試しください。"
 NOT_FOUND = "申込みが見つかりません。"
+UNPROCESSABLE = 422
+MALFORMED = "入力形式が正しくありません。"
 
 
 def _service(request: Request) -> SignupService:
@@ -39,7 +41,7 @@ Service = Annotated[SignupService, Depends(_service)]
 router = APIRouter()
 
 
-def _errors(errors: dict[str, str], code: int = status.HTTP_422_UNPROCESSABLE_ENTITY) -> JSONResponse:
+def _errors(errors: dict[str, str], code: int = UNPROCESSABLE) -> JSONResponse:
     return JSONResponse({"errors": errors}, status_code=code)
 
 
@@ -175,7 +177,14 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     errors: dict[str, str] = {}
     if isinstance(exc, RequestValidationError):
         for error in exc.errors():
-            location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "header")]
-            path = ".".join(location) or FORM
-            errors.setdefault(path, "入力形式が正しくありません。")
-    return _errors(errors or {FORM: "入力形式が正しくありません。"})
+            if error.get("type") == "json_invalid":
+                errors[FORM] = MALFORMED
+                continue
+            # Union members (``int``/``str``) are not fields the applicant knows.
+            location = [
+                str(part)
+                for part in error.get("loc", ())
+                if part not in ("body", "query", "header", "int", "str")
+            ]
+            errors.setdefault(".".join(location) or FORM, MALFORMED)
+    return _errors(errors or {FORM: MALFORMED})

@@ -194,6 +194,7 @@ class Application:
     created_at: datetime
     expires_at: datetime
     confirmation_published: bool = False
+    confirmation_failed: bool = False
     confirmed_at: datetime | None = None
     submitted_event_id: str | None = None
     submitted_published: bool = False

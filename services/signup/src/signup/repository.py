@@ -43,10 +43,14 @@ class ApplicationRepository(Protocol):
 
     async def by_token_hash(self, token_hash: str) -> Application | None: ...
 
-    async def replace_token(self, number: str, *, token_hash: str, expires_at: datetime) -> None:
-        """Give a still pending application a new confirmation token."""
+    async def replace_token(
+        self, number: str, *, old_hash: str, token_hash: str, expires_at: datetime
+    ) -> bool:
+        """Give a still pending application a new token, if its token is still ``old_hash``."""
 
     async def mark_confirmation_published(self, number: str) -> None: ...
+
+    async def mark_confirmation_failed(self, number: str) -> None: ...
 
     async def confirm(self, token_hash: str, *, now: datetime, event_id: str) -> Application | None:
         """Atomically move the pending, unexpired application of this token to confirmed.
@@ -86,6 +90,7 @@ def _to_document(application: Application) -> dict[str, Any]:
         "created_at": application.created_at,
         "expires_at": application.expires_at,
         "confirmation_published": application.confirmation_published,
+        "confirmation_failed": application.confirmation_failed,
         "confirmed_at": application.confirmed_at,
         "submitted_event_id": application.submitted_event_id,
         "submitted_published": application.submitted_published,
@@ -113,6 +118,7 @@ def _from_document(doc: dict[str, Any]) -> Application:
         created_at=doc["created_at"],
         expires_at=doc["expires_at"],
         confirmation_published=doc.get("confirmation_published", False),
+        confirmation_failed=doc.get("confirmation_failed", False),
         confirmed_at=doc.get("confirmed_at"),
         submitted_event_id=doc.get("submitted_event_id"),
         submitted_published=doc.get("submitted_published", False),
@@ -186,14 +192,22 @@ class MongoApplicationRepository:
     async def by_token_hash(self, token_hash: str) -> Application | None:
         return await self._one({"token_hash": token_hash})
 
-    async def replace_token(self, number: str, *, token_hash: str, expires_at: datetime) -> None:
-        await self._collection.update_one(
-            {"_id": number, "status": "pending"},
+    async def replace_token(
+        self, number: str, *, old_hash: str, token_hash: str, expires_at: datetime
+    ) -> bool:
+        result = await self._collection.update_one(
+            {"_id": number, "status": "pending", "token_hash": old_hash},
             {"$set": {"token_hash": token_hash, "expires_at": expires_at}},
         )
+        return result.modified_count == 1
 
     async def mark_confirmation_published(self, number: str) -> None:
-        await self._collection.update_one({"_id": number}, {"$set": {"confirmation_published": True}})
+        await self._collection.update_one(
+            {"_id": number}, {"$set": {"confirmation_published": True, "confirmation_failed": False}}
+        )
+
+    async def mark_confirmation_failed(self, number: str) -> None:
+        await self._collection.update_one({"_id": number}, {"$set": {"confirmation_failed": True}})
 
     async def confirm(self, token_hash: str, *, now: datetime, event_id: str) -> Application | None:
         doc = await self._collection.find_one_and_update(
@@ -291,13 +305,21 @@ class InMemoryApplicationRepository:
     async def by_token_hash(self, token_hash: str) -> Application | None:
         return self._copy(next((a for a in self.items.values() if a.token_hash == token_hash), None))
 
-    async def replace_token(self, number: str, *, token_hash: str, expires_at: datetime) -> None:
+    async def replace_token(
+        self, number: str, *, old_hash: str, token_hash: str, expires_at: datetime
+    ) -> bool:
         item = self.items[number]
-        if item.status == ApplicationStatus.PENDING:
-            item.token_hash, item.expires_at = token_hash, expires_at
+        if item.status != ApplicationStatus.PENDING or item.token_hash != old_hash:
+            return False
+        item.token_hash, item.expires_at = token_hash, expires_at
+        return True
 
     async def mark_confirmation_published(self, number: str) -> None:
         self.items[number].confirmation_published = True
+        self.items[number].confirmation_failed = False
+
+    async def mark_confirmation_failed(self, number: str) -> None:
+        self.items[number].confirmation_failed = True
 
     async def confirm(self, token_hash: str, *, now: datetime, event_id: str) -> Application | None:
         for item in self.items.values():

@@ -35,6 +35,8 @@ from signup.repository import ApplicationRepository, DuplicateApplication, Quest
 log = logging.getLogger(__name__)
 
 NUMBER_ATTEMPTS = 8
+# A repeat finding no mail sent yet re-sends only if the first attempt failed, or died without a word.
+STALLED_AFTER = timedelta(seconds=60)
 MAX_IDEMPOTENCY_KEY = 200
 
 
@@ -176,14 +178,20 @@ class SignupService:
         return Accepted(application, created=True)
 
     async def _repeat(self, existing: Application) -> Accepted:
-        if existing.status == ApplicationStatus.PENDING and not existing.confirmation_published:
+        """A repeat of a submission; the first request may still be running (a double click)."""
+        now = self._clock()
+        unsent = existing.status == ApplicationStatus.PENDING and not existing.confirmation_published
+        if unsent and (existing.confirmation_failed or now - existing.created_at > STALLED_AFTER):
             token = self._new_token()
-            existing.token_hash = hash_token(token)
-            existing.expires_at = self._clock() + self._ttl
-            await self._applications.replace_token(
-                existing.application_number, token_hash=existing.token_hash, expires_at=existing.expires_at
+            replaced = await self._applications.replace_token(
+                existing.application_number,
+                old_hash=existing.token_hash,
+                token_hash=hash_token(token),
+                expires_at=now + self._ttl,
             )
-            await self._request_confirmation(existing, token)
+            if replaced:
+                existing.token_hash, existing.expires_at = hash_token(token), now + self._ttl
+                await self._request_confirmation(existing, token)
         return Accepted(existing, created=False)
 
     def confirmation_url(self, token: str) -> str:
@@ -203,6 +211,7 @@ class SignupService:
             await self._publish(event, key=application.application_number)
         except Exception as exc:
             log.exception("confirmation request not published", extra=_number(application))
+            await self._applications.mark_confirmation_failed(application.application_number)
             raise PublishFailed(str(exc)) from exc
         application.confirmation_published = True
         await self._applications.mark_confirmation_published(application.application_number)
