@@ -10,10 +10,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from notifier.deliveries import DeliveryRepository
 from notifier.messages import Outgoing
 from notifier.senders import MailSender, SendError, SmsSender, build_email, message_id_for
 from shared.events import utc_now
@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class DeliveryLog(Protocol):
+    """Where the dispatcher records each try and outcome (MongoDB in service, a fake in tests)."""
+
+    async def attempt(self, delivery_id: str, *, attempt: int, now: datetime, error: str = "") -> None: ...
+    async def mark_sent(self, delivery_id: str, *, attempts: int, now: datetime, message_id: str) -> None: ...
+    async def mark_failed(self, delivery_id: str, *, attempts: int, now: datetime, error: str) -> None: ...
+    async def release(self, delivery_ids: list[str], *, owner: str) -> None: ...
 
 
 class DispatcherStopped(RuntimeError):
@@ -84,7 +93,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        deliveries: DeliveryRepository,
+        deliveries: DeliveryLog,
         mailer: MailSender,
         sms: SmsSender,
         mail_from: str,

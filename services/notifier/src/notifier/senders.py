@@ -39,7 +39,7 @@ def message_id_for(delivery_id: str, mail_from: str) -> str:
 
 def build_email(message: Outgoing, *, mail_from: str, now: datetime) -> EmailMessage:
     """A UTF-8 plain-text mail; non-ASCII headers are RFC 2047 encoded on the wire."""
-    mail = EmailMessage(policy=policy.SMTP)
+    mail = EmailMessage(policy=policy.default)
     mail["From"] = mail_from
     mail["To"] = message.recipient
     mail["Subject"] = message.subject

@@ -1,0 +1,128 @@
+"""Sending with retries and back-off; the outcome of every delivery is recorded."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from prometheus_client import CollectorRegistry
+
+from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
+from notifier.messages import Outgoing
+from notifier.senders import SendError
+
+
+@dataclass
+class FakeLog:
+    events: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+    async def attempt(self, delivery_id: str, *, attempt: int, now: datetime, error: str = "") -> None:
+        self.events.append(("attempt", {"attempt": attempt, "error": error}))
+
+    async def mark_sent(self, delivery_id: str, *, attempts: int, now: datetime, message_id: str) -> None:
+        self.events.append(("sent", {"attempts": attempts, "message_id": message_id}))
+
+    async def mark_failed(self, delivery_id: str, *, attempts: int, now: datetime, error: str) -> None:
+        self.events.append(("failed", {"attempts": attempts, "error": error}))
+
+    async def release(self, delivery_ids: list[str], *, owner: str) -> None:
+        self.events.append(("release", {"ids": delivery_ids}))
+
+
+class FlakyMailer:
+    def __init__(self, failures: list[SendError]) -> None:
+        self.failures = failures
+        self.sent: list[EmailMessage] = []
+
+    async def send(self, mail: EmailMessage) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(mail)
+
+
+class NoSms:
+    async def send(self, *, to: str, body: str, message_id: str, now: datetime) -> None:
+        raise AssertionError("no SMS expected")
+
+
+def dispatcher(
+    mailer: FlakyMailer, log: FakeLog, pauses: list[float], registry: CollectorRegistry
+) -> Dispatcher:
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    return Dispatcher(
+        deliveries=log,
+        mailer=mailer,
+        sms=NoSms(),
+        mail_from="Portal <noreply@watch.example.jp>",
+        owner="test",
+        metrics=NotifierMetrics(registry),
+        retry=RetryPolicy(max_attempts=5, backoff_seconds=1.0, backoff_max_seconds=30),
+        clock=lambda: datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
+        sleep=sleep,
+    )
+
+
+MESSAGE = Outgoing(
+    source_key="event-1",
+    channel="email",
+    recipient="user@example.com",
+    template="alert_detected",
+    subject="脅威検出通知(Webガード) 重要度:★★☆(中)",
+    body="本文",
+    stored_body="本文",
+)
+
+
+async def test_transient_failures_are_retried_with_doubling_pauses_then_sent() -> None:
+    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    mailer = FlakyMailer([SendError("refused"), SendError("refused")])
+    status = await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE)
+    assert status == "sent"
+    assert pauses == [1.0, 2.0]
+    assert len(mailer.sent) == 1
+    assert mailer.sent[0]["Message-ID"] == f"<{MESSAGE.delivery_id}@watch.example.jp>"
+    assert log.events[-1] == (
+        "sent",
+        {"attempts": 3, "message_id": f"<{MESSAGE.delivery_id}@watch.example.jp>"},
+    )
+    assert (
+        registry.get_sample_value(
+            "notifier_messages_sent_total", {"channel": "email", "template": "alert_detected"}
+        )
+        == 1
+    )
+
+
+async def test_after_the_last_try_the_delivery_is_recorded_failed_with_the_error() -> None:
+    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    mailer = FlakyMailer([SendError(f"down {i}") for i in range(5)])
+    status = await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE)
+    assert status == "failed"
+    assert pauses == [1.0, 2.0, 4.0, 8.0]
+    assert log.events[-1] == ("failed", {"attempts": 5, "error": "down 4"})
+    assert (
+        registry.get_sample_value(
+            "notifier_messages_failed_total", {"channel": "email", "template": "alert_detected"}
+        )
+        == 1
+    )
+
+
+async def test_a_permanent_refusal_is_not_retried() -> None:
+    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    mailer = FlakyMailer([SendError("550 no such user", permanent=True)])
+    assert await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE) == "failed"
+    assert pauses == []
+    assert log.events == [("failed", {"attempts": 1, "error": "550 no such user"})]
+
+
+async def test_queued_deliveries_are_sent_by_the_workers_and_released_at_stop() -> None:
+    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    mailer = FlakyMailer([])
+    sender = dispatcher(mailer, log, pauses, registry)
+    sender.start()
+    done = await sender.submit(MESSAGE)
+    assert await done == "sent"
+    await sender.stop()
+    assert ("release", {"ids": []}) in log.events

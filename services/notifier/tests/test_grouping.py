@@ -1,0 +1,91 @@
+"""Repeats of one alert within the window: one mail at once, then one follow-up with the count."""
+
+from datetime import UTC, datetime, timedelta
+
+from notifier_factories import alert
+
+from notifier.grouping import AlertGrouper, InMemoryAlertGroupStore, group_key
+
+WINDOW = timedelta(minutes=10)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def grouper() -> tuple[AlertGrouper, Clock]:
+    clock = Clock()
+    return AlertGrouper(InMemoryAlertGroupStore(), window=WINDOW, clock=clock), clock
+
+
+async def test_first_is_mailed_repeats_are_counted_and_reported_once_when_the_window_closes() -> None:
+    rules, clock = grouper()
+    first = await rules.observe(alert())
+    assert first.first
+    for _ in range(4):
+        clock.advance(minutes=1)
+        assert not (await rules.observe(alert())).first
+    assert await rules.due() == []  # window still open: nothing to send yet
+
+    clock.advance(minutes=6, seconds=1)  # 10 min 1 s after the first
+    [group] = await rules.due()
+    assert group.group_id == first.group_id
+    assert group.repeat_count == 4
+    await rules.close(group.group_id)
+    assert await rules.due() == []
+
+
+async def test_after_the_window_the_same_alert_is_mailed_at_once_again() -> None:
+    rules, clock = grouper()
+    assert (await rules.observe(alert())).first
+    clock.advance(minutes=10)
+    assert (await rules.observe(alert())).first
+
+
+async def test_a_lone_alert_closes_without_a_follow_up() -> None:
+    rules, clock = grouper()
+    await rules.observe(alert())
+    clock.advance(minutes=11)
+    [group] = await rules.due()
+    assert group.repeat_count == 0
+
+
+async def test_different_unit_category_signature_or_source_are_different_alerts() -> None:
+    rules, _ = grouper()
+    assert (await rules.observe(alert())).first
+    for changed in (
+        {"unit_id": "U-2"},
+        {"category": "アンチウイルス"},
+        {"signature": "EICAR"},
+        {"source": "192.168.1.99"},
+        {"company_id": "C-2"},
+    ):
+        assert (await rules.observe(alert(**changed))).first, changed
+    # the destination is not part of the identity of an alert
+    assert not (await rules.observe(alert(destination="http://other.example/"))).first
+
+
+async def test_a_redelivered_event_is_counted_once_and_its_first_stays_first() -> None:
+    rules, clock = grouper()
+    opening = alert()
+    repeat = alert()
+    assert (await rules.observe(opening)).first
+    assert not (await rules.observe(repeat)).first
+    assert not (await rules.observe(repeat)).first
+    assert (await rules.observe(opening)).first  # the first event again: its deliveries dedupe the mail
+    clock.advance(minutes=11)
+    [group] = await rules.due()
+    assert group.repeat_count == 1
+    assert group.latest is not None
+    assert group.latest.event_id == repeat.event_id
+
+
+def test_group_key_ignores_surrounding_spaces() -> None:
+    assert group_key(alert(signature=" X ")) == group_key(alert(signature="X"))

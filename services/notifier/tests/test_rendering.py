@@ -1,0 +1,166 @@
+"""Every template renders the guide's words, in Japan time, and a secret never reaches the stored copy."""
+
+import pytest
+from notifier_factories import DETECTED_AT, alert, confirmation, provisioned, reissued, sms_code
+
+from notifier import messages
+from notifier.rendering import TemplateError, format_jst, render_mail, severity_stars
+from shared.events import NotificationRequested
+
+CONTACT_DESK = ("電話：0120-049-318 (平日9:00-18:00)", "メール：otasuketai@osaka.cci.or.jp")
+
+
+def test_confirmation_mail_has_the_exact_subject_link_and_jst_deadline() -> None:
+    event = confirmation()
+    mail = messages.confirmation_mail(event)
+    assert mail.subject == "お申込みのご案内(申請番号:AAP-7K2M9QXD)"
+    assert mail.body.startswith(
+        "ご担当者様\n\nこの度は弊社サービスにお申込みいただき誠にありがとうございます。\n"
+        "下記URLにアクセスいただくことでお申込みが完了となります。\n\n"
+        "URL : https://portal.example.jp/signup/confirm/3f1c0a\n"
+    )
+    assert "2026/11/27 00:30（日本時間）" in mail.body  # 15:30 UTC is the next day 00:30 in Japan
+    assert all(line in mail.body for line in CONTACT_DESK)
+    assert mail.recipient == event.email
+    assert not mail.has_secret
+
+
+def test_provisioned_mail_shows_the_password_only_in_what_is_sent() -> None:
+    mail = messages.provisioned_mail(provisioned(), "Tmp#pw-83kd")
+    assert mail.subject == "仮登録完了のお知らせ"
+    assert mail.body.startswith(
+        "ご担当者様\n\nこの度は、弊社サービスにお申込みいただきまして、誠にありがとうございます。"
+    )
+    for expected in (
+        "サービスポータルURL : https://console.example.jp/",
+        "ユーザID : u7k2m9qxd4ab",
+        "仮パスワード : Tmp#pw-83kd",
+        "2026/12/09 12:00（日本時間）",
+        "「パスワードをお忘れの方・パスワードの再発行はこちら」",
+        "1. パスワード変更",
+        "2. ユーザID設定",
+        "3. 2段階認証設定",
+        *CONTACT_DESK,
+    ):
+        assert expected in mail.body
+    assert (
+        mail.body.index("パスワード変更") < mail.body.index("ユーザID設定") < mail.body.index("2段階認証設定")
+    )
+    assert "Tmp#pw-83kd" not in mail.stored_body
+    assert "仮パスワード : ********" in mail.stored_body
+    assert mail.has_secret
+
+
+def test_reissue_mail_carries_the_new_password_but_not_in_the_stored_copy() -> None:
+    mail = messages.reissued_mail(reissued(), "Re#issued-55x")
+    assert mail.subject == "パスワード再発行のお知らせ"
+    assert "仮パスワード : Re#issued-55x" in mail.body
+    assert "2026/12/09 12:00（日本時間）" in mail.body
+    assert "Re#issued-55x" not in mail.stored_body
+
+
+def test_sms_code_text_is_the_one_line_of_the_spec() -> None:
+    message = messages.sms_code_message(sms_code(), "123456")
+    assert message.channel == "sms"
+    assert message.body == "セキュリティサービスポータルの認証コード：123456（5分間有効）"
+    assert "123456" not in message.stored_body
+
+
+@pytest.mark.parametrize(
+    ("severity", "category", "subject"),
+    [
+        (2, "Webガード", "脅威検出通知(Webガード) 重要度:★★☆(中)"),
+        (3, "アンチウイルス", "脅威検出通知(アンチウイルス) 重要度:★★★(高)"),
+        (1, "不正侵入防御", "脅威検出通知(不正侵入防御) 重要度:★☆☆(低)"),
+    ],
+)
+def test_alert_subject_names_category_and_stars(severity: int, category: str, subject: str) -> None:
+    mail = messages.alert_mail(
+        alert(severity=severity, category=category),
+        "u@example.com",
+        portal_url="https://p/",
+        window_minutes=10,
+    )
+    assert mail.subject == subject
+
+
+def test_alert_body_in_the_guides_order_with_jst_time_and_link() -> None:
+    event = alert()
+    mail = messages.alert_mail(
+        event, "u@example.com", portal_url="https://portal.example.jp/", window_minutes=10
+    )
+    body = mail.body
+    assert body.startswith("UTMが有害サイトへのアクセスを検知したため通信をブロックしました。\n\n説明:\n")
+    assert body.index("説明:") < body.index("対処:") < body.index("アラートID")
+    for expected in (
+        f"アラートID : {event.alert_id}",
+        "UTM : 本社 UTM-1 (MACアドレス: 00:09:0F:AA:BB:CC)",
+        "検出日時 : 2026/11/25 12:04:05",
+        "送信元 : 192.168.1.10",
+        "宛先 : http://malware.example/",
+        f"https://portal.example.jp/alerts/{event.alert_id}",
+        *CONTACT_DESK,
+    ):
+        assert expected in body
+
+
+def test_follow_up_reports_the_count() -> None:
+    latest = alert()
+    mail = messages.alert_follow_up_mail(
+        latest,
+        "u@example.com",
+        group_id="g1",
+        count=7,
+        first_alert_id="ALT-FIRST",
+        first_notified_at=DETECTED_AT,
+        portal_url="https://p",
+        window_minutes=10,
+    )
+    assert mail.subject == "脅威検出通知(Webガード) 重要度:★★☆(中)"
+    assert mail.body.startswith("同一の脅威が 7 件検出されました。")
+    assert "最初のアラートID : ALT-FIRST" in mail.body
+    assert mail.source_key == "alert-group:g1"
+
+
+@pytest.mark.parametrize("audience", ["desk", "user"])
+def test_inquiry_received_for_desk_and_user(audience: str) -> None:
+    event = NotificationRequested(
+        channel="email",
+        template="inquiry_received",
+        recipient="desk@example.com",
+        context={
+            "audience": audience,
+            "inquiry_id": "INQ-1234",
+            "name": "日電 太郎",
+            "email": "taro@example.com",
+            "company_name": "日本電気株式会社",
+            "mac_address": "00:09:0F:AA:BB:CC",
+            "message": "アラートの意味を教えてください。",
+        },
+    )
+    mail = messages.requested_message(event)
+    assert "受付番号 : INQ-1234" in mail.body
+    assert "UTMのMACアドレス : 00:09:0F:AA:BB:CC" in mail.body
+    assert "アラートID" not in mail.body  # optional and not given
+    assert "アラートの意味を教えてください。" in mail.body
+    if audience == "desk":
+        assert mail.subject == "【お問い合わせ受付】日本電気株式会社 日電 太郎 様(受付番号:INQ-1234)"
+    else:
+        assert mail.subject == "お問い合わせを受け付けました(受付番号:INQ-1234)"
+        assert mail.body.startswith("日電 太郎 様")
+
+
+def test_unknown_template_or_missing_value_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match="unknown"):
+        render_mail("no_such_template", {})
+    with pytest.raises(TemplateError, match="application_number"):
+        render_mail("application_confirmation", {"confirmation_url": "x"})
+    with pytest.raises(TemplateError):
+        render_mail("_footer", {})  # partials are not templates of their own
+
+
+def test_jst_and_stars_helpers() -> None:
+    assert format_jst(DETECTED_AT) == "2026/11/25 12:04:05"
+    assert severity_stars(3) == "★★★(高)"
+    with pytest.raises(TemplateError):
+        severity_stars(4)
