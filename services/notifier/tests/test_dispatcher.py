@@ -75,7 +75,8 @@ MESSAGE = Outgoing(
 
 
 async def test_transient_failures_are_retried_with_doubling_pauses_then_sent() -> None:
-    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    log, registry = FakeLog(), CollectorRegistry()
+    pauses: list[float] = []
     mailer = FlakyMailer([SendError("refused"), SendError("refused")])
     status = await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE)
     assert status == "sent"
@@ -95,7 +96,8 @@ async def test_transient_failures_are_retried_with_doubling_pauses_then_sent() -
 
 
 async def test_after_the_last_try_the_delivery_is_recorded_failed_with_the_error() -> None:
-    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    log, registry = FakeLog(), CollectorRegistry()
+    pauses: list[float] = []
     mailer = FlakyMailer([SendError(f"down {i}") for i in range(5)])
     status = await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE)
     assert status == "failed"
@@ -110,7 +112,8 @@ async def test_after_the_last_try_the_delivery_is_recorded_failed_with_the_error
 
 
 async def test_a_permanent_refusal_is_not_retried() -> None:
-    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    log, registry = FakeLog(), CollectorRegistry()
+    pauses: list[float] = []
     mailer = FlakyMailer([SendError("550 no such user", permanent=True)])
     assert await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE) == "failed"
     assert pauses == []
@@ -118,7 +121,8 @@ async def test_a_permanent_refusal_is_not_retried() -> None:
 
 
 async def test_queued_deliveries_are_sent_by_the_workers_and_released_at_stop() -> None:
-    log, pauses, registry = FakeLog(), [], CollectorRegistry()
+    log, registry = FakeLog(), CollectorRegistry()
+    pauses: list[float] = []
     mailer = FlakyMailer([])
     sender = dispatcher(mailer, log, pauses, registry)
     sender.start()
