@@ -70,7 +70,7 @@ async def login(body: LoginRequest, service: ServiceDep) -> LoginResponse:
 
 
 @router.get("/sessions/current", response_model=SessionView)
-async def current_session(session_id: SessionId, service: ServiceDep) -> SessionView:
+async def current_session(service: ServiceDep, session_id: SessionId = None) -> SessionView:
     """The session's step and account (for the setup pages)."""
     session, account = await service.session_state(session_id)
     return SessionView(
@@ -82,7 +82,7 @@ async def current_session(session_id: SessionId, service: ServiceDep) -> Session
 
 
 @router.post("/sessions/current/token", response_model=TokenResponse)
-async def token(session_id: SessionId, service: ServiceDep) -> TokenResponse:
+async def token(service: ServiceDep, session_id: SessionId = None) -> TokenResponse:
     """Exchange a logged-in session for a short-lived access token; 409 names the unfinished step."""
     grant = await service.grant_token(session_id)
     return TokenResponse(
@@ -91,7 +91,7 @@ async def token(session_id: SessionId, service: ServiceDep) -> TokenResponse:
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(session_id: SessionId, service: ServiceDep) -> Response:
+async def logout(service: ServiceDep, session_id: SessionId = None) -> Response:
     """ログアウト: end the session."""
     await service.logout(session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -99,21 +99,23 @@ async def logout(session_id: SessionId, service: ServiceDep) -> Response:
 
 @router.post("/sessions/current/password", response_model=StepResponse)
 async def change_password(
-    body: PasswordChangeRequest, session_id: SessionId, service: ServiceDep
+    body: PasswordChangeRequest, service: ServiceDep, session_id: SessionId = None
 ) -> StepResponse:
     """パスワード変更: 8+ characters with letters, digits and symbols; not the user ID or the old one."""
     return step(await service.change_password(session_id, body.new_password, body.new_password_confirm))
 
 
 @router.post("/sessions/current/user-id", response_model=StepResponse)
-async def set_login_id(body: LoginIdRequest, session_id: SessionId, service: ServiceDep) -> StepResponse:
+async def set_login_id(
+    body: LoginIdRequest, service: ServiceDep, session_id: SessionId = None
+) -> StepResponse:
     """ユーザID設定: the user's email address becomes the user ID (409 when taken)."""
     return step(await service.set_login_id(session_id, body.new_login_id))
 
 
 @router.post("/sessions/current/two-step", response_model=TwoStepResponse)
 async def choose_two_step(
-    body: TwoStepRequest, session_id: SessionId, service: ServiceDep
+    body: TwoStepRequest, service: ServiceDep, session_id: SessionId = None
 ) -> TwoStepResponse:
     """2段階認証設定: authenticator (returns QR and secret), SMS (sends a code) or none."""
     result = await service.choose_two_step(session_id, use=body.use, method=body.method, phone=body.phone)
@@ -127,31 +129,31 @@ async def choose_two_step(
 
 
 @router.get("/sessions/current/two-step/totp", response_model=TotpSetupResponse)
-async def pending_totp(session_id: SessionId, service: ServiceDep) -> TotpSetupResponse:
+async def pending_totp(service: ServiceDep, session_id: SessionId = None) -> TotpSetupResponse:
     """The pending authenticator setup (QR and secret) again."""
     return TotpSetupResponse.of(await service.pending_totp(session_id))
 
 
 @router.post("/sessions/current/two-step/totp/confirm", response_model=StepResponse)
-async def confirm_totp(body: CodeRequest, session_id: SessionId, service: ServiceDep) -> StepResponse:
+async def confirm_totp(body: CodeRequest, service: ServiceDep, session_id: SessionId = None) -> StepResponse:
     """認証アプリケーションの設定: confirm with a 6-digit code; replaces any previous secret."""
     return step(await service.confirm_totp(session_id, body.code))
 
 
 @router.post("/sessions/current/two-step/sms/confirm", response_model=StepResponse)
-async def confirm_sms(body: CodeRequest, session_id: SessionId, service: ServiceDep) -> StepResponse:
+async def confirm_sms(body: CodeRequest, service: ServiceDep, session_id: SessionId = None) -> StepResponse:
     """認証コード入力 (SMS setup): codes expire after 5 minutes; 5 attempts."""
     return step(await service.confirm_sms_setup(session_id, body.code))
 
 
 @router.post("/sessions/current/sms/resend", response_model=SmsSentResponse)
-async def resend_sms(session_id: SessionId, service: ServiceDep) -> SmsSentResponse:
+async def resend_sms(service: ServiceDep, session_id: SessionId = None) -> SmsSentResponse:
     """Send a new SMS code (at most 5 per session, 30 seconds apart)."""
     return SmsSentResponse(sms_sent_to=await service.resend_sms(session_id))
 
 
 @router.post("/sessions/current/verify", response_model=StepResponse)
-async def verify(body: CodeRequest, session_id: SessionId, service: ServiceDep) -> StepResponse:
+async def verify(body: CodeRequest, service: ServiceDep, session_id: SessionId = None) -> StepResponse:
     """Second factor at login: the authenticator's or the SMS code."""
     return step(await service.verify_second_factor(session_id, body.code))
 

@@ -1,0 +1,97 @@
+"""The service application wizard and its confirmation link (guide §3)."""
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from markupsafe import Markup
+
+from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.csrf import CsrfProtected
+from gateway.web import render
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["signup"])
+
+FORM = "_form"
+UNAVAILABLE = "ただいま申込みを受け付けられません。しばらくしてから再度お試しください。"
+MAX_BODY = 64 * 1024
+
+# What the confirmation page says for each outcome of the link (guide §3 ⑦).
+CONFIRM_PAGES: dict[str, tuple[int, str, str]] = {
+    "completed": (200, "申込み完了", "お申込みが完了しました。"),
+    "already_completed": (200, "申込み完了済み", "このお申込みは既に完了しています。"),
+    "expired": (410, "URLの有効期限切れ", "このURLは有効期限が切れています。"),
+    "invalid": (404, "無効なURL", "このURLは無効です。"),
+}
+
+
+@router.get("/signup", response_class=HTMLResponse)
+async def wizard(request: Request, backends: BackendsDep) -> HTMLResponse:
+    """セキュリティサービスポータル - 申込み: the six steps on one page (guide §3 ①-⑥)."""
+    prefectures = await backends.call("signup", "GET", "/reference/prefectures")
+    questions = await backends.call("signup", "GET", "/questions")
+    if prefectures.status_code != 200 or questions.status_code != 200:
+        raise BackendUnavailable("signup")
+    config = {
+        "prefectures": prefectures.json()["prefectures"],
+        "questions": questions.json()["questions"],
+    }
+    # Escaped for a <script type="application/json"> block: no "</script>" can close it early.
+    blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    return render(request, "signup/wizard.html", config_json=Markup(blob))
+
+
+@router.post("/signup/applications")
+async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> Response:
+    """The wizard's 申込み: forwarded to signup with the wizard's idempotency key; answers are JSON."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"errors": {FORM: "入力内容が大きすぎます。"}}, status_code=413)
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        return JSONResponse({"errors": {FORM: "入力形式が正しくありません。"}}, status_code=422)
+    headers = {}
+    key = request.headers.get("idempotency-key")
+    if key:
+        headers["Idempotency-Key"] = key[:200]
+    try:
+        response = await backends.call("signup", "POST", "/applications", json=payload, headers=headers)
+    except BackendUnavailable:
+        return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=503)
+    if response.status_code >= 500 and response.status_code != 503:
+        log.warning("signup failed", extra={"status": response.status_code})
+        return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
+    try:
+        content = response.json()
+    except ValueError:
+        return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
+    return JSONResponse(content, status_code=response.status_code)
+
+
+@router.get("/signup/confirm/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str, backends: BackendsDep) -> HTMLResponse:
+    """The link of the 申込み確認 mail: completes the application once; later opens say so."""
+    response = await backends.call("signup", "POST", "/applications/confirm", json={"token": token[:500]})
+    try:
+        result = response.json()
+        outcome = str(result.get("status", "invalid")) if response.status_code < 500 else "error"
+    except ValueError:
+        outcome, result = "error", {}
+    if outcome not in CONFIRM_PAGES:
+        raise BackendUnavailable("signup")
+    status_code, title, headline = CONFIRM_PAGES[outcome]
+    return render(
+        request,
+        "signup/confirmed.html",
+        status_code=status_code,
+        outcome=outcome,
+        title=title,
+        headline=headline,
+        application_number=result.get("application_number"),
+        email=result.get("email"),
+    )

@@ -1,0 +1,353 @@
+"""The identity HTTP API against the real MongoDB and Kafka (every endpoint, including bad input)."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from fastapi import FastAPI
+
+from identity.main import create_app
+from identity.service import REISSUE_ANSWER
+from identity.settings import Settings
+from shared.events import AccountProvisioned, Event, PasswordReissued, SendSmsCode
+from shared.sealing import Sealer
+from shared.settings import DEV_SEALING_KEY
+
+from .conftest import FakeClock, application
+
+pytestmark = pytest.mark.integration
+
+NEW_PASSWORD = "Kawasaki#2026"
+SEALER = Sealer(DEV_SEALING_KEY)
+
+
+class Harness:
+    """The identity app with a hand-moved clock; published events are also kept here."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, clock: FakeClock) -> None:
+        self.app = app
+        self.client = client
+        self.clock = clock
+        self.events: list[Event] = []
+
+    def last(self, kind: type[Event]) -> Any:
+        return [e for e in self.events if isinstance(e, kind)][-1]
+
+    async def provision(self, users: int = 1) -> list[tuple[str, str]]:
+        """Provision an application; the user IDs and temporary passwords of its users."""
+        await self.app.state.identity.provision(
+            application(number=f"AAP-{uuid.uuid4().hex[:8].upper()}", users=users)
+        )
+        provisioned = [e for e in self.events if isinstance(e, AccountProvisioned)][-users:]
+        return [(e.login_id, SEALER.open(e.sealed_temporary_password)) for e in provisioned]
+
+    async def login(self, login_id: str, password: str) -> httpx.Response:
+        return await self.client.post(
+            "/login", json={"login_id": login_id, "password": password, "client": "t"}
+        )
+
+    async def setup_session(self) -> tuple[str, dict[str, str]]:
+        """A user through password change and user ID; the session stands at 2-step setup."""
+        login_id, temporary = (await self.provision())[0]
+        sid = (await self.login(login_id, temporary)).json()["session_id"]
+        headers = {"X-Identity-Session": sid}
+        body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
+        assert (
+            await self.client.post("/sessions/current/password", json=body, headers=headers)
+        ).status_code == 200
+        email = f"{uuid.uuid4().hex[:10]}@example.com"
+        response = await self.client.post(
+            "/sessions/current/user-id", json={"new_login_id": email}, headers=headers
+        )
+        assert response.json() == {"next_step": "two_step_setup"}
+        return email, headers
+
+
+@pytest.fixture
+async def api(servers: object) -> AsyncIterator[Harness]:
+    clock = FakeClock()
+    settings = Settings(database=f"identity-test-{uuid.uuid4().hex[:8]}", rate_limit_per_login_id=8)
+    app = create_app(settings, clock=clock)
+    service = app.state.identity
+    real_publish = service.publish
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+            harness = Harness(app, client, clock)
+
+            async def publish(event: Event, key: str) -> None:
+                harness.events.append(event)
+                await real_publish(event, key)
+
+            service.publish = publish
+            yield harness
+        await app.state.runtime.mongo.drop_database(settings.database)
+
+
+async def test_first_login_walks_the_setup_steps_and_gets_a_token(api: Harness) -> None:
+    login_id, temporary = (await api.provision())[0]
+    response = await api.login(login_id, temporary)
+    assert response.status_code == 200
+    assert response.json()["next_step"] == "password_change"
+    headers = {"X-Identity-Session": response.json()["session_id"]}
+
+    current = await api.client.get("/sessions/current", headers=headers)
+    assert current.json()["stage"] == "password_change"
+    assert current.json()["account"]["login_id"] == login_id
+    token = await api.client.post("/sessions/current/token", headers=headers)
+    assert token.status_code == 409
+    assert token.json()["detail"]["next_step"] == "password_change"
+
+    body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
+    assert (await api.client.post("/sessions/current/password", json=body, headers=headers)).json() == {
+        "next_step": "user_id_setup"
+    }
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    response = await api.client.post(
+        "/sessions/current/user-id", json={"new_login_id": email}, headers=headers
+    )
+    assert response.json() == {"next_step": "two_step_setup"}
+    response = await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
+    assert response.json()["next_step"] == "complete"
+
+    token = await api.client.post("/sessions/current/token", headers=headers)
+    assert token.status_code == 200
+    access = token.json()["access_token"]
+    me = await api.client.get("/users/me", headers={"Authorization": f"Bearer {access}"})
+    assert me.status_code == 200
+    assert me.json()["login_id"] == email
+    assert me.json()["company_name"] == "日本電気株式会社"
+    users = await api.client.get("/users", headers={"Authorization": f"Bearer {access}"})
+    assert [u["login_id"] for u in users.json()["users"]] == [email]
+
+    assert (await api.client.delete("/sessions/current", headers=headers)).status_code == 204
+    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 401
+    # The new credentials work; the temporary ones no longer do.
+    assert (await api.login(email, NEW_PASSWORD)).json()["next_step"] == "complete"
+    assert (await api.login(login_id, temporary)).status_code == 401
+
+
+async def test_provisioning_twice_keeps_one_account_per_user(api: Harness) -> None:
+    event = application(number=f"AAP-{uuid.uuid4().hex[:8].upper()}", users=2)
+    await api.app.state.identity.provision(event)
+    await api.app.state.identity.provision(event)
+    accounts = api.app.state.runtime.db["accounts"]
+    assert await accounts.count_documents({"application_number": event.application_number}) == 2
+    assert len([e for e in api.events if isinstance(e, AccountProvisioned)]) == 2
+    stored = await accounts.find_one({"application_number": event.application_number})
+    assert stored["password_hash"].startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/login", {}),
+        ("/login", {"login_id": 5}),
+        ("/login", "not json"),
+        ("/password/reissue", {"identifier": "x" * 1000}),
+        ("/sessions/current/two-step", {"use": "maybe"}),
+    ],
+)
+async def test_malformed_bodies_get_a_422_with_a_japanese_message(api: Harness, path: str, body: Any) -> None:
+    response = await api.client.post(path, json=body, headers={"X-Identity-Session": "x"})
+    assert response.status_code == 422
+    assert response.json()["detail"]["message"] == "入力内容に誤りがあります。"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/sessions/current"),
+        ("POST", "/sessions/current/token"),
+        ("POST", "/sessions/current/password"),
+        ("POST", "/sessions/current/user-id"),
+        ("POST", "/sessions/current/two-step"),
+        ("GET", "/sessions/current/two-step/totp"),
+        ("POST", "/sessions/current/two-step/totp/confirm"),
+        ("POST", "/sessions/current/two-step/sms/confirm"),
+        ("POST", "/sessions/current/sms/resend"),
+        ("POST", "/sessions/current/verify"),
+    ],
+)
+async def test_session_endpoints_without_a_session_answer_401(api: Harness, method: str, path: str) -> None:
+    body = {"use": True} if path.endswith("two-step") else {}
+    for headers in ({}, {"X-Identity-Session": "forged"}):
+        response = await api.client.request(
+            method, path, json=body if method == "POST" else None, headers=headers
+        )
+        assert response.status_code == 401, path
+        assert "ログイン" in response.json()["detail"]["message"]
+
+
+async def test_user_endpoints_need_a_bearer_token(api: Harness) -> None:
+    assert (await api.client.get("/users/me")).status_code == 401
+    assert (await api.client.get("/users", headers={"Authorization": "Bearer forged"})).status_code == 401
+
+
+async def test_login_errors_missing_wrong_expired_locked(api: Harness) -> None:
+    empty = await api.login("", "")
+    assert empty.status_code == 400
+    login_id, temporary = (await api.provision())[0]
+    wrong = await api.login(login_id, "Wrong#pass1")
+    assert wrong.status_code == 401
+    assert wrong.json()["detail"]["message"] == "ユーザIDまたはパスワードが正しくありません。"
+
+    api.clock.advance(days=14, seconds=1)
+    expired = await api.login(login_id, temporary)
+    assert expired.status_code == 403
+    assert expired.json()["detail"]["code"] == "credentials_expired"
+
+    for _ in range(4):
+        await api.login(login_id, "Wrong#pass1")
+    locked = await api.login(login_id, temporary)
+    assert locked.status_code == 423
+    assert "ロック" in locked.json()["detail"]["message"]
+    limited = [await api.login(login_id, "Wrong#pass1") for _ in range(3)]
+    assert limited[-1].status_code == 429
+
+
+async def test_setup_steps_refuse_bad_input_and_wrong_order(api: Harness) -> None:
+    login_id, temporary = (await api.provision())[0]
+    headers = {"X-Identity-Session": (await api.login(login_id, temporary)).json()["session_id"]}
+    early = await api.client.post(
+        "/sessions/current/user-id", json={"new_login_id": "a@example.com"}, headers=headers
+    )
+    assert early.status_code == 409
+    assert early.json()["detail"]["next_step"] == "password_change"
+    weak = await api.client.post(
+        "/sessions/current/password",
+        json={"new_password": "password", "new_password_confirm": "password"},
+        headers=headers,
+    )
+    assert weak.status_code == 422
+    assert "記号" in weak.json()["detail"]["errors"]["new_password"]
+    same = await api.client.post(
+        "/sessions/current/password",
+        json={"new_password": temporary, "new_password_confirm": temporary},
+        headers=headers,
+    )
+    assert "仮パスワード" in same.json()["detail"]["message"]
+
+    email, other_headers = await api.setup_session()
+    body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
+    await api.client.post("/sessions/current/password", json=body, headers=headers)
+    taken = await api.client.post("/sessions/current/user-id", json={"new_login_id": email}, headers=headers)
+    assert taken.status_code == 409
+    assert "すでに使用されています" in taken.json()["detail"]["errors"]["new_login_id"]
+    invalid = await api.client.post(
+        "/sessions/current/user-id", json={"new_login_id": "no-at-sign"}, headers=headers
+    )
+    assert invalid.status_code == 422
+
+    no_method = await api.client.post("/sessions/current/two-step", json={"use": True}, headers=other_headers)
+    assert no_method.status_code == 422
+    bad_phone = await api.client.post(
+        "/sessions/current/two-step",
+        json={"use": True, "method": "sms", "phone": "abc"},
+        headers=other_headers,
+    )
+    assert bad_phone.json()["detail"]["errors"]["phone"].startswith("SMSを受信できる")
+    no_totp = await api.client.get("/sessions/current/two-step/totp", headers=other_headers)
+    assert no_totp.status_code == 409
+    bad_code = await api.client.post("/sessions/current/verify", json={"code": "12"}, headers=other_headers)
+    assert bad_code.status_code == 409
+
+
+async def test_authenticator_setup_and_login_with_code(api: Harness) -> None:
+    email, headers = await api.setup_session()
+    started = await api.client.post(
+        "/sessions/current/two-step", json={"use": True, "method": "totp"}, headers=headers
+    )
+    assert started.status_code == 200
+    totp = started.json()["totp"]
+    assert totp["qr_data_url"].startswith("data:image/png;base64,")
+    assert "issuer=%E3%82%BB%E3%82%AD" in totp["otpauth_uri"]
+    again = await api.client.get("/sessions/current/two-step/totp", headers=headers)
+    assert again.json()["secret"] == totp["secret"]
+    wrong = await api.client.post(
+        "/sessions/current/two-step/totp/confirm", json={"code": "000000"}, headers=headers
+    )
+    assert wrong.status_code == 422
+    code = pyotp.TOTP(totp["secret"]).at(api.clock.now)
+    confirmed = await api.client.post(
+        "/sessions/current/two-step/totp/confirm", json={"code": code}, headers=headers
+    )
+    assert confirmed.json() == {"next_step": "complete"}
+
+    login = await api.login(email, NEW_PASSWORD)
+    assert login.json()["next_step"] == "second_factor"
+    assert login.json()["second_factor"] == "totp"
+    second = {"X-Identity-Session": login.json()["session_id"]}
+    assert (await api.client.post("/sessions/current/token", headers=second)).status_code == 409
+    replay = await api.client.post("/sessions/current/verify", json={"code": code}, headers=second)
+    assert replay.status_code == 422
+    api.clock.advance(seconds=30)
+    fresh = pyotp.TOTP(totp["secret"]).at(api.clock.now)
+    verified = await api.client.post("/sessions/current/verify", json={"code": fresh}, headers=second)
+    assert verified.json() == {"next_step": "complete"}
+    assert (await api.client.post("/sessions/current/token", headers=second)).status_code == 200
+
+
+async def test_sms_setup_resend_and_login(api: Harness) -> None:
+    email, headers = await api.setup_session()
+    started = await api.client.post(
+        "/sessions/current/two-step",
+        json={"use": True, "method": "sms", "phone": "08011112222"},
+        headers=headers,
+    )
+    assert started.json()["sms_sent_to"] == "080****2222"
+    sms = api.last(SendSmsCode)
+    assert sms.phone == "08011112222"
+    too_soon = await api.client.post("/sessions/current/sms/resend", headers=headers)
+    assert too_soon.status_code == 429
+    api.clock.advance(minutes=5, seconds=1)
+    expired = await api.client.post(
+        "/sessions/current/two-step/sms/confirm", json={"code": SEALER.open(sms.sealed_code)}, headers=headers
+    )
+    assert expired.json()["detail"]["code"] == "sms_expired"
+    resent = await api.client.post("/sessions/current/sms/resend", headers=headers)
+    assert resent.status_code == 200
+    code = SEALER.open(api.last(SendSmsCode).sealed_code)
+    confirmed = await api.client.post(
+        "/sessions/current/two-step/sms/confirm", json={"code": code}, headers=headers
+    )
+    assert confirmed.json() == {"next_step": "complete"}
+
+    login = await api.login(email, NEW_PASSWORD)
+    assert login.json()["second_factor"] == "sms"
+    second = {"X-Identity-Session": login.json()["session_id"]}
+    login_code = SEALER.open(api.last(SendSmsCode).sealed_code)
+    verified = await api.client.post("/sessions/current/verify", json={"code": login_code}, headers=second)
+    assert verified.json() == {"next_step": "complete"}
+
+
+async def test_reissue_same_answer_and_new_temporary_password(api: Harness) -> None:
+    email, headers = await api.setup_session()
+    await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
+    unknown = await api.client.post("/password/reissue", json={"identifier": "nobody@example.com"})
+    known = await api.client.post("/password/reissue", json={"identifier": email.upper()})
+    assert unknown.status_code == known.status_code == 202
+    assert unknown.json() == known.json() == {"message": REISSUE_ANSWER}
+    empty = await api.client.post("/password/reissue", json={"identifier": " "})
+    assert empty.status_code == 422
+    reissued = api.last(PasswordReissued)
+    assert reissued.email == email
+    assert reissued.temporary_password_expires_at == api.clock.now + timedelta(days=14)
+    # The old session ended with the reissue.
+    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 401
+    login = await api.login(email, SEALER.open(reissued.sealed_temporary_password))
+    assert login.json()["next_step"] == "password_change"
+
+
+async def test_operator_is_seeded_at_start_up(api: Harness) -> None:
+    settings = Settings()
+    login = await api.login(settings.operator_login, settings.operator_password)
+    assert login.status_code == 200
+    assert login.json()["next_step"] == "two_step_setup"
+    headers = {"X-Identity-Session": login.json()["session_id"]}
+    refused = await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
+    assert refused.json()["detail"]["code"] == "totp_required"
