@@ -42,7 +42,13 @@ async def wizard(request: Request, backends: BackendsDep) -> HTMLResponse:
     }
     # Escaped for a <script type="application/json"> block: no "</script>" can close it early.
     blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
-    return render(request, "signup/wizard.html", config_json=Markup(blob))
+    return render(
+        request,
+        "signup/wizard.html",
+        prefectures=config["prefectures"],
+        questions=config["questions"],
+        config_json=Markup(blob),
+    )
 
 
 @router.post("/signup/applications")
