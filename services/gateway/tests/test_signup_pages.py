@@ -16,8 +16,10 @@ from pymongo import AsyncMongoClient
 
 from gateway.backends import Backends
 from gateway.main import create_app as create_gateway
+from gateway.session import PortalUser, TokenCache
 from gateway.settings import Settings as GatewaySettings
-from shared.settings import KafkaSettings, MongoSettings
+from shared.auth import Principal, issue_token
+from shared.settings import DEV_TOKEN_PRIVATE_KEY, KafkaSettings, MongoSettings
 from shared.topics import APPLICATION_CONFIRMATION_REQUESTED
 from signup.main import create_app as create_signup
 from signup.settings import Settings as SignupSettings
@@ -98,8 +100,28 @@ async def portal(signup_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     backends = Backends({"signup": "http://signup"}, transport=httpx.ASGITransport(app=signup_app))
     app = _gateway(backends)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PORTAL) as client:
+        client.app = app  # type: ignore[attr-defined]
         yield client
     await backends.aclose()
+
+
+def _log_in(client: httpx.AsyncClient, role: str) -> None:
+    """As if identity had exchanged this browser's session for a token of ``role``."""
+    principal = Principal(
+        account_id=f"{role}-1", company_id="", role="operator" if role == "operator" else "customer"
+    )
+    user = PortalUser(
+        account_id=principal.account_id,
+        company_id="",
+        role=principal.role,
+        name="運用 担当",
+        email="ops@example.com",
+        access_token=issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY),
+    )
+    sid = f"session-{role}"
+    cache: TokenCache = client.app.state.token_cache  # type: ignore[attr-defined]
+    cache.put(sid, user, 300)
+    client.cookies.set("watch_session", sid)
 
 
 @pytest.fixture
@@ -276,3 +298,45 @@ async def test_signup_down_gives_clear_answers_not_500(portal_without_signup: ht
     assert posted.json() == {
         "errors": {"_form": "ただいま申込みを受け付けられません。しばらくしてから再度お試しください。"}
     }
+
+
+@pytest.mark.integration
+async def test_operators_see_the_application_list_and_detail(
+    portal: httpx.AsyncClient, confirmation_urls: AIOKafkaConsumer
+) -> None:
+    csrf = await _open_wizard(portal)
+    pending = (await _post(portal, csrf, VALID)).json()["application_number"]
+    confirmed = (await _post(portal, csrf, VALID)).json()["application_number"]
+    await portal.get((await _url_for(confirmation_urls, confirmed)).removeprefix(PORTAL))
+    _log_in(portal, "operator")
+
+    listed = await portal.get("/operator/applications")
+    assert listed.status_code == 200
+    assert pending in listed.text
+    assert confirmed in listed.text
+    assert "確認待ち" in listed.text
+    assert "申込み完了" in listed.text
+    only = await portal.get("/operator/applications", params={"status": "confirmed"})
+    assert confirmed in only.text
+    assert pending not in only.text
+    odd = await portal.get("/operator/applications", params={"status": "nonsense", "page": 1})
+    assert odd.status_code == 200
+
+    detail = await portal.get(f"/operator/applications/{confirmed}")
+    assert detail.status_code == 200
+    assert "C-" + confirmed[4:] in detail.text
+    assert "川崎市中原区下沼部1753" in detail.text
+    assert "商工会議所/商工会の会員ですか？" in detail.text
+    missing = await portal.get("/operator/applications/AAP-AAAAAAAA")
+    assert missing.status_code == 404
+    assert "申込みが見つかりません。" in missing.text
+    bad_page = await portal.get("/operator/applications", params={"page": 0})
+    assert bad_page.status_code == 422
+
+
+@pytest.mark.integration
+async def test_customers_cannot_open_the_operator_pages(portal: httpx.AsyncClient) -> None:
+    _log_in(portal, "customer")
+    response = await portal.get("/operator/applications")
+    assert response.status_code == 403
+    assert "このページは運用担当者専用です。" in response.text
