@@ -13,7 +13,7 @@ from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime
 from shared.events import DeadLetter, UtmRegistered, UtmSeen, UtmStatusChanged
 from shared.kafka import consumer_options, publish
-from shared.topics import UTM_EVENTS, UTM_REGISTERED, UTM_STATUS_CHANGED
+from shared.topics import UTM_REGISTERED, UTM_STATUS_CHANGED
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,17 @@ def register(
     """Attach the subscribers to the runtime's broker."""
     broker = runtime.broker
     service = runtime.name
+    options = consumer_options(settings.consumer_group, settings.kafka)
     metrics = PipelineMetrics(runtime)
 
     @broker.subscriber(
-        UTM_EVENTS,
+        settings.raw_topic,
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         decoder=_raw_records,
         max_partition_fetch_bytes=8 * 1024 * 1024,
-        **consumer_options(service, settings.kafka),
+        **options,
     )
     async def on_utm_events(msg: KafkaMessage) -> None:
         """A batch of raw UTM records; committed only after all of its work is done."""
@@ -100,12 +101,12 @@ def register(
             log.warning("records sent to the dead-letter topic", extra={"count": len(result.rejected)})
         metrics.record(result)
 
-    @broker.subscriber(UTM_REGISTERED, **consumer_options(service, settings.kafka))
+    @broker.subscriber(UTM_REGISTERED, **options)
     async def on_utm_registered(event: UtmRegistered) -> None:
         """Keep the unit → company projection."""
         ingest.units.remember(await monitoring.unit_registered(event))
 
-    @broker.subscriber(UTM_STATUS_CHANGED, **consumer_options(service, settings.kafka))
+    @broker.subscriber(UTM_STATUS_CHANGED, **options)
     async def on_utm_status_changed(event: UtmStatusChanged) -> None:
         """Raise or clear the unit's UTM監視 alert."""
         await monitoring.status_changed(event)

@@ -4,6 +4,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings
+from shared.topics import UTM_EVENTS
 
 
 class Settings(CommonSettings):
@@ -12,6 +13,8 @@ class Settings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="ALERT_PIPELINE_", extra="ignore")
 
     database: str = "alert-pipeline"
+    consumer_group: str = Field(default="alert-pipeline", description="Kafka consumer group of the pipeline.")
+    raw_topic: str = Field(default=UTM_EVENTS, description="Topic the fleet writes raw UTM records to.")
     rules_file: str = Field(default="", description="Classification rules (TOML); empty: the packaged file.")
     batch_max_records: int = Field(default=4000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
