@@ -1,5 +1,12 @@
 """Kafka subscribers of the notifier: validate the event, call the use case."""
 
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
 import shared.topics as topics
 from notifier.service import Notifier
 from shared.app import ServiceRuntime
@@ -8,11 +15,13 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
+    DeadLetter,
+    Event,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
 )
-from shared.kafka import consumer_options
+from shared.kafka import PoisonMessage, consumer_options, publish
 
 
 def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None:
@@ -20,30 +29,49 @@ def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None
     broker = runtime.broker
     options = consumer_options(group, runtime.settings.kafka)
 
-    @broker.subscriber(topics.APPLICATION_CONFIRMATION_REQUESTED, **options)
-    async def on_application_confirmation_requested(event: ApplicationConfirmationRequested) -> None:
-        await notifier.application_confirmation_requested(event)
+    routes: dict[str, tuple[type[Event], Callable[[Any], Awaitable[None]]]] = {
+        ApplicationConfirmationRequested.TOPIC: (
+            ApplicationConfirmationRequested,
+            notifier.application_confirmation_requested,
+        ),
+        AccountProvisioned.TOPIC: (AccountProvisioned, notifier.account_provisioned),
+        AccountEmailChanged.TOPIC: (AccountEmailChanged, notifier.account_email_changed),
+        PasswordReissued.TOPIC: (PasswordReissued, notifier.password_reissued),
+        SendSmsCode.TOPIC: (SendSmsCode, notifier.send_sms_code),
+        NotificationRequested.TOPIC: (NotificationRequested, notifier.notification_requested),
+    }
 
-    @broker.subscriber(topics.ACCOUNT_PROVISIONED, **options)
-    async def on_account_provisioned(event: AccountProvisioned) -> None:
-        await notifier.account_provisioned(event)
+    # One consumer for all the low-volume topics: each consumer of a group costs a rebalance at start-up.
+    @broker.subscriber(*routes, **options)
+    async def on_event(payload: dict[str, Any]) -> None:
+        kind = payload.get("event_type") if isinstance(payload, dict) else None
+        if kind not in routes:
+            raise PoisonMessage(f"unexpected event type {kind!r}")
+        model, use_case = routes[kind]
+        await use_case(model.model_validate(payload))
 
-    @broker.subscriber(topics.ACCOUNT_EMAIL_CHANGED, **options)
-    async def on_account_email_changed(event: AccountEmailChanged) -> None:
-        await notifier.account_email_changed(event)
-
-    @broker.subscriber(topics.PASSWORD_REISSUED, **options)
-    async def on_password_reissued(event: PasswordReissued) -> None:
-        await notifier.password_reissued(event)
-
-    @broker.subscriber(topics.SMS_CODE_REQUESTED, **options)
-    async def on_sms_code_requested(event: SendSmsCode) -> None:
-        await notifier.send_sms_code(event)
-
-    @broker.subscriber(topics.ALERT_DETECTED, **options)
-    async def on_alert_detected(event: AlertDetected) -> None:
-        await notifier.alert_detected(event)
+    # Alerts come in batches so that a burst is placed and mailed concurrently, not one by one.
+    @broker.subscriber(topics.ALERT_DETECTED, batch=True, max_records=500, batch_timeout_ms=50, **options)
+    async def on_alerts_detected(payloads: list[dict[str, Any]]) -> None:
+        alerts: list[AlertDetected] = []
+        for payload in payloads:
+            try:
+                alerts.append(AlertDetected.model_validate(payload))
+            except ValidationError as exc:
+                await _dead_letter(broker, group, topics.ALERT_DETECTED, payload, exc)
+        await notifier.alerts_detected(alerts)
 
     @broker.subscriber(topics.NOTIFICATION_REQUESTED, **options)
     async def on_notification_requested(event: NotificationRequested) -> None:
         await notifier.notification_requested(event)
+
+
+async def _dead_letter(broker: KafkaBroker, service: str, topic: str, payload: Any, exc: Exception) -> None:
+    # One malformed alert must not send its whole batch to the dead-letter topic.
+    letter = DeadLetter(
+        service=service,
+        source_topic=topic,
+        payload=json.dumps(payload, ensure_ascii=False)[:100_000],
+        reason=f"{type(exc).__name__}: {exc}"[:2000],
+    )
+    await publish(broker, letter, key=topic)

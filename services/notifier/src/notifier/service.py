@@ -8,7 +8,7 @@ from datetime import datetime
 from notifier import messages
 from notifier.deliveries import Claim, DeliveryRepository, stored_message
 from notifier.dispatcher import Dispatcher
-from notifier.grouping import AlertGroup, AlertGrouper
+from notifier.grouping import AlertGroup, AlertGrouper, group_key
 from notifier.messages import Outgoing
 from notifier.recipients import RecipientDirectory
 from notifier.rendering import TemplateError
@@ -102,21 +102,34 @@ class Notifier:
 
     async def alert_detected(self, alert: AlertDetected) -> None:
         """Mail the first occurrence at once to every user of the company; count repeats."""
-        observation = await self._grouper.observe(alert)
-        if not observation.first:
-            return
-        emails = await self._recipients.emails_of(alert.company_id)
-        if not emails:
-            log.warning("no recipient for an alert", extra={"company_id": alert.company_id})
-            return
-        await self._send(
-            [
+        await self.alerts_detected([alert])
+
+    async def alerts_detected(self, alerts: list[AlertDetected]) -> None:
+        """A batch of alerts: repeats of one alert are placed in order, different alerts concurrently."""
+        chains: dict[str, list[AlertDetected]] = {}
+        for alert in alerts:
+            chains.setdefault(group_key(alert), []).append(alert)
+        placed = await asyncio.gather(*(self._place(chain) for chain in chains.values()))
+        firsts = [alert for chain in placed for alert in chain]
+        companies = sorted({alert.company_id for alert in firsts})
+        emails = dict(
+            zip(companies, await asyncio.gather(*map(self._recipients.emails_of, companies)), strict=True)
+        )
+        batch: list[Outgoing] = []
+        for alert in firsts:
+            if not emails[alert.company_id]:
+                log.warning("no recipient for an alert", extra={"company_id": alert.company_id})
+            batch.extend(
                 messages.alert_mail(
                     alert, email, portal_url=self._portal_url, window_minutes=self._window_minutes
                 )
-                for email in emails
-            ]
-        )
+                for email in emails[alert.company_id]
+            )
+        await self._send(batch)
+
+    async def _place(self, chain: list[AlertDetected]) -> list[AlertDetected]:
+        """Observe alerts of one group key in order; the ones to mail now."""
+        return [alert for alert in chain if (await self._grouper.observe(alert)).first]
 
     async def flush_alert_groups(self) -> int:
         """Send the follow-up of every group whose window has closed; returns how many groups closed."""

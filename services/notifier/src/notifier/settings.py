@@ -26,7 +26,7 @@ class Settings(CommonSettings):
     smtp_port: int = Field(default=1025, validation_alias=AliasChoices("NOTIFIER_SMTP_PORT", "SMTP_PORT"))
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     smtp_connections: int = Field(
-        default=4, ge=1, le=32, description="Warm SMTP connections, i.e. messages sent concurrently."
+        default=8, ge=1, le=32, description="Warm SMTP connections, i.e. messages sent concurrently."
     )
     mail_from: str = "セキュリティサービスポータル <noreply@watch.example.jp>"
 
