@@ -1,0 +1,79 @@
+# Developer entry points. The work is done by scripts/ (see the comments there);
+# local state (server data, logs, PIDs) lives in .state/.
+#
+#   make run          install what is missing, start Kafka, MongoDB, SMTP and every service
+#   make stop         stop everything `make run` started
+#   make status       what is running
+#   make logs         last lines of every log;  make logs S=identity [N=200]
+#   make test         the test suite against its own servers (.state/test, other ports)
+#   make lint         ruff check, ruff format --check, mypy
+#   make bench        the pipeline benchmark
+#   make clean-state  stop everything and delete local data (keeps the helper venv)
+#
+# Servers given in the environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST)
+# are used instead of starting local ones.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help deps deps-test run stop status logs test lint bench clean-state
+
+S ?=
+N ?= 50
+PYTEST_ARGS ?=
+MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
+
+# Idempotent: parts already running are left alone.
+run: deps
+	@scripts/infra.sh start
+	@scripts/services.sh start
+	@scripts/services.sh wait
+	@echo
+	@echo "Ready:"
+	@scripts/services.sh urls
+	@echo
+	@echo "Addresses for your shell: source .state/env   Logs: make logs [S=name]   Stop: make stop"
+
+# Services first: they flush to Kafka/MongoDB while shutting down.
+stop:
+	@scripts/services.sh stop
+	@scripts/infra.sh stop
+
+status:
+	@scripts/infra.sh status || true
+	@scripts/services.sh status || true
+
+logs:
+ifeq ($(S),)
+	@shopt -s nullglob; logs=(.state/logs/*.log); \
+	if ((!$${#logs[@]})); then echo "no logs yet"; else tail -n $(N) "$${logs[@]}"; fi
+else
+	@tail -n $(N) .state/logs/$(S).log
+endif
+
+test: deps-test
+	@scripts/test.sh $(PYTEST_ARGS)
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy $(MYPY_TARGETS)
+
+bench:
+	.venv/bin/python benchmarks/pipeline_bench.py
+
+clean-state:
+	-@scripts/services.sh stop
+	-@scripts/infra.sh stop
+	-@STATE_DIR=.state/test scripts/services.sh stop >/dev/null 2>&1
+	-@STATE_DIR=.state/test scripts/infra.sh stop >/dev/null 2>&1
+	@find .state -mindepth 1 -maxdepth 1 ! -name tools -exec rm -rf {} + 2>/dev/null || true
+	@echo "local state deleted (.state/tools kept)"
