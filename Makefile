@@ -8,6 +8,7 @@
 #   make test         the test suite against its own servers (.state/test, other ports)
 #   make lint         ruff check, ruff format --check, mypy
 #   make bench        the pipeline benchmark
+#   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
 # Servers given in the environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST)
@@ -15,7 +16,7 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run stop status logs test lint bench clean-state
+.PHONY: help deps deps-test run stop status logs test lint bench asyncapi clean-state
 
 S ?=
 N ?= 50
@@ -69,6 +70,9 @@ lint:
 
 bench:
 	.venv/bin/python benchmarks/pipeline_bench.py
+
+asyncapi:
+	.venv/bin/python scripts/asyncapi.py
 
 clean-state:
 	-@scripts/services.sh stop
