@@ -21,8 +21,8 @@ from gateway.web import render
 
 router = APIRouter(tags=["account"])
 
-TextField = Annotated[str, Form()]
-OPTIONAL = Form(default="")
+# A form field that may be left empty (the backend answers with the message for it).
+FormText = Annotated[str, Form()]
 
 
 def _page_for(next_step: str) -> str:
@@ -88,8 +88,8 @@ async def login(
     request: Request,
     backends: BackendsDep,
     _: CsrfProtected,
-    login_id: str = OPTIONAL,
-    password: str = OPTIONAL,
+    login_id: FormText = "",
+    password: FormText = "",
 ) -> Response:
     """Check the user ID and password with identity; go on to the next step."""
     client = request.client.host if request.client else ""
@@ -140,7 +140,7 @@ async def verify_page(request: Request, backends: BackendsDep) -> Response:
 
 
 @router.post("/login/verify", response_class=HTMLResponse)
-async def verify(request: Request, backends: BackendsDep, _: CsrfProtected, code: str = OPTIONAL) -> Response:
+async def verify(request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = "") -> Response:
     """Check the second factor."""
     response = await backends.call(
         "identity", "POST", "/sessions/current/verify", json={"code": code}, headers=session_headers(request)
@@ -203,8 +203,8 @@ async def change_password(
     request: Request,
     backends: BackendsDep,
     _: CsrfProtected,
-    new_password: str = OPTIONAL,
-    new_password_confirm: str = OPTIONAL,
+    new_password: FormText = "",
+    new_password_confirm: FormText = "",
 ) -> Response:
     """Replace the temporary password."""
     response = await backends.call(
@@ -248,7 +248,7 @@ async def user_id_page(request: Request, backends: BackendsDep) -> Response:
 
 @router.post("/account/user-id", response_class=HTMLResponse)
 async def set_user_id(
-    request: Request, backends: BackendsDep, _: CsrfProtected, new_login_id: str = OPTIONAL
+    request: Request, backends: BackendsDep, _: CsrfProtected, new_login_id: FormText = ""
 ) -> Response:
     """Make the user's email address the user ID."""
     response = await backends.call(
@@ -303,9 +303,9 @@ async def choose_two_step(
     request: Request,
     backends: BackendsDep,
     _: CsrfProtected,
-    use: str = OPTIONAL,
-    method: str = OPTIONAL,
-    phone: str = OPTIONAL,
+    use: FormText = "",
+    method: FormText = "",
+    phone: FormText = "",
 ) -> Response:
     """Start the authenticator or SMS setup, or turn 2-step verification off."""
     was_active = await _was_active(request, backends)
@@ -370,7 +370,7 @@ async def _render_totp(
 
 @router.post("/account/two-step/app", response_class=HTMLResponse)
 async def confirm_totp(
-    request: Request, backends: BackendsDep, _: CsrfProtected, code: str = OPTIONAL
+    request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = ""
 ) -> Response:
     """Confirm the authenticator with its current code."""
     was_active = await _was_active(request, backends)
@@ -422,7 +422,7 @@ async def sms_page(request: Request, backends: BackendsDep) -> Response:
 
 @router.post("/account/two-step/sms", response_class=HTMLResponse)
 async def confirm_sms(
-    request: Request, backends: BackendsDep, _: CsrfProtected, code: str = OPTIONAL
+    request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = ""
 ) -> Response:
     """Confirm the phone with the SMS code."""
     was_active = await _was_active(request, backends)
@@ -486,7 +486,7 @@ async def reissue_page(request: Request) -> Response:
 
 @router.post("/password/reissue", response_class=HTMLResponse)
 async def reissue(
-    request: Request, backends: BackendsDep, _: CsrfProtected, identifier: str = OPTIONAL
+    request: Request, backends: BackendsDep, _: CsrfProtected, identifier: FormText = ""
 ) -> Response:
     """Ask identity for a new temporary password (same answer whether or not the account exists)."""
     response = await backends.call("identity", "POST", "/password/reissue", json={"identifier": identifier})

@@ -1,0 +1,79 @@
+"""The whole platform as real processes, and a headless Chromium to drive the portal."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from support.processes import ARTIFACTS, PACKAGES, Stack
+from support.servers import Servers
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def portal(servers: Servers) -> Iterator[Stack]:
+    """Every service, with the portal's address given to those that write it into emails."""
+    stack = Stack(servers)
+    for name in PACKAGES:
+        stack.add(name)
+    gateway_url = stack.services["gateway"].url
+    stack.services["identity"].env["IDENTITY_PORTAL_URL"] = f"{gateway_url}/"
+    stack.services["signup"].env["SIGNUP_PUBLIC_URL"] = gateway_url
+    # Plain http on 127.0.0.1 in tests: the browser would not send back a Secure cookie everywhere.
+    stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+class Screenshots:
+    """Numbered full-page screenshots of a journey."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.png"):
+            old.unlink()
+        self.count = 0
+
+    def __call__(self, page: Page, name: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def shots() -> Screenshots:
+    return Screenshots(ARTIFACTS / "onboarding")
