@@ -21,7 +21,7 @@ def register(runtime: ServiceRuntime, settings: Settings, registry: DeviceRegist
     async def on_application_submitted(event: ApplicationSubmitted) -> None:
         """Create the expected units of each delivery destination."""
         created = await registry.expect_units(event)
-        log.info("expected units created", extra={"company_id": event.company_id, "created": created})
+        log.info("expected units created", extra={"company_id": event.company_id, "units_created": created})
 
     @broker.subscriber(UTM_SEEN, **consumer_options(runtime.name, settings.kafka))
     async def on_utm_seen(event: UtmSeen) -> None:
