@@ -2,10 +2,11 @@
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from alert_pipeline.ingest import BatchResult, IngestService
 from alert_pipeline.monitoring import MonitoringService
@@ -39,7 +40,19 @@ class PipelineMetrics:
             "alert_pipeline_alerts_published", "alert-detected events published", registry=registry
         )
 
-    def record(self, result: BatchResult) -> None:
+        self.batch_size = Histogram(
+            "alert_pipeline_batch_records",
+            "Raw records per batch",
+            buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000, 20000),
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "alert_pipeline_batch_seconds", "Time to process a batch", registry=registry
+        )
+
+    def record(self, result: BatchResult, seconds: float) -> None:
+        self.batch_size.observe(result.events)
+        self.batch_seconds.observe(seconds)
         self.events.inc(result.events)
         self.threats.inc(result.threats)
         self.alerts.inc(result.new_alerts)
@@ -63,7 +76,10 @@ def register(
     """Attach the subscribers to the runtime's broker."""
     broker = runtime.broker
     service = runtime.name
-    options = consumer_options(settings.consumer_group, settings.kafka)
+    # The raw stream has a consumer group of its own: a long batch must never hold up (or be held up
+    # by) a rebalance of the small control topics, and vice versa.
+    raw_options = consumer_options(settings.consumer_group, settings.kafka)
+    options = consumer_options(f"{settings.consumer_group}-control", settings.kafka)
     metrics = PipelineMetrics(runtime)
 
     @broker.subscriber(
@@ -73,11 +89,12 @@ def register(
         batch_timeout_ms=settings.batch_timeout_ms,
         decoder=_raw_records,
         max_partition_fetch_bytes=8 * 1024 * 1024,
-        **options,
+        **raw_options,
     )
     async def on_utm_events(msg: KafkaMessage) -> None:
         """A batch of raw UTM records; committed only after all of its work is done."""
         records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        started = time.perf_counter()
         result = await ingest.process_batch(records)
         if result.rejected:
             await asyncio.gather(
@@ -99,7 +116,7 @@ def register(
                 )
             )
             log.warning("records sent to the dead-letter topic", extra={"count": len(result.rejected)})
-        metrics.record(result)
+        metrics.record(result, time.perf_counter() - started)
 
     @broker.subscriber(UTM_REGISTERED, **options)
     async def on_utm_registered(event: UtmRegistered) -> None:

@@ -167,9 +167,17 @@ class IngestService:
             alerts_by_id.setdefault(doc["_id"], doc)
 
         alerts = list(alerts_by_id.values())
-        new_ids = await self.store.insert_alerts(alerts)
+        # Benign counters, new alerts and the quarantine are independent writes: send them together.
+        new_ids, _, _ = await asyncio.gather(
+            self.store.insert_alerts(alerts),
+            self.store.add_counts(counts),
+            self.store.quarantine(quarantined),
+        )
+        result.quarantined = len(quarantined)
         result.new_alerts = len(new_ids)
         result.duplicates = len(alerts) - len(new_ids)
+        # Threat counters follow the alerts actually stored, so a redelivered batch never counts twice.
+        threat_counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for doc in alerts:
             if doc["_id"] in new_ids:
                 key = (
@@ -178,15 +186,16 @@ class IngestService:
                     doc["category"],
                     hour_bucket(doc["detected_at"]),
                 )
-                fields = counts[key]
+                fields = threat_counts[key]
                 fields["count"] += 1
                 fields[f"severity_{doc['severity']}"] += 1
-        await self.store.add_counts(counts)
-        if quarantined:
-            await self.store.quarantine(quarantined)
-            result.quarantined = len(quarantined)
-        result.published = await self._notify(alerts, new_ids)
+        await asyncio.gather(self.store.add_counts(threat_counts), self._notify_into(result, alerts, new_ids))
         return result
+
+    async def _notify_into(
+        self, result: BatchResult, alerts: list[dict[str, Any]], new_ids: set[str]
+    ) -> None:
+        result.published = await self._notify(alerts, new_ids)
 
     async def _notify(self, alerts: list[dict[str, Any]], new_ids: set[str]) -> int:
         important = [d for d in alerts if d["severity"] >= IMPORTANT_SEVERITY]

@@ -16,7 +16,7 @@ class Settings(CommonSettings):
     consumer_group: str = Field(default="alert-pipeline", description="Kafka consumer group of the pipeline.")
     raw_topic: str = Field(default=UTM_EVENTS, description="Topic the fleet writes raw UTM records to.")
     rules_file: str = Field(default="", description="Classification rules (TOML); empty: the packaged file.")
-    batch_max_records: int = Field(default=4000, ge=1, description="Most raw records handled per batch.")
+    batch_max_records: int = Field(default=10_000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
     seen_flush_seconds: float = Field(default=5.0, gt=0, description="How often utm-seen summaries go out.")
     quarantine_ttl_days: int = Field(default=7, ge=1, description="How long unknown units' events are kept.")

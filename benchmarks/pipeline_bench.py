@@ -1,0 +1,315 @@
+"""Throughput and alert-latency benchmark of the alert pipeline (``make bench``; not a test).
+
+Pushes N raw UTM events (about 5 % threats, JSON and FortiGate lines mixed) into a fresh raw topic
+while one alert-pipeline process and one notifier process run, and prints:
+
+- pipeline_eps: events/s from the first produce until the pipeline has counted the last event
+  (its ``alert_pipeline_events_total`` metric);
+- raw_consume_eps: how fast a bare aiokafka consumer reads the same events from the same broker;
+- ratio: pipeline_eps / raw_consume_eps;
+- alert_email_p50_ms / alert_email_p99_ms: from producing an important event (★★★ probes sent
+  during the load) until the SMTP server accepted its email (the Maildir file's mtime).
+
+The last line is one JSON object with those keys and ``events``. Servers come from the usual
+environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST, SMTP_PORT, MAILDIR).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
+
+from alert_pipeline.models import alert_id_for
+from alert_pipeline.simulator import events
+from shared.events import AccountProvisioned, UtmRegistered
+from shared.sealing import Sealer
+from shared.settings import DEV_SEALING_KEY
+from shared.topics import UTM_REGISTERED
+
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true")
+MAILDIR = Path(os.environ.get("MAILDIR", str(ROOT / ".state" / "mail")))
+METRIC = re.compile(r"^alert_pipeline_events_total (\S+)$", re.MULTILINE)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """One service process started with uvicorn."""
+
+    def __init__(self, package: str, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.url} not ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def _setup(topic: str, company_id: str, serials: list[str], email: str, run: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    await producer.start()
+    try:
+        account = AccountProvisioned(
+            company_id=company_id, company_name="ベンチマーク株式会社", account_id=f"A-{run}",
+            name="計測 太郎",
+            email=email, login_id=f"u{run}", sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("x"),
+            temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1), portal_url="http://portal/",
+        )  # fmt: skip
+        await producer.send_and_wait(
+            account.TOPIC, account.model_dump_json().encode(), key=company_id.encode()
+        )
+        for i, serial in enumerate(serials):
+            unit = UtmRegistered(
+                company_id=company_id, unit_id=f"U-{serial}", serial_number=serial,
+                mac_address=f"00:09:0F:01:{i // 256:02X}:{i % 256:02X}", name=f"UTM-{i + 1}",
+            )  # fmt: skip
+            await producer.send(UTM_REGISTERED, unit.model_dump_json().encode(), key=serial.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _wait_units(db_name: str, expected: int) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_URI)
+    try:
+        for _ in range(300):
+            if await client[db_name]["units"].count_documents({}) >= expected:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("units not projected by the pipeline")
+    finally:
+        await client.close()
+
+
+def _probe(serial: str, n: int, run: str) -> tuple[bytes, str]:
+    now = datetime.now(UTC)
+    event_id = f"probe-{run}-{n}"
+    record = {
+        "format": "watch.utm-event", "version": 1, "event_id": event_id, "serial_number": serial,
+        "occurred_at": now.isoformat(), "kind": "botnet", "action": "blocked", "level": "critical",
+        "signature": f"Probe.Botnet.{run}.{n}", "src_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
+        "dst_ip": "203.0.113.9",
+    }  # fmt: skip
+    return json.dumps(record).encode(), alert_id_for(serial, event_id, now)
+
+
+async def _events_counted(client: httpx.AsyncClient, url: str) -> float:
+    match = METRIC.search((await client.get(f"{url}/metrics")).text)
+    return float(match.group(1)) if match else 0.0
+
+
+async def _load(
+    topic: str, serials: list[str], n: int, pipeline_url: str, run: str, probe_every: float
+) -> tuple[float, dict[str, float]]:
+    records = [
+        (s, r) for _, (s, _, r) in zip(range(n), events(serials, threat_ratio=0.05, seed=1), strict=False)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks=1)
+    await producer.start()
+    probes: dict[str, float] = {}
+    async with httpx.AsyncClient() as http:
+        baseline = await _events_counted(http, pipeline_url)
+        started = time.monotonic()
+        next_probe = started
+        try:
+            for i, (serial, raw) in enumerate(records):
+                await producer.send(topic, raw, key=serial.encode())
+                if i % 500 == 0:
+                    now = time.monotonic()
+                    if now >= next_probe:
+                        body, alert_id = _probe(serials[len(probes) % len(serials)], len(probes), run)
+                        probes[alert_id] = time.time()
+                        await producer.send(topic, body, key=b"probe")
+                        next_probe = now + probe_every
+                    await asyncio.sleep(0)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        total = n + len(probes)
+        # Keep probing while the pipeline drains, so the latency is measured under load too.
+        while await _events_counted(http, pipeline_url) - baseline < total:  # noqa: ASYNC110 - polls another process
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        metrics = (await http.get(f"{pipeline_url}/metrics")).text
+        for line in metrics.splitlines():
+            if line.startswith(
+                (
+                    "alert_pipeline_batch_records_count",
+                    "alert_pipeline_batch_records_sum",
+                    "alert_pipeline_batch_seconds_sum",
+                )
+            ):
+                print(line, flush=True)
+    return n / elapsed, probes
+
+
+async def _raw_consume(topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=KAFKA, group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        got = 0
+        started = None
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if started is None and batch:
+                started = time.monotonic()
+            got += sum(len(v) for v in batch.values())
+        return n / (time.monotonic() - (started or time.monotonic()))
+    finally:
+        await consumer.stop()
+
+
+def _email_latencies(probes: dict[str, float], timeout: float = 60) -> list[float]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, float] = {}
+    while time.monotonic() < deadline and len(found) < len(probes):
+        for folder in ("new", "cur"):
+            for path in (MAILDIR / folder).glob("*") if (MAILDIR / folder).exists() else []:
+                if path.name in found:
+                    continue
+                data = path.read_bytes()
+                for alert_id in probes:
+                    if alert_id not in found and alert_id.encode() in _decoded(data):
+                        found[alert_id] = path.stat().st_mtime
+        time.sleep(0.5)
+    return [(found[a] - probes[a]) * 1000 for a in found]
+
+
+def _decoded(data: bytes) -> bytes:
+    from email import policy
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    body = message.get_body(preferencelist=("plain",))
+    return str(body.get_content() if body else "").encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="alert pipeline benchmark")
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", "300000")))
+    parser.add_argument("--units", type=int, default=50)
+    parser.add_argument("--no-notifier", action="store_true", help="measure the pipeline alone")
+    parser.add_argument("--probe-every", type=float, default=0.25, help="seconds between important probes")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    topic = f"utm-events-bench-{run}"
+    company_id = f"C-BENCH-{run.upper()}"
+    serials = [f"FGT60FB{run.upper()}{i:03d}" for i in range(args.units)]
+    email = f"bench-{run}@example.com"
+    logs = ROOT / "test-artifacts" / "bench"
+    common = {"APP_ENV": "test", "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "WARNING"}
+    pipeline = Service(
+        "alert_pipeline",
+        {
+            **common,
+            "ALERT_PIPELINE_DATABASE": f"alert-pipeline-bench-{run}",
+            "ALERT_PIPELINE_RAW_TOPIC": topic,
+            "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-bench-{run}",
+        },
+        logs / f"{run}-alert-pipeline.log",
+    )  # fmt: skip
+    notifier = (
+        None
+        if args.no_notifier
+        else Service(
+            "notifier",
+            {
+                **common,
+                "NOTIFIER_DATABASE": f"notifier-bench-{run}",
+                "NOTIFIER_CONSUMER_GROUP": f"notifier-bench-{run}",
+            },
+            logs / f"{run}-notifier.log",
+        )
+    )
+    try:
+        pipeline.wait_ready()
+        if notifier:
+            notifier.wait_ready()
+        asyncio.run(_setup(topic, company_id, serials, email, run))
+        asyncio.run(_wait_units(f"alert-pipeline-bench-{run}", len(serials)))
+        time.sleep(2)  # the notifier's recipient projection
+        print(f"pushing {args.events} events for {len(serials)} units into {topic} ...", flush=True)
+        pipeline_eps, probes = asyncio.run(
+            _load(topic, serials, args.events, pipeline.url, run, args.probe_every)
+        )
+        print(f"pipeline: {pipeline_eps:,.0f} events/s end to end", flush=True)
+        latencies = sorted(_email_latencies(probes)) if notifier else []
+        raw_eps = asyncio.run(_raw_consume(topic, args.events))
+        print(f"raw aiokafka consume: {raw_eps:,.0f} events/s", flush=True)
+    finally:
+        pipeline.stop()
+        if notifier:
+            notifier.stop()
+    p50 = statistics.median(latencies) if latencies else None
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
+    print(
+        f"alert emails: {len(latencies)}/{len(probes)} probes mailed; p50 {p50} ms, p99 {p99} ms", flush=True
+    )
+    result = {
+        "pipeline_eps": round(pipeline_eps),
+        "raw_consume_eps": round(raw_eps),
+        "ratio": round(pipeline_eps / raw_eps, 3),
+        "alert_email_p50_ms": round(p50) if p50 is not None else None,
+        "alert_email_p99_ms": round(p99) if p99 is not None else None,
+        "events": args.events,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
