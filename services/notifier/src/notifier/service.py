@@ -169,15 +169,22 @@ class Notifier:
     async def _send(self, batch: list[Outgoing]) -> None:
         claims = await self._deliveries.claim_many(batch, owner=self._owner, now=self._clock())
         waiting: list[asyncio.Future[str]] = []
-        for message in batch:
-            claim = claims[message.delivery_id]
-            if claim is Claim.BUSY and message.has_secret:
-                raise DeliveryInProgress(f"delivery {message.delivery_id} is claimed by another process")
-            if claim is not Claim.CLAIMED:
-                continue
-            done = await self._dispatcher.submit(message)
-            if message.has_secret:
-                waiting.append(done)
+        unsent = [m.delivery_id for m in batch if claims[m.delivery_id] is Claim.CLAIMED]
+        try:
+            for message in batch:
+                claim = claims[message.delivery_id]
+                if claim is Claim.BUSY and message.has_secret:
+                    raise DeliveryInProgress(f"delivery {message.delivery_id} is claimed by another process")
+                if claim is not Claim.CLAIMED:
+                    continue
+                done = await self._dispatcher.submit(message)
+                unsent.remove(message.delivery_id)
+                if message.has_secret:
+                    waiting.append(done)
+        except Exception:
+            # Claims that never reached the dispatcher are handed back for the redelivery or the sweeper.
+            await self._deliveries.release(unsent, owner=self._owner)
+            raise
         if waiting:
             await asyncio.gather(*waiting)
 
