@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
-from gateway.routes import account, dashboard, operator_applications, signup
+from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page
@@ -31,7 +31,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = build_app(
         runtime,
         title="Gateway",
-        routers=[account.router, dashboard.router, signup.router, operator_applications.router],
+        routers=[
+            account.router,
+            dashboard.router,
+            signup.router,
+            operator_applications.router,
+            units.router,
+            alerts.router,
+            operator.router,
+        ],
         on_shutdown=[close_backends],
     )
     app.state.settings = settings
