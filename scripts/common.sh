@@ -167,9 +167,12 @@ check_alive() {
   fi
 }
 
-# The helper venv: created once, then only checked.
+# The helper venv: created once, then only checked, once per command (the import check
+# costs a second and every probe needs the venv).
 ensure_tools() {
+  [[ "${WATCH_TOOLS_READY:-}" == 1 ]] && return 0
   if [[ -x "$TOOLS_PY" ]] && "$TOOLS_PY" -c 'import secantus, aiosmtpd, aiokafka, pymongo' 2>/dev/null; then
+    export WATCH_TOOLS_READY=1
     return 0
   fi
   ensure_uv
@@ -178,6 +181,7 @@ ensure_tools() {
   uv pip install --quiet --python "$TOOLS_PY" \
     "secantusdb==$SECANTUSDB_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
     "aiokafka==$AIOKAFKA_VERSION" "pymongo==$PYMONGO_VERSION"
+  export WATCH_TOOLS_READY=1
 }
 
 ensure_uv() {
