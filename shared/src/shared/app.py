@@ -15,7 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.kafka import create_broker
+from shared.events import Event
+from shared.kafka import create_broker, declare_publishers, publish
 from shared.logging import configure_logging
 from shared.settings import CommonSettings
 
@@ -39,18 +40,29 @@ class ServiceRuntime:
     def db(self) -> AsyncDatabase:
         return self.mongo[self.settings.database]
 
+    async def publish(self, event: Event, key: str) -> None:
+        """Publish ``event`` to its topic, keyed by its aggregate id (company or unit)."""
+        await publish(self.broker, event, key=key)
+
     def spawn(self, coro: Awaitable[Any], *, name: str) -> None:
         """Run ``coro`` for the life of the service; it is cancelled at shutdown."""
         self.background.append(asyncio.ensure_future(coro))
         self.background[-1].set_name(name)
 
 
-def create_runtime(name: str, settings: CommonSettings) -> ServiceRuntime:
-    """Build (without connecting) the broker and Mongo client of a service."""
+def create_runtime(
+    name: str, settings: CommonSettings, *, publishes: Sequence[type[Event]] = ()
+) -> ServiceRuntime:
+    """Build (without connecting) the broker and Mongo client of a service.
+
+    ``publishes`` lists the events the service produces, for its AsyncAPI document.
+    """
+    broker = create_broker(settings.kafka, service=name)
+    declare_publishers(broker, *publishes)
     return ServiceRuntime(
         name=name,
         settings=settings,
-        broker=create_broker(settings.kafka, service=name),
+        broker=broker,
         mongo=AsyncMongoClient(settings.mongo.uri, tz_aware=True, connect=False, appname=name),
     )
 

@@ -7,8 +7,7 @@ from identity.repository import MongoRepository
 from identity.service import Clock, IdentityService
 from identity.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import Event, utc_now
-from shared.kafka import publish
+from shared.events import AccountEmailChanged, AccountProvisioned, PasswordReissued, SendSmsCode, utc_now
 
 SERVICE = "identity"
 
@@ -16,13 +15,13 @@ SERVICE = "identity"
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """Build the identity app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
-    runtime = create_runtime(SERVICE, settings)
+    runtime = create_runtime(
+        SERVICE,
+        settings,
+        publishes=[AccountProvisioned, AccountEmailChanged, PasswordReissued, SendSmsCode],
+    )
     repository = MongoRepository(runtime.db)
-
-    async def publish_event(event: Event, key: str) -> None:
-        await publish(runtime.broker, event, key=key)
-
-    service = IdentityService(repo=repository, settings=settings, publish=publish_event, clock=clock)
+    service = IdentityService(repo=repository, settings=settings, publish=runtime.publish, clock=clock)
     handlers.register(runtime, service)
 
     async def prepare(_: ServiceRuntime) -> None:

@@ -61,10 +61,6 @@ def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None
                 await _dead_letter(broker, group, topics.ALERT_DETECTED, payload, exc)
         await notifier.alerts_detected(alerts)
 
-    @broker.subscriber(topics.NOTIFICATION_REQUESTED, **options)
-    async def on_notification_requested(event: NotificationRequested) -> None:
-        await notifier.notification_requested(event)
-
 
 async def _dead_letter(broker: KafkaBroker, service: str, topic: str, payload: Any, exc: Exception) -> None:
     # One malformed alert must not send its whole batch to the dead-letter topic.

@@ -8,8 +8,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import Event
-from shared.kafka import publish
+from shared.events import ApplicationConfirmationRequested, ApplicationSubmitted
 from signup.api import router, validation_error_handler
 from signup.repository import MongoApplicationRepository, MongoQuestionRepository
 from signup.service import SignupService
@@ -22,16 +21,14 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the signup app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
-    runtime = create_runtime(SERVICE, settings)
+    runtime = create_runtime(
+        SERVICE, settings, publishes=[ApplicationConfirmationRequested, ApplicationSubmitted]
+    )
     applications = MongoApplicationRepository(runtime.db)
-
-    async def publish_event(event: Event, *, key: str) -> None:
-        await publish(runtime.broker, event, key=key)
-
     service = SignupService(
         applications=applications,
         questions=MongoQuestionRepository(runtime.db),
-        publish=publish_event,
+        publish=runtime.publish,
         public_url=settings.public_url,
         confirmation_ttl=timedelta(hours=settings.confirmation_ttl_hours),
     )
