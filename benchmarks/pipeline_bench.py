@@ -119,11 +119,11 @@ async def _setup(topic: str, company_id: str, serials: list[str], email: str, ru
         await producer.stop()
 
 
-async def _wait_units(db_name: str, expected: int) -> None:
+async def _wait_units(db_name: str, serials: list[str]) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_URI)
     try:
-        for _ in range(300):
-            if await client[db_name]["units"].count_documents({}) >= expected:
+        for _ in range(600):
+            if await client[db_name]["units"].count_documents({"_id": {"$in": serials}}) >= len(serials):
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError("units not projected by the pipeline")
@@ -280,7 +280,7 @@ def main() -> int:
         if notifier:
             notifier.wait_ready()
         asyncio.run(_setup(topic, company_id, serials, email, run))
-        asyncio.run(_wait_units(f"alert-pipeline-bench-{run}", len(serials)))
+        asyncio.run(_wait_units(f"alert-pipeline-bench-{run}", serials))
         time.sleep(2)  # the notifier's recipient projection
         print(f"pushing {args.events} events for {len(serials)} units into {topic} ...", flush=True)
         pipeline_eps, probes = asyncio.run(
