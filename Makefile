@@ -5,7 +5,7 @@
 #   make stop         stop everything `make run` started
 #   make status       what is running
 #   make logs         last lines of every log;  make logs S=identity [N=200]
-#   make test         the test suite against its own servers (.state/test, other ports)
+#   make test         lint, then the test suite against its own servers (.state/test, other ports)
 #   make lint         ruff check, ruff format --check, mypy
 #   make bench        the pipeline benchmark
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
@@ -60,7 +60,8 @@ else
 	@tail -n $(N) .state/logs/$(S).log
 endif
 
-test: deps-test
+# Lint first: a style or type error fails the run as a failing test would.
+test: deps-test lint
 	@scripts/test.sh $(PYTEST_ARGS)
 
 lint:
