@@ -5,6 +5,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from alert_pipeline.classifier import Classifier
@@ -22,6 +23,7 @@ class MemoryStore:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.counters: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.quarantined: list[dict[str, Any]] = []
+        self.announced: set[str] = set()
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {s: self.unit_map[s] for s in serials if s in self.unit_map}
@@ -33,11 +35,10 @@ class MemoryStore:
         return new
 
     async def unnotified(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]:
-        return [self.alerts[i] for i in alert_ids if i in self.alerts and not self.alerts[i]["notified"]]
+        return [self.alerts[i] for i in alert_ids if i in self.alerts and i not in self.announced]
 
     async def mark_notified(self, alert_ids: Iterable[str]) -> None:
-        for i in alert_ids:
-            self.alerts[i]["notified"] = True
+        self.announced.update(alert_ids)
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
         for key, fields in counts.items():
@@ -97,12 +98,12 @@ async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage(
     assert [r.reason for r in result.rejected] == ["neither JSON nor key=value"]
     categories = sorted(d["category"] for d in store.alerts.values())
     assert categories == ["Webガード", "アプリケーション制御"]
-    traffic = sum(
-        f["count"] for (c, _, cat, _), f in store.counters.items() if cat == "traffic" and c == "C-1"
-    )
-    assert traffic == 2
-    web = next(f for (_, _, cat, _), f in store.counters.items() if cat == "Webガード")
-    assert web == {"count": 1, "severity_2": 1}
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["benign.traffic"] == 2
+    assert unit_hour["benign.heartbeat"] == 1
+    assert unit_hour["threats.webfilter.count"] == 1
+    assert unit_hour["threats.webfilter.severity_2"] == 1
+    assert sum(f.get("benign.virus", 0) for f in store.counters.values()) == 0
     assert [e.category for e in published] == ["Webガード"]
     assert published[0].company_id == "C-1"
     assert published[0].mac_address == UNIT.mac_address
@@ -118,8 +119,8 @@ async def test_a_redelivered_batch_makes_no_second_alert_nor_notification() -> N
     assert again.duplicates == 2
     assert len(store.alerts) == 2
     assert len(published) == 1
-    web = next(f for (_, _, cat, _), f in store.counters.items() if cat == "Webガード")
-    assert web["count"] == 1
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["threats.webfilter.count"] == 1
 
 
 async def test_an_alert_stored_but_not_announced_before_a_crash_is_announced_on_redelivery() -> None:

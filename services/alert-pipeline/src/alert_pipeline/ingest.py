@@ -149,6 +149,7 @@ class IngestService:
         alerts_by_id: dict[str, dict[str, Any]] = {}
         quarantined: list[dict[str, Any]] = []
         note = self.seen.note
+        classify = self.classifier.classify
         for event in parsed:
             serial = event.serial_number
             unit = units.get(serial)
@@ -156,40 +157,32 @@ class IngestService:
             if not event.is_threat:
                 result.benign += 1
                 company = unit.company_id if unit else UNKNOWN_COMPANY
-                counts[(company, serial, event.kind, hour_bucket(event.occurred_at))]["count"] += 1
+                counts[(company, serial, hour_bucket(event.occurred_at))][f"benign.{event.kind}"] += 1
                 continue
             result.threats += 1
             if unit is None:
                 quarantined.append(_quarantine_doc(event, received_at))
                 continue
-            outcome = self.classifier.classify(event)
-            doc = alert_document(event, unit, outcome, received_at=received_at)
+            doc = alert_document(event, unit, classify(event), received_at=received_at)
             alerts_by_id.setdefault(doc["_id"], doc)
 
         alerts = list(alerts_by_id.values())
-        # Benign counters, new alerts and the quarantine are independent writes: send them together.
-        new_ids, _, _ = await asyncio.gather(
-            self.store.insert_alerts(alerts),
-            self.store.add_counts(counts),
-            self.store.quarantine(quarantined),
+        # New alerts and the quarantine are independent writes: send them together.
+        new_ids, _ = await asyncio.gather(
+            self.store.insert_alerts(alerts), self.store.quarantine(quarantined)
         )
         result.quarantined = len(quarantined)
         result.new_alerts = len(new_ids)
         result.duplicates = len(alerts) - len(new_ids)
-        # Threat counters follow the alerts actually stored, so a redelivered batch never counts twice.
-        threat_counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        # Threat counters follow the alerts actually stored, so a redelivered batch never counts them
+        # twice; they share each unit-hour's document (and its one upsert) with the benign counts.
         for doc in alerts:
             if doc["_id"] in new_ids:
-                key = (
-                    doc["company_id"],
-                    doc["serial_number"],
-                    doc["category"],
-                    hour_bucket(doc["detected_at"]),
-                )
-                fields = threat_counts[key]
-                fields["count"] += 1
-                fields[f"severity_{doc['severity']}"] += 1
-        await asyncio.gather(self.store.add_counts(threat_counts), self._notify_into(result, alerts, new_ids))
+                fields = counts[(doc["company_id"], doc["serial_number"], hour_bucket(doc["detected_at"]))]
+                prefix = f"threats.{doc['category_key']}"
+                fields[f"{prefix}.count"] += 1
+                fields[f"{prefix}.severity_{doc['severity']}"] += 1
+        await asyncio.gather(self.store.add_counts(counts), self._notify_into(result, alerts, new_ids))
         return result
 
     async def _notify_into(

@@ -70,7 +70,6 @@ def alert_document(
         "source_format": event.source_format,
         "source_event": event.event_key,
         "details": event.details,
-        "notified": outcome.severity < IMPORTANT_SEVERITY,
     }
 
 

@@ -83,6 +83,5 @@ def offline_alert(event: UtmStatusChanged) -> dict[str, Any]:
         "source_format": "status",
         "source_event": str(event.event_id),
         "details": {},
-        "notified": False,
         "cleared_at": None,
     }

@@ -11,7 +11,8 @@ from pymongo.errors import BulkWriteError
 from alert_pipeline.models import Unit
 
 DUPLICATE_KEY = 11000
-CounterKey = tuple[str, str, str, datetime]  # company_id, serial_number, category, hour
+# One counter document per company, unit and hour: company_id, serial_number, hour.
+CounterKey = tuple[str, str, datetime]
 
 
 class PipelineStore(Protocol):
@@ -33,6 +34,9 @@ class MongoPipelineStore:
         self.units = db["units"]
         self.alerts = db["alerts"]
         self.counters = db["counters"]
+        # Ids of important alerts whose ``alert-detected`` went out: an insert here is one cheap
+        # insert_many per batch, where flagging the alerts themselves is a multi-document update.
+        self.announced = db["announced_alerts"]
         self.quarantined = db["quarantine"]
         self._quarantine_ttl = quarantine_ttl_seconds
 
@@ -112,12 +116,26 @@ class MongoPipelineStore:
         return set(ids)
 
     async def unnotified(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]:
-        return await self.alerts.find({"_id": {"$in": list(alert_ids)}, "notified": False}).to_list()
+        """The stored alerts among ``alert_ids`` whose ``alert-detected`` never went out."""
+        ids = list(alert_ids)
+        if not ids:
+            return []
+        done = {d["_id"] async for d in self.announced.find({"_id": {"$in": ids}}, {"_id": 1})}
+        pending = [i for i in ids if i not in done]
+        if not pending:
+            return []
+        return await self.alerts.find({"_id": {"$in": pending}}).to_list()
 
     async def mark_notified(self, alert_ids: Iterable[str]) -> None:
-        ids = list(alert_ids)
-        if ids:
-            await self.alerts.update_many({"_id": {"$in": ids}}, {"$set": {"notified": True}})
+        """Remember that these alerts were announced (already remembered ones are ignored)."""
+        docs = [{"_id": i} for i in alert_ids]
+        if not docs:
+            return
+        try:
+            await self.announced.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def insert_alert(self, doc: dict[str, Any]) -> bool:
         """Insert one alert; False when it already existed."""
@@ -134,24 +152,23 @@ class MongoPipelineStore:
     # --- counters and quarantine ---
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
-        """One ``$inc`` upsert per counter key."""
+        """One ``$inc`` upsert per company, unit and hour, all in one unordered bulk write.
+
+        The fields are paths such as ``benign.traffic`` or ``threats.webguard.severity_2``: a batch
+        costs one operation per unit it heard from, however many categories it saw.
+        """
         if not counts:
             return
         ops = [
             UpdateOne(
-                {"_id": f"{company}|{serial}|{category}|{hour:%Y%m%d%H}"},
+                {"_id": f"{company}|{serial}|{hour:%Y%m%d%H}"},
                 {
                     "$inc": dict(fields),
-                    "$setOnInsert": {
-                        "company_id": company,
-                        "serial_number": serial,
-                        "category": category,
-                        "hour": hour,
-                    },
+                    "$setOnInsert": {"company_id": company, "serial_number": serial, "hour": hour},
                 },
                 upsert=True,
             )
-            for (company, serial, category, hour), fields in counts.items()
+            for (company, serial, hour), fields in counts.items()
         ]
         await self.counters.bulk_write(ops, ordered=False)
 
