@@ -6,15 +6,20 @@ record whose claim is older than the stale limit belongs to a process that died:
 The stored body never holds a secret (see :mod:`notifier.messages`).
 """
 
+import asyncio
+import contextlib
 import enum
-from datetime import datetime, timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from notifier.messages import Outgoing
+
+log = logging.getLogger(__name__)
 
 ACTIVE = ("pending", "sending")
 
@@ -56,8 +61,20 @@ class DeliveryRepository:
                     raise
                 duplicates.add(docs[error["index"]]["_id"])
         result = {doc["_id"]: Claim.CLAIMED for doc in docs if doc["_id"] not in duplicates}
+        if not duplicates:
+            return result
+        # Already claimed: one read tells which are done or busy; only abandoned ones are taken over.
+        cursor = self._collection.find({"_id": {"$in": sorted(duplicates)}}, {"status": 1, "claimed_at": 1})
+        current = {doc["_id"]: doc async for doc in cursor}
+        stale_before = now - self._stale_after
         for delivery_id in duplicates:
-            result[delivery_id] = await self._reclaim(delivery_id, owner=owner, now=now)
+            doc = current.get(delivery_id)
+            if doc is None or doc["status"] not in ACTIVE:
+                result[delivery_id] = Claim.DONE
+            elif doc["status"] == "sending" and _aware(doc["claimed_at"]) >= stale_before:
+                result[delivery_id] = Claim.BUSY
+            else:
+                result[delivery_id] = await self._reclaim(delivery_id, owner=owner, now=now)
         return result
 
     async def claim(self, message: Outgoing, *, owner: str, now: datetime) -> Claim:
@@ -119,6 +136,17 @@ class DeliveryRepository:
             {"$set": {"status": "failed", "failed_at": now, "attempts": attempts, "last_error": error}},
         )
 
+    async def record_outcomes(self, outcomes: list[dict[str, Any]]) -> None:
+        """Write many final statuses (``{"_id", "status", ...fields}``) in one bulk write."""
+        if outcomes:
+            await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": o["_id"]}, {"$set": {k: v for k, v in o.items() if k != "_id"}})
+                    for o in outcomes
+                ],
+                ordered=False,
+            )
+
     async def release(self, delivery_ids: list[str], *, owner: str) -> None:
         """Hand unsent claims back at shutdown, so the next process takes them at once."""
         if delivery_ids:
@@ -161,6 +189,93 @@ def _new_document(message: Outgoing, *, owner: str, now: datetime) -> dict[str, 
         "created_at": now,
         "claimed_at": now,
     }
+
+
+def _aware(value: datetime) -> datetime:
+    # MongoDB gives naive UTC datetimes unless the client is tz-aware.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class BufferedDeliveryLog:
+    """Records sent/failed outcomes in one bulk write every ``interval`` seconds instead of one each.
+
+    At-least-once window: a process that dies after SMTP accepted a mail but before the next flush
+    leaves its record ``sending``; once older than the stale limit the sweeper sends it again, so such
+    a mail (accepted at most ``interval`` seconds before the crash) can arrive twice. Secret-bearing
+    messages are never re-sent by the sweeper. Tries and releases are written at once.
+    """
+
+    def __init__(
+        self, repository: DeliveryRepository, *, interval: float = 0.2, max_pending: int = 1000
+    ) -> None:
+        self._repository = repository
+        self._interval = interval
+        self._max_pending = max_pending
+        self._pending: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notifier-delivery-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        outcomes, self._pending = self._pending, []
+        try:
+            await self._repository.record_outcomes(outcomes)
+        except Exception:
+            self._pending[:0] = outcomes  # kept for the next flush
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("delivery outcomes could not be recorded; retrying")
+                await asyncio.sleep(self._interval)
+
+    def _add(self, outcome: dict[str, Any]) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= self._max_pending:
+            self._wake.set()
+
+    async def attempt(self, delivery_id: str, *, attempt: int, now: datetime, error: str = "") -> None:
+        await self._repository.attempt(delivery_id, attempt=attempt, now=now, error=error)
+
+    async def mark_sent(self, delivery_id: str, *, attempts: int, now: datetime, message_id: str) -> None:
+        self._add(
+            {
+                "_id": delivery_id,
+                "status": "sent",
+                "sent_at": now,
+                "attempts": attempts,
+                "message_id": message_id,
+            }
+        )
+
+    async def mark_failed(self, delivery_id: str, *, attempts: int, now: datetime, error: str) -> None:
+        self._add(
+            {
+                "_id": delivery_id,
+                "status": "failed",
+                "failed_at": now,
+                "attempts": attempts,
+                "last_error": error,
+            }
+        )
+
+    async def release(self, delivery_ids: list[str], *, owner: str) -> None:
+        await self._repository.release(delivery_ids, owner=owner)
 
 
 def stored_message(doc: dict[str, Any]) -> Outgoing:

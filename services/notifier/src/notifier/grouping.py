@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.events import AlertDetected
 
@@ -49,21 +49,41 @@ class Observation:
     group_id: str
 
 
-class AlertGroupStore(Protocol):
-    async def add_repeat(self, key: str, alert: AlertDetected, *, now: datetime) -> str | None:
-        """Count ``alert`` in the open group of ``key`` (not the group it opened); its id, or None."""
+@dataclass(frozen=True, slots=True)
+class OpenGroup:
+    """What placing an alert needs to know of a group whose window is still open."""
 
-    async def open(self, group: AlertGroup) -> bool:
-        """Store a new group; False if that group exists already (the first alert came again)."""
+    group_id: str
+    first_event_id: str
+
+
+@dataclass(slots=True)
+class Repeats:
+    """Alerts of one batch counted in an existing or newly opened group."""
+
+    event_ids: list[str]
+    latest: AlertDetected
+
+
+class AlertGroupStore(Protocol):
+    async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
+        """The group of each key whose window has not ended (keys without one are absent)."""
+
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
+        """Store the new groups (one that exists already is kept) and count the repeats in their groups."""
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         """Open groups whose window has ended."""
 
-    async def close(self, group_id: str) -> None: ...
+    async def close(self, group_ids: list[str]) -> None: ...
 
 
 class AlertGrouper:
-    """The grouping rules over a store, with the clock injected."""
+    """The grouping rules over a store, with the clock injected.
+
+    A batch of alerts costs two store operations: one read of the open groups of all its keys and one
+    write of the new groups and counted repeats. Alerts of one key within the batch are placed in order.
+    """
 
     def __init__(self, store: AlertGroupStore, *, window: timedelta, clock: Any) -> None:
         self._store = store
@@ -72,30 +92,57 @@ class AlertGrouper:
 
     async def observe(self, alert: AlertDetected) -> Observation:
         """Place ``alert``: the first of its kind in the window, or a repeat that is only counted."""
+        [observation] = await self.observe_many([alert])
+        return observation
+
+    async def observe_many(self, alerts: list[AlertDetected]) -> list[Observation]:
+        """Place a batch of alerts in order; one observation per alert."""
+        if not alerts:
+            return []
         now = self._clock()
-        key = group_key(alert)
-        group_id = await self._store.add_repeat(key, alert, now=now)
-        if group_id is not None:
-            return Observation(first=False, group_id=group_id)
-        group = AlertGroup(
-            group_id=f"{key}:{alert.event_id}",
-            key=key,
-            first=alert,
-            opened_at=now,
-            window_ends_at=now + self._window,
-            repeat_count=0,
-            latest=None,
-        )
-        # A group that already exists means this very alert was delivered again: still "first", and
-        # the deliveries (idempotent per event and recipient) make sure it is mailed only once.
-        await self._store.open(group)
-        return Observation(first=True, group_id=group.group_id)
+        keys = [group_key(alert) for alert in alerts]
+        current = await self._store.open_groups(sorted(set(keys)), now=now)
+        opened: dict[str, AlertGroup] = {}
+        repeats: dict[str, Repeats] = {}
+        observations: list[Observation] = []
+        for key, alert in zip(keys, alerts, strict=True):
+            event_id = str(alert.event_id)
+            group = current.get(key)
+            # The alert that opened the group, delivered again, is still "first": the deliveries
+            # (idempotent per event and recipient) make sure it is mailed only once.
+            if group is None or group.first_event_id == event_id:
+                if group is None:
+                    new = AlertGroup(
+                        group_id=f"{key}:{event_id}",
+                        key=key,
+                        first=alert,
+                        opened_at=now,
+                        window_ends_at=now + self._window,
+                        repeat_count=0,
+                        latest=None,
+                    )
+                    opened[new.group_id] = new
+                    group = current[key] = OpenGroup(group_id=new.group_id, first_event_id=event_id)
+                observations.append(Observation(first=True, group_id=group.group_id))
+                continue
+            counted = repeats.get(group.group_id)
+            if counted is None:
+                repeats[group.group_id] = Repeats(event_ids=[event_id], latest=alert)
+            else:
+                counted.event_ids.append(event_id)
+                counted.latest = alert
+            observations.append(Observation(first=False, group_id=group.group_id))
+        await self._store.apply(list(opened.values()), repeats)
+        return observations
 
     async def due(self) -> list[AlertGroup]:
         return await self._store.due(now=self._clock())
 
     async def close(self, group_id: str) -> None:
-        await self._store.close(group_id)
+        await self._store.close([group_id])
+
+    async def close_many(self, group_ids: list[str]) -> None:
+        await self._store.close(group_ids)
 
 
 class InMemoryAlertGroupStore:
@@ -103,33 +150,37 @@ class InMemoryAlertGroupStore:
 
     def __init__(self) -> None:
         self.groups: dict[str, dict[str, Any]] = {}
+        self.operations = 0
 
-    async def add_repeat(self, key: str, alert: AlertDetected, *, now: datetime) -> str | None:
+    async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
+        self.operations += 1
+        found: dict[str, OpenGroup] = {}
         for group_id, doc in self.groups.items():
-            if (
-                doc["key"] == key
-                and doc["status"] == "open"
-                and doc["window_ends_at"] > now
-                and doc["first"].event_id != alert.event_id
-            ):
-                doc["repeats"].add(alert.event_id)
-                doc["latest"] = alert
-                return group_id
-        return None
+            if doc["key"] in keys and doc["status"] == "open" and doc["window_ends_at"] > now:
+                found[doc["key"]] = OpenGroup(group_id=group_id, first_event_id=str(doc["first"].event_id))
+        return found
 
-    async def open(self, group: AlertGroup) -> bool:
-        if group.group_id in self.groups:
-            return False
-        self.groups[group.group_id] = {
-            "key": group.key,
-            "status": "open",
-            "first": group.first,
-            "opened_at": group.opened_at,
-            "window_ends_at": group.window_ends_at,
-            "repeats": set(),
-            "latest": None,
-        }
-        return True
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
+        if not opened and not repeats:
+            return
+        self.operations += 1
+        for group in opened:
+            self.groups.setdefault(
+                group.group_id,
+                {
+                    "key": group.key,
+                    "status": "open",
+                    "first": group.first,
+                    "opened_at": group.opened_at,
+                    "window_ends_at": group.window_ends_at,
+                    "repeats": set(),
+                    "latest": None,
+                },
+            )
+        for group_id, counted in repeats.items():
+            doc = self.groups[group_id]
+            doc["repeats"].update(counted.event_ids)
+            doc["latest"] = counted.latest
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         return [
@@ -146,8 +197,9 @@ class InMemoryAlertGroupStore:
             if doc["status"] == "open" and doc["window_ends_at"] <= now
         ]
 
-    async def close(self, group_id: str) -> None:
-        self.groups[group_id]["status"] = "closed"
+    async def close(self, group_ids: list[str]) -> None:
+        for group_id in group_ids:
+            self.groups[group_id]["status"] = "closed"
 
 
 class MongoAlertGroupStore:
@@ -160,25 +212,21 @@ class MongoAlertGroupStore:
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
 
-    async def add_repeat(self, key: str, alert: AlertDetected, *, now: datetime) -> str | None:
-        doc = await self._collection.find_one_and_update(
-            {
-                "key": key,
-                "status": "open",
-                "window_ends_at": {"$gt": now},
-                "first_event_id": {"$ne": str(alert.event_id)},
-            },
-            {
-                "$addToSet": {"repeat_event_ids": str(alert.event_id)},
-                "$set": {"latest": alert.model_dump(mode="json")},
-            },
-            projection={"_id": 1},
+    async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
+        cursor = self._collection.find(
+            {"key": {"$in": keys}, "status": "open", "window_ends_at": {"$gt": now}},
+            {"key": 1, "first_event_id": 1, "opened_at": 1},
+            sort=[("opened_at", ASCENDING)],
         )
-        return None if doc is None else str(doc["_id"])
+        # Should two open groups of one key exist, the newest one counts the repeats.
+        return {
+            doc["key"]: OpenGroup(group_id=str(doc["_id"]), first_event_id=str(doc["first_event_id"]))
+            async for doc in cursor
+        }
 
-    async def open(self, group: AlertGroup) -> bool:
-        try:
-            await self._collection.insert_one(
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
+        operations: list[InsertOne[dict[str, Any]] | UpdateOne] = [
+            InsertOne(
                 {
                     "_id": group.group_id,
                     "key": group.key,
@@ -192,9 +240,27 @@ class MongoAlertGroupStore:
                     "latest": None,
                 }
             )
-        except DuplicateKeyError:
-            return False
-        return True
+            for group in opened
+        ]
+        # $addToSet: a repeat delivered again is counted once.
+        operations.extend(
+            UpdateOne(
+                {"_id": group_id},
+                {
+                    "$addToSet": {"repeat_event_ids": {"$each": counted.event_ids}},
+                    "$set": {"latest": counted.latest.model_dump(mode="json")},
+                },
+            )
+            for group_id, counted in repeats.items()
+        )
+        if not operations:
+            return
+        try:
+            await self._collection.bulk_write(operations, ordered=False)
+        except BulkWriteError as exc:
+            # A group that exists already was opened by this very alert before a redelivery: kept.
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         cursor = self._collection.find(
@@ -215,5 +281,6 @@ class MongoAlertGroupStore:
             async for doc in cursor
         ]
 
-    async def close(self, group_id: str) -> None:
-        await self._collection.update_one({"_id": group_id}, {"$set": {"status": "closed"}})
+    async def close(self, group_ids: list[str]) -> None:
+        if group_ids:
+            await self._collection.update_many({"_id": {"$in": group_ids}}, {"$set": {"status": "closed"}})

@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from notifier import api, handlers
-from notifier.deliveries import DeliveryRepository
+from notifier.deliveries import BufferedDeliveryLog, DeliveryRepository
 from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
 from notifier.grouping import AlertGrouper, MongoAlertGroupStore
 from notifier.recipients import RecipientDirectory
@@ -43,8 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         size=settings.smtp_connections,
         timeout=settings.smtp_timeout_seconds,
     )
+    delivery_log = BufferedDeliveryLog(deliveries)
     dispatcher = Dispatcher(
-        deliveries=deliveries,
+        deliveries=delivery_log,
         mailer=smtp,
         sms=create_sms_sender(settings.sms_backend, outbox_dir=settings.sms_outbox_dir),
         mail_from=settings.mail_from,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await deliveries.ensure_indexes()
         await groups.ensure_indexes()
         await recipients.ensure_indexes()
+        delivery_log.start()
         dispatcher.start()
         runtime.spawn(smtp.warm(), name="smtp-warm-up")
         runtime.spawn(
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def stop(runtime: ServiceRuntime) -> None:
         await dispatcher.stop()
+        await delivery_log.stop()
         await smtp.close()
 
     app = build_app(runtime, title="Notifier", routers=[api.router], on_startup=[start], on_shutdown=[stop])

@@ -35,3 +35,14 @@ class RecipientDirectory:
         cursor = self._collection.find({"company_id": company_id}, {"email": 1})
         emails = {doc["email"].strip(): None async for doc in cursor if doc.get("email")}
         return list(emails)
+
+    async def emails_by_company(self, company_ids: list[str]) -> dict[str, list[str]]:
+        """Distinct addresses of the portal users of each company, in one query."""
+        found: dict[str, dict[str, None]] = {company_id: {} for company_id in company_ids}
+        if not company_ids:
+            return {}
+        cursor = self._collection.find({"company_id": {"$in": company_ids}}, {"email": 1, "company_id": 1})
+        async for doc in cursor:
+            if doc.get("email") and doc.get("company_id") in found:
+                found[doc["company_id"]][doc["email"].strip()] = None
+        return {company_id: list(emails) for company_id, emails in found.items()}

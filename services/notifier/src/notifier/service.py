@@ -8,7 +8,7 @@ from datetime import datetime
 from notifier import messages
 from notifier.deliveries import Claim, DeliveryRepository, stored_message
 from notifier.dispatcher import Dispatcher
-from notifier.grouping import AlertGroup, AlertGrouper, group_key
+from notifier.grouping import AlertGrouper
 from notifier.messages import Outgoing
 from notifier.recipients import RecipientDirectory
 from notifier.rendering import TemplateError
@@ -61,6 +61,7 @@ class Notifier:
         self._portal_url = portal_url
         self._window_minutes = window_minutes
         self._clock = clock
+        self._groups_lock = asyncio.Lock()
 
     async def application_confirmation_requested(self, event: ApplicationConfirmationRequested) -> None:
         await self._send([messages.confirmation_mail(event)])
@@ -105,16 +106,15 @@ class Notifier:
         await self.alerts_detected([alert])
 
     async def alerts_detected(self, alerts: list[AlertDetected]) -> None:
-        """A batch of alerts: repeats of one alert are placed in order, different alerts concurrently."""
-        chains: dict[str, list[AlertDetected]] = {}
-        for alert in alerts:
-            chains.setdefault(group_key(alert), []).append(alert)
-        placed = await asyncio.gather(*(self._place(chain) for chain in chains.values()))
-        firsts = [alert for chain in placed for alert in chain]
-        companies = sorted({alert.company_id for alert in firsts})
-        emails = dict(
-            zip(companies, await asyncio.gather(*map(self._recipients.emails_of, companies)), strict=True)
-        )
+        """A batch of alerts, in a fixed number of MongoDB operations whatever its size.
+
+        One read and one write of the group states (repeats of one alert placed in order), one read of
+        the recipients of all companies, one insert claiming every delivery; then the mails are queued.
+        """
+        async with self._groups_lock:
+            observations = await self._grouper.observe_many(alerts)
+        firsts = [alert for alert, seen in zip(alerts, observations, strict=True) if seen.first]
+        emails = await self._recipients.emails_by_company(sorted({alert.company_id for alert in firsts}))
         batch: list[Outgoing] = []
         for alert in firsts:
             if not emails[alert.company_id]:
@@ -127,36 +127,33 @@ class Notifier:
             )
         await self._send(batch)
 
-    async def _place(self, chain: list[AlertDetected]) -> list[AlertDetected]:
-        """Observe alerts of one group key in order; the ones to mail now."""
-        return [alert for alert in chain if (await self._grouper.observe(alert)).first]
-
     async def flush_alert_groups(self) -> int:
         """Send the follow-up of every group whose window has closed; returns how many groups closed."""
-        groups = await self._grouper.due()
-        for group in groups:
-            if group.repeat_count:
-                await self._follow_up(group)
-            await self._grouper.close(group.group_id)
+        # Under the lock, no batch counts a repeat in a group between its follow-up and its closing.
+        async with self._groups_lock:
+            groups = await self._grouper.due()
+            repeated = [group for group in groups if group.repeat_count]
+            emails = await self._recipients.emails_by_company(
+                sorted({group.first.company_id for group in repeated})
+            )
+            await self._send(
+                [
+                    messages.alert_follow_up_mail(
+                        group.latest_or_first,
+                        email,
+                        group_id=group.group_id,
+                        count=group.repeat_count,
+                        first_alert_id=group.first.alert_id,
+                        first_notified_at=group.opened_at,
+                        portal_url=self._portal_url,
+                        window_minutes=self._window_minutes,
+                    )
+                    for group in repeated
+                    for email in emails[group.first.company_id]
+                ]
+            )
+            await self._grouper.close_many([group.group_id for group in groups])
         return len(groups)
-
-    async def _follow_up(self, group: AlertGroup) -> None:
-        emails = await self._recipients.emails_of(group.first.company_id)
-        await self._send(
-            [
-                messages.alert_follow_up_mail(
-                    group.latest_or_first,
-                    email,
-                    group_id=group.group_id,
-                    count=group.repeat_count,
-                    first_alert_id=group.first.alert_id,
-                    first_notified_at=group.opened_at,
-                    portal_url=self._portal_url,
-                    window_minutes=self._window_minutes,
-                )
-                for email in emails
-            ]
-        )
 
     async def resend_abandoned(self) -> int:
         """Claim and send again the deliveries a dead or stopped process left unsent."""
