@@ -89,3 +89,20 @@ async def test_a_redelivered_event_is_counted_once_and_its_first_stays_first() -
 
 def test_group_key_ignores_surrounding_spaces() -> None:
     assert group_key(alert(signature=" X ")) == group_key(alert(signature="X"))
+
+
+async def test_a_batch_is_placed_in_order_with_one_read_and_one_write_of_the_store() -> None:
+    store = InMemoryAlertGroupStore()
+    rules = AlertGrouper(store, window=WINDOW, clock=Clock())
+    a, b = alert(source="10.0.0.1"), alert(source="10.0.0.2")
+    batch = [a, alert(source="10.0.0.1"), b, alert(source="10.0.0.1"), a]  # the last: ``a`` delivered again
+    seen = await rules.observe_many(batch)
+    assert [o.first for o in seen] == [True, False, True, False, True]
+    assert seen[1].group_id == seen[3].group_id == seen[0].group_id == seen[4].group_id
+    assert store.operations == 2
+
+    again = await rules.observe_many([alert(source="10.0.0.2"), batch[1]])  # a new repeat, a redelivered one
+    assert [o.first for o in again] == [False, False]
+    assert store.operations == 4
+    counts = {g.group_id: g.repeat_count for g in await store.due(now=Clock().now + WINDOW)}
+    assert counts == {seen[0].group_id: 2, seen[2].group_id: 1}
