@@ -41,18 +41,14 @@ class MongoPipelineStore:
         self._quarantine_ttl = quarantine_ttl_seconds
 
     async def create_indexes(self) -> None:
-        """Indexes for the API filters, counters and the quarantine's expiry."""
+        """Indexes for the alert log, the unit's open alerts, counters and the quarantine's expiry.
+
+        The alert log always asks for one company and a period, newest first, so (company,
+        detected_at) serves every filter; the severity, category and unit filters narrow that range.
+        Each further index on ``alerts`` would be paid by every stored alert on the hot path.
+        """
         await self.units.create_index([("company_id", ASCENDING)])
         await self.alerts.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
-        await self.alerts.create_index(
-            [("company_id", ASCENDING), ("category", ASCENDING), ("detected_at", DESCENDING)]
-        )
-        await self.alerts.create_index(
-            [("company_id", ASCENDING), ("severity", ASCENDING), ("detected_at", DESCENDING)]
-        )
-        await self.alerts.create_index(
-            [("company_id", ASCENDING), ("unit_id", ASCENDING), ("detected_at", DESCENDING)]
-        )
         await self.alerts.create_index([("unit_id", ASCENDING), ("category", ASCENDING)])
         await self.counters.create_index([("company_id", ASCENDING), ("hour", ASCENDING)])
         await self.quarantined.create_index("received_at", expireAfterSeconds=self._quarantine_ttl)
