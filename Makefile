@@ -7,7 +7,7 @@
 #   make logs         last lines of every log;  make logs S=identity [N=200]
 #   make test         lint, then the test suite against its own servers (.state/test, other ports)
 #   make lint         ruff check, ruff format --check, mypy
-#   make bench        the pipeline benchmark
+#   make bench        the pipeline benchmark on its own servers (.state/bench); BENCH_ARGS=--no-notifier
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
@@ -21,6 +21,7 @@ SHELL := /bin/bash
 S ?=
 N ?= 50
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
 
 help:
@@ -69,8 +70,8 @@ lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy $(MYPY_TARGETS)
 
-bench:
-	.venv/bin/python benchmarks/pipeline_bench.py
+bench: deps
+	@scripts/bench.sh $(BENCH_ARGS)
 
 asyncapi:
 	.venv/bin/python scripts/asyncapi.py

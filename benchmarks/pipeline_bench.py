@@ -10,8 +10,9 @@ while one alert-pipeline process and one notifier process run, and prints:
 - alert_email_p50_ms / alert_email_p99_ms: from producing an important event (★★★ probes sent
   during the load) until the SMTP server accepted its email (the Maildir file's mtime).
 
-The last line is one JSON object with those keys and ``events``. Servers come from the usual
-environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST, SMTP_PORT, MAILDIR).
+The last line is one JSON object with those keys and ``events``. ``make bench`` (scripts/bench.sh)
+starts servers of its own and runs this; run directly, it uses the servers of the environment
+(KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST, SMTP_PORT, MAILDIR).
 """
 
 import argparse
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,9 +153,11 @@ async def _events_counted(client: httpx.AsyncClient, url: str) -> float:
 async def _load(
     topic: str, serials: list[str], n: int, pipeline_url: str, run: str, probe_every: float
 ) -> tuple[float, dict[str, float]]:
-    records = [
-        (s, r) for _, (s, _, r) in zip(range(n), events(serials, threat_ratio=0.05, seed=1), strict=False)
-    ]
+    generated = list(zip(range(n), events(serials, threat_ratio=0.05, seed=1), strict=False))
+    records = [(s, r) for _, (s, _, r) in generated]
+    kinds = Counter(kind for _, (_, kind, _) in generated)
+    mix = ", ".join(f"{kind} {count / n:.1%}" for kind, count in kinds.most_common())
+    print(f"mix (alert_pipeline.simulator; most threats ★☆☆, repeated by few hosts): {mix}", flush=True)
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks=1)
     await producer.start()
     probes: dict[str, float] = {}
