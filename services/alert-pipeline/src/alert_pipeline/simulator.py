@@ -6,6 +6,13 @@
 Each unit sends benign traffic, periodic heartbeats and, at the chosen ratio, threats (web-filter
 blocks, viruses, IPS, application control, botnet/C&C), either as the project's JSON ``UtmEvent``
 or as FortiGate-style ``key=value`` syslog lines.
+
+The threat mix follows what UTM threat logs look like in the field: most entries are routine and
+low-severity (web-filter hits that were only logged, low-severity IPS signatures, allowed-but-logged
+applications), repeated by the same few internal hosts against the same sites and signatures; only a
+small share is ★★☆/★★★ (blocked categories, viruses, exploits, C&C). With the default weights about
+two thirds of threats classify as ★☆☆, a fifth as ★★☆ and an eighth as ★★★; sources come from a pool of
+``HOSTS_PER_UNIT`` internal addresses per unit and signatures from the small catalogues below.
 """
 
 import argparse
@@ -25,15 +32,18 @@ from shared.topics import UTM_EVENTS
 
 JST = timezone(timedelta(hours=9))
 THREAT_KINDS = ("webfilter", "virus", "ips", "app-ctrl", "botnet")
-THREAT_WEIGHTS = (40, 15, 25, 15, 5)
+THREAT_WEIGHTS = (40, 10, 25, 22, 3)
+HOSTS_PER_UNIT = 12
 
 _WEB = [
-    ("Malicious Websites", "malware.example.net", "/dl/payload.exe", "blocked", "warning"),
-    ("Phishing", "login-secure.example.org", "/account/verify", "blocked", "warning"),
+    ("Games", "game.example.jp", "/", "passthrough", "notice"),
+    ("Streaming Media and Download", "video.example.com", "/watch", "passthrough", "notice"),
     ("Pornography", "adult.example.com", "/", "blocked", "warning"),
     ("Gambling", "casino.example.com", "/play", "blocked", "warning"),
-    ("Games", "game.example.jp", "/", "passthrough", "notice"),
+    ("Malicious Websites", "malware.example.net", "/dl/payload.exe", "blocked", "warning"),
+    ("Phishing", "login-secure.example.org", "/account/verify", "blocked", "warning"),
 ]
+_WEB_WEIGHTS = (45, 30, 10, 9, 3, 3)
 _VIRUS = [
     ("EICAR_TEST_FILE", "blocked"),
     ("W32/Emotet.C!tr", "blocked"),
@@ -46,7 +56,9 @@ _IPS = [
     ("HTTP.URI.SQL.Injection", "high", "dropped"),
     ("MS.SMB.Server.Trans.Peeking.Data.Information.Disclosure", "low", "detected"),
 ]
+_IPS_WEIGHTS = (4, 14, 4, 78)
 _APPS = [("BitTorrent", "P2P", "block"), ("Tor", "Proxy", "block"), ("Dropbox", "Storage.Backup", "pass")]
+_APP_WEIGHTS = (8, 4, 88)
 _BOTNETS = [
     ("Mirai.Botnet", "c2.mirai.example"),
     ("Zeus.Botnet", "cnc.zeus.example"),
@@ -57,7 +69,8 @@ _SITES = ["www.example.co.jp", "mail.example.com", "cdn.example.net", "api.examp
 
 def _ip(rng: random.Random, internal: bool) -> str:
     if internal:
-        return f"192.168.{rng.randint(0, 3)}.{rng.randint(2, 254)}"
+        # A few hosts behind each unit make most of its threat logs, again and again.
+        return f"192.168.1.{10 + rng.randrange(HOSTS_PER_UNIT)}"
     return f"203.0.113.{rng.randint(1, 254)}"
 
 
@@ -74,16 +87,16 @@ def json_event(serial: str, kind: str, rng: random.Random, now: datetime) -> byt
     if kind == "traffic":
         record.update(src_ip=_ip(rng, True), dst_ip=_ip(rng, False), action="accept", url=rng.choice(_SITES))
     elif kind == "webfilter":
-        cat, host, path, action, level = rng.choice(_WEB)
+        cat, host, path, action, level = rng.choices(_WEB, _WEB_WEIGHTS)[0]
         record.update(action=action, level=level, signature=cat, url=host + path, details={"group": cat})
     elif kind == "virus":
         name, action = rng.choice(_VIRUS)
         record.update(action=action, level="warning", signature=name, details={"group": "Virus"})
     elif kind == "ips":
-        attack, severity, action = rng.choice(_IPS)
+        attack, severity, action = rng.choices(_IPS, _IPS_WEIGHTS)[0]
         record.update(action=action, level=severity, signature=attack)
     elif kind == "app-ctrl":
-        app, cat, action = rng.choice(_APPS)
+        app, cat, action = rng.choices(_APPS, _APP_WEIGHTS)[0]
         record.update(action=action, level="warning", signature=app, details={"group": cat})
     elif kind == "botnet":
         name, domain = rng.choice(_BOTNETS)
@@ -113,7 +126,7 @@ def fortigate_line(serial: str, kind: str, rng: random.Random, now: datetime) ->
             'logid="0100032001" type="event" subtype="system" level="information" msg="Fortigate heartbeat"'
         )
     elif kind == "webfilter":
-        cat, host, path, action, level = rng.choice(_WEB)
+        cat, host, path, action, level = rng.choices(_WEB, _WEB_WEIGHTS)[0]
         body = (
             f'logid="0316013056" type="utm" subtype="webfilter" eventtype="ftgd_blk" level="{level}" '
             f'srcip={src} srcport={port} dstip={dst} dstport=80 proto=6 action="{action}" '
@@ -128,14 +141,14 @@ def fortigate_line(serial: str, kind: str, rng: random.Random, now: datetime) ->
             f'filename="invoice.zip" msg="File is infected."'
         )
     elif kind == "ips":
-        attack, severity, action = rng.choice(_IPS)
+        attack, severity, action = rng.choices(_IPS, _IPS_WEIGHTS)[0]
         body = (
             f'logid="0419016384" type="utm" subtype="ips" eventtype="signature" level="alert" '
             f'severity="{severity}" srcip={dst} dstip={src} srcport={port} dstport=443 action="{action}" '
             f'attack="{attack}" attackid={rng.randint(10000, 60000)} msg="web_server: {attack}"'
         )
     elif kind == "app-ctrl":
-        app, cat, action = rng.choice(_APPS)
+        app, cat, action = rng.choices(_APPS, _APP_WEIGHTS)[0]
         body = (
             f'logid="1059028704" type="utm" subtype="app-ctrl" eventtype="signature" level="warning" '
             f'srcip={src} dstip={dst} action="{action}" app="{app}" appcat="{cat}" msg="{cat}: {app},"'
