@@ -64,14 +64,18 @@ class DeliveryRepository:
         if not duplicates:
             return result
         # Already claimed: one read tells which are done or busy; only abandoned ones are taken over.
-        cursor = self._collection.find({"_id": {"$in": sorted(duplicates)}}, {"status": 1, "claimed_at": 1})
+        cursor = self._collection.find(
+            {"_id": {"$in": sorted(duplicates)}}, {"status": 1, "claimed_at": 1, "owner": 1}
+        )
         current = {doc["_id"]: doc async for doc in cursor}
         stale_before = now - self._stale_after
         for delivery_id in duplicates:
             doc = current.get(delivery_id)
             if doc is None or doc["status"] not in ACTIVE:
                 result[delivery_id] = Claim.DONE
-            elif doc["status"] == "sending" and _aware(doc["claimed_at"]) >= stale_before:
+            elif doc["status"] == "sending" and (
+                doc.get("owner") == owner or _aware(doc["claimed_at"]) >= stale_before
+            ):
                 result[delivery_id] = Claim.BUSY
             else:
                 result[delivery_id] = await self._reclaim(delivery_id, owner=owner, now=now)
@@ -87,7 +91,7 @@ class DeliveryRepository:
 
     async def _reclaim(self, delivery_id: str, *, owner: str, now: datetime) -> Claim:
         taken = await self._collection.find_one_and_update(
-            {"_id": delivery_id, "$or": self._abandoned(now)},
+            {"_id": delivery_id, "$or": self._abandoned(now, owner)},
             {"$set": {"status": "sending", "owner": owner, "claimed_at": now}, "$inc": {"reclaims": 1}},
             projection={"_id": 1},
         )
@@ -96,21 +100,23 @@ class DeliveryRepository:
         current = await self._collection.find_one({"_id": delivery_id}, {"status": 1})
         return Claim.BUSY if current is not None and current["status"] in ACTIVE else Claim.DONE
 
-    def _abandoned(self, now: datetime) -> list[dict[str, Any]]:
+    def _abandoned(self, now: datetime, owner: str) -> list[dict[str, Any]]:
+        # Our own claims are never abandoned: under load a mail can wait in this process's send queue
+        # for longer than the stale limit, and taking it over again would send it twice.
         return [
             {"status": "pending"},
-            {"status": "sending", "claimed_at": {"$lt": now - self._stale_after}},
+            {"status": "sending", "owner": {"$ne": owner}, "claimed_at": {"$lt": now - self._stale_after}},
         ]
 
     async def abandoned(self, *, owner: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Claim up to ``limit`` resendable deliveries left behind by a dead or stopped process."""
         found: list[dict[str, Any]] = []
         cursor = self._collection.find(
-            {"resendable": True, "$or": self._abandoned(now)}, {"_id": 1}, limit=limit
+            {"resendable": True, "$or": self._abandoned(now, owner)}, {"_id": 1}, limit=limit
         )
         async for doc in cursor:
             taken = await self._collection.find_one_and_update(
-                {"_id": doc["_id"], "$or": self._abandoned(now)},
+                {"_id": doc["_id"], "$or": self._abandoned(now, owner)},
                 {"$set": {"status": "sending", "owner": owner, "claimed_at": now}, "$inc": {"reclaims": 1}},
             )
             if taken is not None:
