@@ -68,6 +68,9 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
         stack, topic, company, f"alerts-{run}@example.com", [f"FGT60F{run.upper()}{i}" for i in range(3)]
     )
     asyncio.run(_register(servers, fleet))
+    # The notifier mails alerts to the recipients it has learnt from account events; its own mail to
+    # the new user shows it has learnt this one (a new consumer group first replays earlier runs).
+    wait_for_mail(servers.maildir, to=fleet.email, subject_contains="仮登録完了のお知らせ", timeout=180)
     try:
         yield fleet
     finally:
