@@ -370,3 +370,26 @@ async def test_important_alert_mail_is_accepted_by_smtp_well_under_a_second(harn
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(f"alert event -> SMTP accepted: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     assert p99 < 1.0
+
+
+async def test_a_user_provisioned_after_an_alert_still_receives_it_within_its_window(
+    harness: Harness,
+) -> None:
+    h = harness
+    company = f"C-late-{h.run}"
+    async with h.notifier(alert_group_window_seconds=60.0):
+        early = alert(company_id=company, signature="before-any-account")
+        await h.publish(early, key=company)
+        await asyncio.sleep(1.0)  # consumed while the company has no recipient yet
+        user = await add_recipient(h, company)
+
+        async def alert_mails() -> list[Any]:
+            found = matching(h.servers.maildir, to=user.email, subject_contains="脅威検出通知")
+            return [m for m in found if early.alert_id in m.text]
+
+        [mail] = await eventually(alert_mails)
+        assert mail.text.startswith("UTMが有害サイトへのアクセスを検知したため通信をブロックしました。")
+        # Provisioning the same user again (a redelivery) does not mail the alert twice.
+        await h.publish(user, key=company)
+        await asyncio.sleep(2.0)
+        assert len(await alert_mails()) == 1

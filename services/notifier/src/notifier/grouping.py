@@ -75,6 +75,9 @@ class AlertGroupStore(Protocol):
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         """Open groups whose window has ended."""
 
+    async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
+        """The first alert of each group of ``company_id`` whose window is still open."""
+
     async def close(self, group_ids: list[str]) -> None: ...
 
 
@@ -138,6 +141,10 @@ class AlertGrouper:
     async def due(self) -> list[AlertGroup]:
         return await self._store.due(now=self._clock())
 
+    async def open_firsts(self, company_id: str) -> list[AlertDetected]:
+        """The alerts of ``company_id`` still in their window: what a user who joins now has missed."""
+        return await self._store.open_firsts(company_id, now=self._clock())
+
     async def close(self, group_id: str) -> None:
         await self._store.close([group_id])
 
@@ -197,6 +204,15 @@ class InMemoryAlertGroupStore:
             if doc["status"] == "open" and doc["window_ends_at"] <= now
         ]
 
+    async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
+        return [
+            doc["first"]
+            for doc in self.groups.values()
+            if doc["status"] == "open"
+            and doc["first"].company_id == company_id
+            and doc["window_ends_at"] > now
+        ]
+
     async def close(self, group_ids: list[str]) -> None:
         for group_id in group_ids:
             self.groups[group_id]["status"] = "closed"
@@ -211,6 +227,7 @@ class MongoAlertGroupStore:
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
+        await self._collection.create_index([("company_id", ASCENDING), ("status", ASCENDING)])
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(
@@ -280,6 +297,14 @@ class MongoAlertGroupStore:
             )
             async for doc in cursor
         ]
+
+    async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
+        cursor = self._collection.find(
+            {"company_id": company_id, "status": "open", "window_ends_at": {"$gt": now}},
+            {"first": 1},
+            sort=[("opened_at", ASCENDING)],
+        )
+        return [AlertDetected.model_validate(doc["first"]) async for doc in cursor]
 
     async def close(self, group_ids: list[str]) -> None:
         if group_ids:

@@ -76,6 +76,7 @@ class Notifier:
         )
         password = self._open(event.sealed_temporary_password)
         await self._send([messages.provisioned_mail(event, password)])
+        await self._catch_up(event.company_id, event.email)
 
     async def account_email_changed(self, event: AccountEmailChanged) -> None:
         await self._recipients.upsert(
@@ -84,6 +85,19 @@ class Notifier:
             name=event.name,
             email=event.email,
             at=event.occurred_at,
+        )
+
+    async def _catch_up(self, company_id: str, email: str) -> None:
+        # Alerts that came before this user was known and are still in their grouping window (a new
+        # contract's first alerts can outrun its account events): mail their first occurrence to them.
+        alerts = await self._grouper.open_firsts(company_id)
+        await self._send(
+            [
+                messages.alert_mail(
+                    alert, email, portal_url=self._portal_url, window_minutes=self._window_minutes
+                )
+                for alert in alerts
+            ]
         )
 
     async def password_reissued(self, event: PasswordReissued) -> None:
