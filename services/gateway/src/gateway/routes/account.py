@@ -1,5 +1,6 @@
 """Portal account pages: login, first-login setup, 2-step verification, reissue, logout (guide §4)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import httpx
@@ -373,27 +374,46 @@ async def confirm_totp(
     request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = ""
 ) -> Response:
     """Confirm the authenticator with its current code."""
+
+    async def refused(view: dict[str, Any] | None, message: str) -> Response:
+        return await _render_totp(request, backends, view, error=message, status_code=422)
+
+    return await _confirm_two_step(
+        request,
+        backends,
+        method="totp",
+        code=code,
+        done_message="認証アプリケーションによる2段階認証を設定しました。",
+        refused=refused,
+    )
+
+
+async def _confirm_two_step(
+    request: Request,
+    backends: BackendsDep,
+    *,
+    method: str,
+    code: str,
+    done_message: str,
+    refused: Callable[[dict[str, Any] | None, str], Awaitable[Response]],
+) -> Response:
+    """Confirm a 2-step method with its code: done, back to login, or the page again with the reason."""
     was_active = await _was_active(request, backends)
     response = await backends.call(
         "identity",
         "POST",
-        "/sessions/current/two-step/totp/confirm",
+        f"/sessions/current/two-step/{method}/confirm",
         json={"code": code},
         headers=session_headers(request),
     )
     if response.status_code == 200:
-        return _two_step_done(
-            request,
-            was_active,
-            response.json()["next_step"],
-            "認証アプリケーションによる2段階認証を設定しました。",
-        )
+        return _two_step_done(request, was_active, response.json()["next_step"], done_message)
     if response.status_code == 401:
         return _see_other("/login")
     view, elsewhere = await _session_at(request, backends, *TWO_STEP_STAGES)
     if elsewhere:
         return elsewhere
-    return await _render_totp(request, backends, view, error=_problem(response)["message"], status_code=422)
+    return await refused(view, _problem(response)["message"])
 
 
 async def _was_active(request: Request, backends: BackendsDep) -> bool:
@@ -425,30 +445,19 @@ async def confirm_sms(
     request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = ""
 ) -> Response:
     """Confirm the phone with the SMS code."""
-    was_active = await _was_active(request, backends)
-    response = await backends.call(
-        "identity",
-        "POST",
-        "/sessions/current/two-step/sms/confirm",
-        json={"code": code},
-        headers=session_headers(request),
-    )
-    if response.status_code == 200:
-        return _two_step_done(
-            request, was_active, response.json()["next_step"], "SMSによる2段階認証を設定しました。"
+
+    async def refused(view: dict[str, Any] | None, message: str) -> Response:
+        return render(
+            request, "account/sms_code.html", status_code=422, view=view, error=message, notice=None
         )
-    if response.status_code == 401:
-        return _see_other("/login")
-    view, elsewhere = await _session_at(request, backends, *TWO_STEP_STAGES)
-    if elsewhere:
-        return elsewhere
-    return render(
+
+    return await _confirm_two_step(
         request,
-        "account/sms_code.html",
-        status_code=422,
-        view=view,
-        error=_problem(response)["message"],
-        notice=None,
+        backends,
+        method="sms",
+        code=code,
+        done_message="SMSによる2段階認証を設定しました。",
+        refused=refused,
     )
 
 
