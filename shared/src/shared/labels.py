@@ -85,7 +85,7 @@ def severity_label(severity: int) -> str:
 
 
 def action_label(action: str) -> str:
-    """The portal's word for a UTM action (ブロック / 許可(検知のみ) / 監視 …); unknown actions read その他."""
+    """The portal's word for a UTM action (ブロック / 許可(検知のみ) / 監視 …); unknown ones: その他."""
     if not action:
         return "ー"
     return ACTION_WORDS.get(action.strip().lower(), "その他")
