@@ -1,32 +1,19 @@
-"""Parsing of raw UTM records: the project's JSON ``UtmEvent`` and FortiGate ``key=value`` syslog lines.
+"""Compatibility layer: ``parse_record`` gives the ``ParsedEvent`` the ingest works with.
 
-This is the hot path of the pipeline: most records are benign traffic that is only counted, so the
-parser extracts the few fields it needs with plain string searches and builds the full field map only
-for threats. Field names follow Fortinet's FortiOS log reference (``devid``, ``type``, ``subtype``,
-``level``, ``action``, ``srcip``, ``dstip``, ``hostname``, ``url``, ``catdesc``, ``virus``, ``attack``,
-``app``, ``appcat``, ``msg``, ...).
+Decoding is done by ``alert_pipeline.decoders`` (one module per vendor, all producing a
+``NeutralEvent``) and classification by the rules of ``alert_pipeline.classifier``; a ``ParsedEvent``
+is the neutral event with the outcome of the packaged rules attached: ``is_threat`` is "the rules give
+it a severity of 1–3", ``kind`` is the category code (``traffic``, ``system``, ``ips``, …).
 """
 
-import hashlib
-import json
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime
 
-JSON_FORMAT = "watch.utm-event"
-JSON_KINDS = frozenset({"heartbeat", "traffic", "webfilter", "virus", "ips", "app-ctrl", "botnet"})
-BENIGN_KINDS = frozenset({"traffic", "heartbeat"})
-
-# FortiGate date/time fields are the unit's local time; units in the field are set to JST unless the
-# line carries its own ``tz``.
-DEFAULT_DEVICE_TZ = timezone(timedelta(hours=9))
-
-_KV = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|[^\s]*)')
-_SYSLOG_PRI = re.compile(r"^<\d{1,3}>")
+from alert_pipeline.classifier import Classification, default_classifier
+from alert_pipeline.decoders import DecodeError, NeutralEvent, decode
 
 
-class ParseError(ValueError):
+class ParseError(DecodeError):
     """A record that is not a valid UTM event; the reason says why."""
 
 
@@ -46,265 +33,50 @@ class ParsedEvent:
     dst_ip: str = ""
     url: str = ""
     message: str = ""
-    source_format: str = "json"
-    details: dict[str, Any] = field(default_factory=dict)
+    source_format: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    device_name: str = ""
+    sender: str = ""
+    neutral: NeutralEvent | None = None
+    outcome: Classification | None = None
 
     @property
     def is_threat(self) -> bool:
-        return self.kind not in BENIGN_KINDS
+        return self.outcome is not None and self.outcome.severity > 0
+
+    @property
+    def rule_id(self) -> int:
+        return self.outcome.rule_id if self.outcome else 0
 
 
-def parse_record(raw: bytes) -> ParsedEvent:
-    """Parse one raw record from the ``utm-events`` topic or raise ``ParseError``."""
-    if not raw:
-        raise ParseError("empty record")
+def parse_record(raw: bytes, *, sender: str | None = None) -> ParsedEvent:
+    """Decode and classify one raw record from the ``utm-events`` topic or raise ``ParseError``."""
     try:
-        text = raw.decode()
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8: {exc}") from exc
-    text = text.strip()
-    if text.startswith(("{", "[")):
-        return parse_json(text)
-    return parse_fortigate(text, raw)
+        event = decode(raw, sender=sender)
+    except DecodeError as exc:
+        raise ParseError(exc.reason) from exc
+    return from_neutral(event, default_classifier().classify(event))
 
 
-# --- project JSON -----------------------------------------------------------------------------
-
-
-def parse_json(text: str) -> ParsedEvent:
-    """Parse the project's own JSON ``UtmEvent`` (version 1) without building a pydantic model."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ParseError(f"invalid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ParseError("JSON record is not an object")
-    if data.get("format", JSON_FORMAT) != JSON_FORMAT:
-        raise ParseError(f"unknown format {data.get('format')!r}")
-    if data.get("version", 1) != 1:
-        raise ParseError(f"unsupported version {data.get('version')!r}")
-    serial = data.get("serial_number")
-    event_id = data.get("event_id")
-    kind = data.get("kind")
-    if not isinstance(serial, str) or not serial:
-        raise ParseError("missing serial_number")
-    if not isinstance(event_id, str) or not event_id:
-        raise ParseError("missing event_id")
-    if kind not in JSON_KINDS:
-        raise ParseError(f"unknown kind {kind!r}")
-    occurred_at = _iso_time(data.get("occurred_at"))
-    event = ParsedEvent(serial_number=serial, occurred_at=occurred_at, kind=kind, event_key=event_id)
-    if kind in BENIGN_KINDS:
-        return event
-    details = data.get("details") or {}
-    if not isinstance(details, dict):
-        raise ParseError("details is not an object")
-    event.action = _text(data, "action")
-    event.level = _text(data, "level")
-    event.signature = _text(data, "signature")
-    event.group = str(details.get("group", "") or "")
-    event.src_ip = _text(data, "src_ip")
-    event.dst_ip = _text(data, "dst_ip")
-    event.url = _text(data, "url")
-    event.message = str(details.get("msg", "") or "")
-    event.details = details
-    return event
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ParseError(f"{key} is not a string")
-    return value
-
-
-def _iso_time(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ParseError("missing occurred_at")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ParseError(f"invalid occurred_at {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise ParseError("occurred_at has no time zone")
-    return parsed.astimezone(UTC)
-
-
-# --- FortiGate key=value ----------------------------------------------------------------------
-
-
-def _find(line: str, key: str) -> str | None:
-    """The value of ``key`` in a key=value line, or None; quotes removed."""
-    token = key + "="
-    start = 0
-    while True:
-        pos = line.find(token, start)
-        if pos < 0:
-            return None
-        if pos == 0 or line[pos - 1] in " >":
-            break
-        start = pos + 1
-    pos += len(token)
-    if pos < len(line) and line[pos] == '"':
-        end = line.find('"', pos + 1)
-        while end > 0 and line[end - 1] == "\\":
-            end = line.find('"', end + 1)
-        if end < 0:
-            raise ParseError(f"unterminated quoted value of {key}")
-        return line[pos + 1 : end]
-    end = line.find(" ", pos)
-    return line[pos:] if end < 0 else line[pos:end]
-
-
-def fortigate_fields(line: str) -> dict[str, str]:
-    """Every ``key=value`` pair of a FortiGate log line (quoted values unescaped)."""
-    line = _SYSLOG_PRI.sub("", line, count=1)
-    fields: dict[str, str] = {}
-    for key, value in _KV.findall(line):
-        if value.startswith('"'):
-            if len(value) < 2 or not value.endswith('"'):
-                raise ParseError(f"unterminated quoted value of {key}")
-            value = value[1:-1].replace('\\"', '"')
-        fields[key] = value
-    return fields
-
-
-def parse_fortigate(line: str, raw: bytes) -> ParsedEvent:
-    """Parse a FortiGate-style syslog line (FortiOS log reference field names)."""
-    if "=" not in line:
-        raise ParseError("neither JSON nor key=value")
-    log_type = _find(line, "type")
-    serial = _find(line, "devid")
-    if not log_type:
-        raise ParseError("missing type")
-    if not serial:
-        raise ParseError("missing devid")
-    if log_type == "traffic":
-        return ParsedEvent(
-            serial_number=serial,
-            occurred_at=_fortigate_time(line),
-            kind="traffic",
-            source_format="fortigate",
-        )
-    fields = fortigate_fields(line)
-    occurred_at = _fortigate_time(line)
-    event_key = hashlib.sha256(raw.strip()).hexdigest()[:32]
-    if log_type == "event":
-        return ParsedEvent(
-            serial_number=serial,
-            occurred_at=occurred_at,
-            kind="heartbeat",
-            event_key=event_key,
-            source_format="fortigate",
-        )
-    if log_type != "utm":
-        raise ParseError(f"unsupported type {log_type!r}")
-    subtype = fields.get("subtype", "")
-    if not subtype:
-        raise ParseError("utm log without subtype")
-    event = ParsedEvent(
-        serial_number=serial,
-        occurred_at=occurred_at,
-        kind=subtype,
-        event_key=event_key,
-        action=fields.get("action", ""),
-        level=fields.get("level", ""),
-        src_ip=fields.get("srcip", ""),
-        dst_ip=fields.get("dstip", ""),
-        message=fields.get("msg", ""),
-        source_format="fortigate",
-        details={k: v for k, v in fields.items() if k in _KEPT_DETAILS},
+def from_neutral(event: NeutralEvent, outcome: Classification) -> ParsedEvent:
+    """The ParsedEvent of a decoded and classified event."""
+    return ParsedEvent(
+        serial_number=event.serial,
+        occurred_at=event.occurred_at,
+        kind=outcome.category.key,
+        event_key=event.event_key,
+        action=event.action,
+        level=event.level,
+        signature=event.signature,
+        group=event.group,
+        src_ip=event.src_ip,
+        dst_ip=event.dst_ip,
+        url=event.url,
+        message=event.message,
+        source_format=event.format,
+        details=event.fields if outcome.severity else {},
+        device_name=event.device_name,
+        sender=event.sender,
+        neutral=event,
+        outcome=outcome,
     )
-    hostname, url = fields.get("hostname", ""), fields.get("url", "")
-    event.url = f"{hostname}{url}" if hostname and url.startswith("/") else (url or hostname)
-    if subtype == "webfilter":
-        event.signature = fields.get("catdesc", "") or event.url
-        event.group = fields.get("catdesc", "")
-    elif subtype == "virus":
-        event.signature = fields.get("virus", "")
-        event.group = fields.get("dtype", "") or fields.get("eventtype", "")
-    elif subtype in ("ips", "anomaly"):
-        event.signature = fields.get("attack", "")
-        event.group = fields.get("ref", "")
-        # IPS logs carry the signature's own severity next to the log level; it is the better guide.
-        event.level = fields.get("severity", "") or event.level
-    elif subtype == "app-ctrl":
-        event.signature = fields.get("app", "")
-        event.group = fields.get("appcat", "")
-    elif subtype == "dns":
-        event.signature = fields.get("botnetdomain", "") or fields.get("qname", "")
-        event.group = fields.get("catdesc", "") or ("Botnet" if fields.get("botnetdomain") else "")
-        event.url = event.url or fields.get("qname", "")
-    else:
-        event.signature = fields.get("attack", "") or fields.get("virus", "") or fields.get("msg", "")
-        event.group = fields.get("catdesc", "")
-    return event
-
-
-_KEPT_DETAILS = frozenset(
-    {
-        "logid",
-        "devname",
-        "vd",
-        "policyid",
-        "srcport",
-        "dstport",
-        "proto",
-        "service",
-        "direction",
-        "profile",
-        "attackid",
-        "virusid",
-        "filename",
-        "appid",
-        "appcat",
-        "catdesc",
-        "cat",
-        "qname",
-        "botnetdomain",
-        "eventtype",
-        "ref",
-        "severity",
-    }
-)
-
-_tz_cache: dict[str, timezone] = {}
-
-
-def _fortigate_time(line: str) -> datetime:
-    eventtime = _find(line, "eventtime")
-    if eventtime:
-        try:
-            value = int(eventtime)
-        except ValueError as exc:
-            raise ParseError(f"invalid eventtime {eventtime!r}") from exc
-        # FortiOS writes seconds in older releases and nanoseconds since 6.2.
-        for scale in (1, 1_000, 1_000_000, 1_000_000_000):
-            if value < 10**11 * scale:
-                return datetime.fromtimestamp(value / scale, UTC)
-        raise ParseError(f"invalid eventtime {eventtime!r}")
-    date, time = _find(line, "date"), _find(line, "time")
-    if not date or not time:
-        raise ParseError("missing date/time")
-    tz = _find(line, "tz")
-    try:
-        local = datetime.fromisoformat(f"{date}T{time}")
-    except ValueError as exc:
-        raise ParseError(f"invalid date/time {date!r} {time!r}") from exc
-    return local.replace(tzinfo=_timezone(tz)).astimezone(UTC)
-
-
-def _timezone(tz: str | None) -> timezone:
-    if not tz:
-        return DEFAULT_DEVICE_TZ
-    cached = _tz_cache.get(tz)
-    if cached is None:
-        match = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", tz)
-        if not match:
-            raise ParseError(f"invalid tz {tz!r}")
-        sign = 1 if match.group(1) == "+" else -1
-        cached = timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
-        _tz_cache[tz] = cached
-    return cached
