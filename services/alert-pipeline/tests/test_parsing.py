@@ -1,11 +1,12 @@
-"""Table-driven tests of both raw formats, including malformed records."""
+"""The compatibility layer ``parse_record``: decoded, classified, and the reasons of rejections."""
 
 import json
 from datetime import UTC, datetime
 
 import pytest
 
-from alert_pipeline.parsing import ParseError, fortigate_fields, parse_record
+from alert_pipeline.decoders.tokenize import tokenize
+from alert_pipeline.parsing import ParseError, parse_record
 
 SERIAL = "FGT60FTK2109ABCD"
 
@@ -50,6 +51,8 @@ FGT_TRAFFIC = (
             _json(),
             {
                 "kind": "webfilter",
+                "is_threat": True,
+                "rule_id": 100641,
                 "action": "blocked",
                 "signature": "Malicious Websites",
                 "group": "Security Risk",
@@ -59,10 +62,14 @@ FGT_TRAFFIC = (
             },
             id="json-webfilter",
         ),
-        pytest.param(_json(kind="traffic"), {"kind": "traffic", "is_threat": False}, id="json-traffic"),
+        pytest.param(
+            _json(kind="traffic"),
+            {"kind": "traffic", "is_threat": False, "rule_id": 100600},
+            id="json-traffic",
+        ),
         pytest.param(
             _json(kind="heartbeat", action=None),
-            {"kind": "heartbeat", "is_threat": False},
+            {"kind": "system", "is_threat": False, "rule_id": 100601},
             id="json-heartbeat",
         ),
         pytest.param(
@@ -81,7 +88,9 @@ FGT_TRAFFIC = (
                 "src_ip": "192.168.1.10",
                 "dst_ip": "203.0.113.5",
                 "occurred_at": datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC),
-                "source_format": "fortigate",
+                "source_format": "fortigate-kv",
+                "device_name": "FGT60F",
+                "rule_id": 100150,
             },
             id="fgt-webfilter-jst",
         ),
@@ -98,15 +107,15 @@ FGT_TRAFFIC = (
         pytest.param(
             b'date=2026-01-05 time=12:00:00 devid="FGT60FTK2109ABCD" type="event" subtype="system" '
             b'level="information" msg="heartbeat"',
-            {"kind": "heartbeat", "is_threat": False},
-            id="fgt-system-event-is-heartbeat",
+            {"kind": "system", "is_threat": False, "rule_id": 100103},
+            id="fgt-system-event-is-no-alert",
         ),
         pytest.param(
             b'date=2026-01-05 time=12:00:00 tz="+0000" devid="FGT60FTK2109ABCD" type="utm" subtype="virus" '
             b'level="warning" action="blocked" virus="EICAR_TEST_FILE" dtype="Virus" '
             b"srcip=1.2.3.4 dstip=10.0.0.2",
             {
-                "kind": "virus",
+                "kind": "antivirus",
                 "signature": "EICAR_TEST_FILE",
                 "group": "Virus",
                 "occurred_at": datetime(2026, 1, 5, 12, 0, tzinfo=UTC),
@@ -118,6 +127,7 @@ FGT_TRAFFIC = (
             b'severity="critical" action="dropped" attack="Apache.Log4j.Error.Log.Remote.Code.Execution"',
             {
                 "kind": "ips",
+                "rule_id": 100140,
                 "level": "critical",
                 "signature": "Apache.Log4j.Error.Log.Remote.Code.Execution",
                 "occurred_at": datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC),
@@ -128,7 +138,7 @@ FGT_TRAFFIC = (
             b'date=2026-01-05 time=12:00:00 devid="FGT60FTK2109ABCD" type="utm" subtype="app-ctrl" '
             b'action="block" app="BitTorrent" appcat="P2P" msg="An application \\"quoted\\" was blocked"',
             {
-                "kind": "app-ctrl",
+                "kind": "app-control",
                 "signature": "BitTorrent",
                 "group": "P2P",
                 "message": 'An application "quoted" was blocked',
@@ -138,7 +148,7 @@ FGT_TRAFFIC = (
         pytest.param(
             b'date=2026-01-05 time=12:00:00 devid="FGT60FTK2109ABCD" type="utm" subtype="dns" action="block" '
             b'qname="c2.evil.example" botnetdomain="c2.evil.example"',
-            {"kind": "dns", "signature": "c2.evil.example", "group": "Botnet"},
+            {"kind": "botnet", "signature": "c2.evil.example", "group": "Botnet C&C", "rule_id": 100110},
             id="fgt-dns-botnet",
         ),
     ],
@@ -154,8 +164,7 @@ def test_parses_valid_records(raw: bytes, expected: dict[str, object]) -> None:
     ("raw", "reason"),
     [
         pytest.param(b"", "empty", id="empty"),
-        pytest.param(b"\xff\xfe garbage", "UTF-8", id="not-utf8"),
-        pytest.param(b"hello world", "neither JSON", id="plain-text"),
+        pytest.param(b"hello world", "no known format", id="plain-text"),
         pytest.param(b"{not json", "invalid JSON", id="broken-json"),
         pytest.param(b"[1, 2]", "not an object", id="json-array"),
         pytest.param(_json(kind="earthquake"), "unknown kind", id="json-unknown-kind"),
@@ -165,21 +174,20 @@ def test_parses_valid_records(raw: bytes, expected: dict[str, object]) -> None:
         pytest.param(_json(occurred_at="2026-01-05T03:04:05"), "time zone", id="json-naive-time"),
         pytest.param(_json(version=2), "version", id="json-future-version"),
         pytest.param(_json(format="other"), "format", id="json-other-format"),
-        pytest.param(_json(signature=42), "signature", id="json-signature-not-string"),
-        pytest.param(b'date=2026-01-05 time=12:00:00 type="utm" subtype="virus"', "devid", id="fgt-no-devid"),
-        pytest.param(b'date=2026-01-05 time=12:00:00 devid="X1"', "type", id="fgt-no-type"),
+        pytest.param(_json(signature=42), "signature is not a string", id="json-signature-not-string"),
+        pytest.param(_json(serial_number=["S"]), "serial_number is not a string", id="json-list-serial"),
+        pytest.param(
+            b'date=2026-01-05 time=12:00:00 type="utm" subtype="virus"', "no unit identity", id="fgt-no-unit"
+        ),
         pytest.param(b'devid="X1" type="traffic"', "date/time", id="fgt-no-time"),
         pytest.param(
             b'date=2026-13-45 time=12:00:00 devid="X1" type="traffic"', "date/time", id="fgt-bad-date"
         ),
         pytest.param(
-            b'date=2026-01-05 time=12:00:00 tz="JST" devid="X1" type="traffic"', "tz", id="fgt-bad-tz"
+            b'date=2026-01-05 time=12:00:00 tz="JST" devid="X1" type="traffic"', "time zone", id="fgt-bad-tz"
         ),
         pytest.param(
             b'date=2026-01-05 time=12:00:00 devid="X1" type="utm"', "subtype", id="fgt-utm-no-subtype"
-        ),
-        pytest.param(
-            b'date=2026-01-05 time=12:00:00 devid="X1" type="dlp-x"', "unsupported type", id="fgt-odd-type"
         ),
         pytest.param(
             b'date=2026-01-05 time=12:00:00 devid="X1" type="utm" subtype="virus" msg="open',
@@ -194,8 +202,8 @@ def test_rejects_malformed_records(raw: bytes, reason: str) -> None:
         parse_record(raw)
 
 
-def test_fortigate_fields_keeps_quoted_spaces() -> None:
-    fields = fortigate_fields(FGT_WEB)
+def test_fortigate_fields_keep_quoted_spaces() -> None:
+    fields, _ = tokenize(FGT_WEB)
     assert fields["msg"] == "URL belongs to a denied category in policy"
     assert fields["policyid"] == "1"
     assert fields["catdesc"] == "Malicious Websites"
@@ -206,3 +214,16 @@ def test_fortigate_event_key_is_stable_per_line() -> None:
     other = parse_record(FGT_WEB.replace("srcport=51234", "srcport=51235").encode())
     assert first.event_key == again.event_key
     assert first.event_key != other.event_key
+
+
+def test_bytes_that_are_not_utf8_are_replaced_not_rejected() -> None:
+    event = parse_record(
+        FGT_WEB.replace("Malicious Websites", "Malicious \udcff").encode("utf-8", "surrogateescape")
+    )
+    assert event.signature == "Malicious \ufffd"
+    assert event.kind == "webfilter"
+
+
+def test_only_threats_carry_their_decoded_fields() -> None:
+    assert parse_record(FGT_TRAFFIC.encode()).details == {}
+    assert parse_record(FGT_WEB.encode()).details["catdesc"] == "Malicious Websites"

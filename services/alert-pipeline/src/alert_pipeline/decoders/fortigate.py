@@ -28,12 +28,18 @@ FORMAT = "fortigate-kv"
 
 # Subtypes whose ``severity`` field (the signature's own rating) tells more than the log level.
 _SEVERITY_RATED = frozenset({"ips", "anomaly", "waf", "dlp"})
+_FORTIGATE_MARKS = frozenset({"devid", "devname", "logid", "subtype", "vd", "eventtime"})
+_SOPHOS_MARKS = frozenset({"log_type", "device_id", "device_serial_id"})
 _BLOCKING_UTM = frozenset({"block", "blocked", "reset", "deny"})
 
 
 def looks_like(fields: dict[str, str]) -> bool:
     """Whether a tokenized line is a FortiGate log line."""
-    return "type" in fields and ("devid" in fields or "logid" in fields or "devname" in fields)
+    return (
+        "type" in fields
+        and not _SOPHOS_MARKS.intersection(fields)
+        and bool(_FORTIGATE_MARKS.intersection(fields))
+    )
 
 
 def decode(fields: dict[str, str], text: str, *, sender: str, hostname: str) -> NeutralEvent:

@@ -24,6 +24,7 @@ _VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
 # the line invalid: it has no key, so it shows up as the key "").
 _TOKENS = re.compile(rf"({_KEY})=({_VALUE})(?=\s|\Z)|\S+", re.DOTALL)
 _PAIRS = re.compile(rf"({_KEY})=({_VALUE})", re.DOTALL)
+_OPEN_QUOTE = re.compile(rf'{_KEY}="')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
@@ -61,9 +62,7 @@ def _why(line: str) -> str:
             return "malformed key=value line"
         match = _PAIRS.match(line, pos)
         if match is None:
-            rest = line[pos:]
-            key_end = rest.find("=")
-            if key_end > 0 and rest[key_end + 1 : key_end + 2] == '"':
+            if _OPEN_QUOTE.match(line, pos):
                 return f"unterminated quoted value at offset {pos}"
             return f"not a key=value pair at offset {pos}"
         end = match.end()
