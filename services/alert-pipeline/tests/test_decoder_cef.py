@@ -77,14 +77,23 @@ ROWS = [
     pytest.param(
         cef("URL Filtering", "Gambling site", "4", "act=blocked request=http://casino.example/"),
         {"url": "http://casino.example/"},
-        ("webfilter", 2, 100540),
+        ("webfilter", 2, 100541),
         id="url-blocked",
     ),
     pytest.param(
-        cef("URL Filtering", "Games site", "3", "act=allowed"), {}, ("webfilter", 1, 100541), id="url-logged"
+        cef("URL Filtering", "Games site", "3", "act=allowed"), {}, ("webfilter", 1, 100542), id="url-logged"
     ),
     pytest.param(
-        cef("Application Control", "BitTorrent", "4"), {}, ("app-control", 1, 100545), id="application"
+        cef("Application Control", "BitTorrent", "5"), {}, ("app-control", 2, 100545), id="application-medium"
+    ),
+    pytest.param(
+        cef("Application Control", "Dropbox", "3"), {}, ("app-control", 1, 100546), id="application"
+    ),
+    pytest.param(
+        cef("URL Filtering", "Phishing site", "8", "act=blocked"),
+        {},
+        ("webfilter", 3, 100540),
+        id="url-phishing",
     ),
     pytest.param(cef("SSL Inspection", "Expired certificate", "4"), {}, ("ssl", 1, 100550), id="ssl"),
     pytest.param(cef("DoS", "SYN flood", "7"), {}, ("anomaly", 2, 100555), id="dos"),

@@ -154,8 +154,14 @@ ROWS = [
     pytest.param(
         threat("virus", "reset-both", "Virus/Win32.WGeneric.dkxq(458771)", "any", "medium", "invoice.zip"),
         {"subtype": "virus", "url": "invoice.zip"},
-        ("antivirus", 2, 100421),
+        ("antivirus", 2, 100422),
         id="virus-reset",
+    ),
+    pytest.param(
+        threat("virus", "reset-both", "Trojan/Win32.Emotet.xy(458772)", "any", "medium", "doc.zip"),
+        {"signature": "Trojan/Win32.Emotet.xy(458772)"},
+        ("antivirus", 3, 100421),
+        id="virus-dangerous-family",
     ),
     pytest.param(
         threat("virus", "alert", "Virus/Win32.WGeneric.dkxq(458771)", "any", "medium", "invoice.zip"),

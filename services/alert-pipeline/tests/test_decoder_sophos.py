@@ -64,7 +64,7 @@ ROWS = [
         'priority=Critical virus="EICAR-AV-Test" url="http://dl.example/eicar.com" src_ip=203.0.113.7 '
         "dst_ip=192.168.10.46",
         {"kind": "anti-virus", "signature": "EICAR-AV-Test", "url": "http://dl.example/eicar.com"},
-        ("antivirus", 2, 100332),
+        ("antivirus", 2, 100333),
         id="av-virus",
     ),
     pytest.param(
@@ -109,15 +109,29 @@ ROWS = [
         'log_subtype="Denied" priority=Warning application="BitTorrent" application_category="P2P" '
         "application_risk=4",
         {"subtype": "application denied", "signature": "BitTorrent", "group": "P2P"},
-        ("app-control", 1, 100350),
+        ("app-control", 2, 100350),
+        id="app-filter-denied-p2p",
+    ),
+    pytest.param(
+        f'{HEAD} log_id=160102400005 log_type="Content Filtering" log_component="Application" '
+        'log_subtype="Denied" priority=Warning application="Candy Crush" application_category="Games"',
+        {"subtype": "application denied", "group": "Games"},
+        ("app-control", 1, 100351),
         id="app-filter-denied",
+    ),
+    pytest.param(
+        f'{HEAD} log_id=030906208001 log_type="Anti-Virus" log_component="SMTP" log_subtype="Virus" '
+        'priority=Critical virus="Troj/Emotet-CQ"',
+        {"signature": "Troj/Emotet-CQ", "group": "smtp"},
+        ("antivirus", 3, 100332),
+        id="av-dangerous-family",
     ),
     pytest.param(
         f'{HEAD} log_id=160101600004 log_type="Content Filtering" log_component="Application" '
         'log_subtype="Allowed" priority=Information application="Windows Update" '
         'application_category="Software Update"',
         {"subtype": "application allowed"},
-        ("app-control", 0, 100351),
+        ("app-control", 0, 100352),
         id="app-filter-allowed-update",
     ),
     pytest.param(
