@@ -95,12 +95,14 @@ async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage(
     assert result.new_alerts == 2
     assert result.quarantined == 1
     assert store.quarantined[0]["serial_number"] == "UNKNOWN-UNIT"
-    assert [r.reason for r in result.rejected] == ["neither JSON nor key=value"]
+    assert [r.reason for r in result.rejected] == [
+        "no known format (neither JSON, CEF, PAN-OS CSV nor key=value)"
+    ]
     categories = sorted(d["category"] for d in store.alerts.values())
     assert categories == ["Webガード", "アプリケーション制御"]
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
     assert unit_hour["benign.traffic"] == 2
-    assert unit_hour["benign.heartbeat"] == 1
+    assert unit_hour["benign.system"] == 1
     assert unit_hour["threats.webfilter.count"] == 1
     assert unit_hour["threats.webfilter.severity_2"] == 1
     assert sum(f.get("benign.virus", 0) for f in store.counters.values()) == 0
