@@ -18,11 +18,12 @@ from alert_pipeline.decoders.base import DecodeError
 
 MAX_PAIRS = 512
 
-_KEY = r"[A-Za-z_][A-Za-z0-9_-]*"
-_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
+_KEY = r"[A-Za-z_][A-Za-z0-9_-]*+"
+_VALUE = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s"]*+'
 # One scan: a pair followed by white space or the end, or else a run of anything else (which makes
-# the line invalid: it has no key, so it shows up as the key "").
-_TOKENS = re.compile(rf"({_KEY})=({_VALUE})(?=\s|\Z)|\S+", re.DOTALL)
+# the line invalid: it has no key, so it shows up as the key ""). Possessive quantifiers: no
+# backtracking, linear in the length of the line whatever it holds.
+_TOKENS = re.compile(rf"({_KEY})=({_VALUE})(?=\s|\Z)|\S++", re.DOTALL)
 _PAIRS = re.compile(rf"({_KEY})=({_VALUE})", re.DOTALL)
 _OPEN_QUOTE = re.compile(rf'{_KEY}="')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
