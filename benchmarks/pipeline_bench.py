@@ -1,6 +1,6 @@
 """Throughput and alert-latency benchmark of the alert pipeline (``make bench``; not a test).
 
-Pushes N raw UTM events (about 5 % threats, JSON and FortiGate lines mixed) into a fresh raw topic
+Pushes N raw UTM events (about 5 % threats, every vendor format mixed) into a fresh raw topic
 while one alert-pipeline process and one notifier process run, and prints:
 
 - pipeline_eps: events/s from the first produce until the pipeline has counted the last event

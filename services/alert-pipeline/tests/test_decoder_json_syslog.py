@@ -101,6 +101,7 @@ def test_json_details_are_kept_as_strings() -> None:
         pytest.param(utm_event(serial_number=["S"]), "serial_number is not a string", id="list-serial"),
         pytest.param(utm_event(action={"a": 1}), "action is not a string", id="object-action"),
         pytest.param(utm_event(details=[1]), "details is not an object", id="list-details"),
+        pytest.param(utm_event(details=[]), "details is not an object", id="empty-list-details"),
         pytest.param(utm_event(details={"x": [1, 2]}), "details.x is not a scalar", id="nested-details"),
         pytest.param(utm_event(occurred_at="0001-01-01T00:00:00+00:00"), "out of range", id="year-1"),
         pytest.param(utm_event(occurred_at="9999-12-31T23:59:59+00:00"), "out of range", id="year-9999"),

@@ -29,6 +29,7 @@ from alert_pipeline.decoders.tokenize import tokenize
         pytest.param("url=/a?b=c&d=e", {"url": "/a?b=c&d=e"}, id="equals-in-bare-value"),
         pytest.param('  a=1\t b="x"  ', {"a": "1", "b": "x"}, id="surrounding-space"),
         pytest.param("", {}, id="empty"),
+        pytest.param("a=1" + " " * 100_000, {"a": "1"}, id="long-trailing-space"),
     ],
 )
 def test_tokenizes(line: str, expected: dict[str, str]) -> None:

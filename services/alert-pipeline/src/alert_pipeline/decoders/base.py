@@ -17,6 +17,7 @@ MAX_KEY = 64
 MAX_VALUE = 2048
 
 _KEY_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_KEYS_OK = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_-]{0,63}(?: |\Z))*+")
 
 
 class DecodeError(ValueError):
@@ -64,10 +65,13 @@ def bounded_fields(pairs: dict[str, str], *, checked_keys: bool = False) -> dict
     ``checked_keys``: the keys are known to be ``[A-Za-z_][A-Za-z0-9_-]*`` (the tokenizer's keys).
     """
     if (
-        checked_keys
-        and len(pairs) <= MAX_FIELDS
+        len(pairs) <= MAX_FIELDS
         and max(map(len, pairs.values()), default=0) <= MAX_VALUE
-        and max(map(len, pairs), default=0) <= MAX_KEY
+        and (
+            max(map(len, pairs), default=0) <= MAX_KEY
+            if checked_keys
+            else _KEYS_OK.fullmatch(" ".join(pairs)) is not None
+        )
     ):
         return pairs
     out: dict[str, str] = {}

@@ -49,18 +49,15 @@ def looks_like(body: str) -> bool:
 
 def decode(body: str, *, sender: str, hostname: str, fallback_time: datetime | None = None) -> NeutralEvent:
     """The neutral event of a CEF record."""
-    header: list[str] = []
-    pos = 4
-    while len(header) < 7:
-        match = _HEADER_FIELD.match(body, pos)
-        if match is None:
-            raise DecodeError(f"CEF header with {len(header) + 1} fields, 8 expected")
-        header.append(_EXT_ESCAPE.sub(r"\1", match.group(1)))
-        pos = match.end()
+    head = body[4:].split("|", 7)
+    if len(head) == 8 and "\\" not in body[: len(body) - len(head[7])]:
+        header, rest = head[:7], head[7]
+    else:
+        header, rest = _escaped_header(body)
     version, dev_vendor, product, dev_version, class_id, name, severity = header
     if version not in ("0", "1"):
         raise DecodeError(f"unsupported CEF version {version[:8]!r}")
-    ext = extension(body[pos:])
+    ext = extension(rest)
     serial = ext.get("deviceExternalId", "")
     device_name = ext.get("dvchost", "") or hostname or ext.get("dvc", "")
     if not (serial or device_name or sender):
@@ -93,9 +90,24 @@ def decode(body: str, *, sender: str, hostname: str, fallback_time: datetime | N
     )
 
 
+def _escaped_header(body: str) -> tuple[list[str], str]:
+    """The seven header fields (escapes resolved) and the extension, for a header with backslashes."""
+    header: list[str] = []
+    pos = 4
+    while len(header) < 7:
+        match = _HEADER_FIELD.match(body, pos)
+        if match is None:
+            raise DecodeError(f"CEF header with {len(header) + 1} fields, 8 expected")
+        header.append(_EXT_ESCAPE.sub(r"\1", match.group(1)))
+        pos = match.end()
+    return header, body[pos:]
+
+
 def extension(text: str) -> dict[str, str]:
     """The pairs of a CEF extension; the first occurrence of a key wins."""
-    keys = [m for m in _EXT_KEY.finditer(text) if not _escaped(text, m.end() - 1)]
+    # A key is preceded by white space (or starts the text) and made of key characters only, so an
+    # escaped equal sign ("\\=") can never end one.
+    keys = list(_EXT_KEY.finditer(text))
     if text.strip() and (not keys or text[: keys[0].start()].strip()):
         raise DecodeError("CEF extension does not start with key=value")
     pairs: dict[str, str] = {}
@@ -109,15 +121,6 @@ def extension(text: str) -> dict[str, str]:
             value = _EXT_ESCAPE.sub(lambda m: _EXT_UNESCAPE.get(m.group(1), m.group(1)), value)
         pairs[key] = value
     return pairs
-
-
-def _escaped(text: str, pos: int) -> bool:
-    """Whether the character at ``pos`` is preceded by an odd number of backslashes."""
-    count = 0
-    while pos > 0 and text[pos - 1] == "\\":
-        count += 1
-        pos -= 1
-    return count % 2 == 1
 
 
 def _level(severity: str) -> str:

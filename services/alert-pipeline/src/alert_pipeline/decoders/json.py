@@ -47,11 +47,19 @@ def decode(data: dict[str, Any], *, sender: str) -> NeutralEvent:
         raise DecodeError("invalid occurred_at") from exc
     if moment.tzinfo is None:
         raise DecodeError("occurred_at has no time zone")
-    texts = {key: _string(data, key) for key in _TEXT_FIELDS}
-    details = data.get("details")
+    get = data.get
+    texts: dict[str, str] = {}
+    for key in _TEXT_FIELDS:
+        value = get(key)
+        if type(value) is not str:
+            if value is not None:
+                raise DecodeError(f"{key} is not a string")
+            value = ""
+        texts[key] = value
+    details = get("details")
     if details is None:
         details = {}
-    if not isinstance(details, dict):
+    elif not isinstance(details, dict):
         raise DecodeError("details is not an object")
     fields: dict[str, str] = {}
     for key, value in details.items():
