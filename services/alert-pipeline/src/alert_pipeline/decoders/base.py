@@ -106,8 +106,11 @@ def from_epoch(value: str, what: str) -> datetime:
         raise DecodeError(f"invalid {what}")
     number = int(value)
     for scale in (1, 1_000, 1_000_000, 1_000_000_000):
-        if number < 10**11 * scale:
-            return in_range(datetime.fromtimestamp(number / scale, UTC), what)
+        if number < 100_000_000_000 * scale:
+            moment = datetime.fromtimestamp(number / scale, UTC)
+            if not EARLIEST <= moment < LATEST:
+                raise DecodeError(f"{what} out of range")
+            return moment
     raise DecodeError(f"{what} out of range")
 
 

@@ -43,7 +43,8 @@ def split_header(text: str) -> SyslogMessage:
         text = text[match.end() :]
         if text.startswith("1 "):
             return _rfc5424(text[2:], priority)
-    bsd = _BSD.match(text)
+    # An RFC 3164 time starts with a month name or (as rsyslog writes it) a year.
+    bsd = _BSD.match(text) if text[:1].isupper() or text[:1].isdigit() else None
     if bsd is None:
         return SyslogMessage(body=text, priority=priority)
     host = bsd.group("host") or ""
