@@ -48,7 +48,9 @@ _SYSTEM_NAMES = (
 
 def looks_like(body: str) -> bool:
     """Whether a message body is a PAN-OS CSV log."""
-    return _START.match(body) is not None
+    # The first field (FUTURE_USE) is short: no need to look for its comma further.
+    comma = body.find(",", 0, 16)
+    return comma >= 0 and _START.match(body) is not None
 
 
 def decode(body: str, *, sender: str, hostname: str) -> NeutralEvent:

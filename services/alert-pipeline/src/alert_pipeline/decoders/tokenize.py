@@ -35,7 +35,8 @@ def tokenize(line: str) -> tuple[dict[str, str], int]:
     if len(pairs) > MAX_PAIRS:
         raise DecodeError(f"more than {MAX_PAIRS} fields")
     if "\\" not in line:
-        fields = {k: v[1:-1] if v[:1] == '"' else v for k, v in pairs}
+        # No backslash: a quoted value holds no quote, a bare one none at all.
+        fields = {k: v.strip('"') for k, v in pairs}
         if "" in fields:
             raise DecodeError(_why(line))
         if len(fields) == len(pairs):
