@@ -128,8 +128,13 @@ class LagMonitor:
 
     async def sample(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> None:
         """One sample of every partition of the topic."""
-        await consumer.topics()
-        numbers = consumer.partitions_for_topic(self.topic) or set()
+        numbers: set[int] = set()
+        for topic in await admin.describe_topics([self.topic]):
+            if topic.get("topic") == self.topic and not topic.get("error_code"):
+                for part in topic.get("partitions", []):
+                    number = part.get("partition", part.get("partition_index"))
+                    if isinstance(number, int):
+                        numbers.add(number)
         partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
         if not partitions:
             return
