@@ -30,7 +30,7 @@ class MemoryStore:
         self.alias_map: dict[str, str] = {}
         self.alerts: dict[str, Alert] = {}
         self.counted: set[str] = set()
-        self.progress: dict[str, int] = {}
+        self.progress: dict[tuple[str, int], int] = {}
         self.counters: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.quarantined: dict[str, dict[str, Any]] = {}
         self.announced: set[str] = set()
@@ -64,9 +64,9 @@ class MemoryStore:
         self.announced.update(alert_ids)
 
     async def apply_counts(self, batch: CountBatch) -> None:
-        for item in batch.benign:
-            if item.offset > self.progress.get(item.position, -1):
-                self.counters[item.key][item.field] += 1
+        for key, fields in batch.benign_counts(self.progress).items():
+            for name, n in fields.items():
+                self.counters[key][name] += n
         for alert in {a.alert_id: a for a in batch.threats}.values():
             if alert.alert_id not in self.counted:
                 self.counted.add(alert.alert_id)
@@ -260,7 +260,7 @@ async def test_each_hostile_record_is_rejected_alone_and_the_rest_is_processed()
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
     assert unit_hour["benign.traffic"] == 1
     assert unit_hour["threats.webfilter.count"] == 1
-    assert store.progress == {"utm-events:0": 10}
+    assert store.progress == {("utm-events", 0): 10}
 
 
 async def test_a_document_the_store_refuses_rejects_only_its_record() -> None:

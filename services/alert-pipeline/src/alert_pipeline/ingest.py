@@ -9,6 +9,7 @@ alert ID and counters by topic-partition offset.
 
 import asyncio
 import logging
+import operator
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +24,7 @@ from alert_pipeline.classifier import Classifier
 from alert_pipeline.ingest_errors import RecordRejected
 from alert_pipeline.models import Alert, Unit, hour_bucket, threat_alert
 from alert_pipeline.parsing import ParsedEvent, ParseError, parse_record
-from alert_pipeline.repository import BenignCount, CountBatch, PipelineStore, WriteOutcome
+from alert_pipeline.repository import CountBatch, PipelineStore, WriteOutcome
 from alert_pipeline.storable import check_storable, normalise
 from shared.events import AlertDetected
 
@@ -44,6 +45,7 @@ _COUNTER_WORD = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _STRING_FIELDS = ("serial_number", "kind", "event_key", "action", "level", "signature", "group",
                   "src_ip", "dst_ip", "url", "message", "source_format")  # fmt: skip
+_STRINGS_OF = operator.attrgetter(*_STRING_FIELDS)
 
 
 class RawRecord(Protocol):
@@ -112,13 +114,15 @@ def identity_of(event: ParsedEvent) -> str:
     return ""
 
 
-def _aliases_of(event: ParsedEvent) -> list[str]:
-    aliases = []
-    for attribute in ("devname", "sender"):
-        value = getattr(event, attribute, "")
-        if isinstance(value, str) and value and _ALIAS.fullmatch(value):
-            aliases.append(f"{attribute}:{value}")
-    return aliases
+_ALIAS_ATTRIBUTES = ("devname", "sender")
+
+
+def _aliases_of(devname: str, sender: str) -> list[str]:
+    return [
+        f"{attribute}:{value}"
+        for attribute, value in (("devname", devname), ("sender", sender))
+        if value and _ALIAS.fullmatch(value)
+    ]
 
 
 class UnitDirectory:
@@ -154,14 +158,22 @@ class UnitDirectory:
                     self._known[identity] = unit
         return {i: self._known[i] for i in identities if i in self._known}
 
-    async def learn(self, events: Sequence[ParsedEvent], units: dict[str, Unit]) -> None:
+    async def learn(self, accepted: Sequence[tuple[Any, ParsedEvent, str]], units: dict[str, Unit]) -> None:
         """Remember the device names and sending hosts of lines that carried a registered serial."""
+        if not accepted or not any(
+            hasattr(type(e), a) for _, e, _ in accepted[:1] for a in _ALIAS_ATTRIBUTES
+        ):
+            return  # the decoder gives neither device names nor sending hosts
+        seen = {
+            (e.serial_number, getattr(e, "devname", ""), getattr(e, "sender", ""))
+            for _, e, _ in accepted
+            if e.serial_number in units
+        }
         new: dict[str, str] = {}
-        for event in events:
-            if event.serial_number in units:
-                for alias in _aliases_of(event):
-                    if self._aliases.get(alias) != event.serial_number:
-                        new[alias] = event.serial_number
+        for serial, devname, sender in seen:
+            for alias in _aliases_of(devname, sender):
+                if self._aliases.get(alias) != serial:
+                    new[alias] = serial
         if new:
             await self._store.learn_aliases(new)
             self._aliases.update(new)
@@ -205,11 +217,8 @@ def exceeds_json_depth(raw: bytes, limit: int) -> bool:
     return False
 
 
-@dataclass(slots=True)
-class _Accepted:
-    record: RawRecord
-    event: ParsedEvent
-    identity: str
+# A record that passed its checks: (record, event, how it names its unit).
+_Accepted = tuple[RawRecord, ParsedEvent, str]
 
 
 class IngestService:
@@ -237,23 +246,30 @@ class IngestService:
 
     # --- one record ---
 
-    def check_and_decode(self, record: RawRecord) -> ParsedEvent:
-        """The decoded, type-checked event of one record, or ``RecordRejected``."""
+    def check_and_decode(self, record: RawRecord, *, latest: datetime | None = None) -> ParsedEvent:
+        """The decoded, type-checked event of one record, or ``RecordRejected``.
+
+        ``latest`` is the latest device time believed (default: a day from now).
+        """
         raw = record.value
-        if not isinstance(raw, bytes | bytearray) or not raw:
+        if type(raw) is not bytes:
+            if not isinstance(raw, bytes | bytearray):
+                raise RecordRejected("empty", "no record body")
+            raw = bytes(raw)
+        if not raw:
             raise RecordRejected("empty", "empty record")
-        raw = bytes(raw)
-        if len(raw) > self.limits.max_record_bytes:
-            raise RecordRejected(
-                "too-large", f"record of {len(raw)} bytes exceeds {self.limits.max_record_bytes}"
-            )
-        if exceeds_json_depth(raw, self.limits.max_json_depth):
-            raise RecordRejected("too-deep", f"nesting deeper than {self.limits.max_json_depth}")
-        try:
-            raw.decode()
-        except UnicodeDecodeError:
-            # Bytes that are not UTF-8 are replaced, not a reason to drop the event.
-            raw = raw.decode(errors="replace").encode()
+        limits = self.limits
+        if len(raw) > limits.max_record_bytes:
+            raise RecordRejected("too-large", f"record of {len(raw)} bytes exceeds {limits.max_record_bytes}")
+        depth = limits.max_json_depth
+        if raw.count(b"{") + raw.count(b"[") > depth and exceeds_json_depth(raw, depth):
+            raise RecordRejected("too-deep", f"nesting deeper than {limits.max_json_depth}")
+        if not raw.isascii():
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                # Bytes that are not UTF-8 are replaced, not a reason to drop the event.
+                raw = raw.decode(errors="replace").encode()
         try:
             event = self._decode(raw)
         except ParseError as exc:
@@ -262,33 +278,34 @@ class IngestService:
             raise RecordRejected("too-deep", "nesting too deep to decode") from exc
         except Exception as exc:
             raise RecordRejected("decoder-error", f"{type(exc).__name__}: {exc}") from exc
-        self._check_types(event, record)
-        return event
-
-    def _check_types(self, event: ParsedEvent, record: RawRecord) -> None:
+        # Every field's type is checked: a decoder is code that reads what an attacker wrote.
         if not isinstance(event, ParsedEvent):
             raise RecordRejected("invalid-field", "the decoder returned no event")
-        for name in _STRING_FIELDS:
-            if not isinstance(getattr(event, name), str):
-                raise RecordRejected("invalid-field", f"{name} is not a string")
-        for name in ("devname", "sender"):
-            value = getattr(event, name, "")
-            if not isinstance(value, str):
-                raise RecordRejected("invalid-field", f"{name} is not a string")
-        if event.serial_number and not _SERIAL.fullmatch(event.serial_number):
-            raise RecordRejected("invalid-field", "serial number is not 1-64 printable ASCII characters")
-        if not identity_of(event):
+        try:
+            # One C-level pass: joining fails when any of these is not a string.
+            "".join(_STRINGS_OF(event))
+            "".join((getattr(event, "devname", ""), getattr(event, "sender", "")))
+        except TypeError:
+            names = (*_STRING_FIELDS, "devname", "sender")
+            wrong = [n for n in names if not isinstance(getattr(event, n, ""), str)]
+            raise RecordRejected("invalid-field", f"{', '.join(wrong)} not a string") from None
+        serial = event.serial_number
+        if serial:
+            if not _SERIAL.fullmatch(serial):
+                raise RecordRejected("invalid-field", "serial number is not 1-64 printable ASCII characters")
+        elif not identity_of(event):
             raise RecordRejected("invalid-field", "no serial number, device name or sending host")
-        if not isinstance(event.details, dict):
+        if type(event.details) is not dict:
             raise RecordRejected("invalid-field", "details is not an object")
         moment = event.occurred_at
         if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise RecordRejected("invalid-field", "occurred_at is not an aware datetime")
-        if not EARLIEST_PLAUSIBLE <= moment <= self._now() + CLOCK_AHEAD:
+        if not EARLIEST_PLAUSIBLE <= moment <= (latest or self._now() + CLOCK_AHEAD):
             # A unit whose clock was reset still reports real threats: keep the broker's time
             # (stable across redelivery, so the alert ID stays the same) and the device's own.
             event.details = {**event.details, "device_time": moment.isoformat()}
             event.occurred_at = _broker_time(record) or self._now()
+        return event
 
     # --- a batch ---
 
@@ -296,56 +313,83 @@ class IngestService:
         """Check, decode, classify, store and publish one batch; raises only for infrastructure."""
         result = BatchResult(events=len(records))
         counts = CountBatch()
+        reached = counts.reached
         accepted: list[_Accepted] = []
+        latest = self._now() + CLOCK_AHEAD
+        decode = self.check_and_decode
         for record in records:
-            counts.reach(f"{record.topic}:{record.partition}", record.offset)
+            position = (record.topic, record.partition)
+            if record.offset > reached.get(position, -1):
+                reached[position] = record.offset
             try:
-                event = self.check_and_decode(record)
-                accepted.append(_Accepted(record, event, identity_of(event)))
+                event = decode(record, latest=latest)
             except RecordRejected as exc:
                 result.rejected.append(Rejected(record, exc.code, exc.reason))
+                continue
+            accepted.append((record, event, event.serial_number or identity_of(event)))
         if not accepted:
             await self.store.apply_counts(counts)
             return result
 
-        units = await self.units.resolve({a.identity for a in accepted})
-        await self.units.learn([a.event for a in accepted], units)
+        units = await self.units.resolve({identity for _, _, identity in accepted})
+        await self.units.learn(accepted, units)
         received_at = self._now()
         alerts: dict[str, Alert] = {}
         alert_records: dict[str, list[RawRecord]] = {}
         quarantined: dict[str, dict[str, Any]] = {}
         quarantine_records: dict[str, list[RawRecord]] = {}
+        note, add_benign, cells_of = self.seen.note, counts.add_benign, counts.benign
+        benign = 0
         for item in accepted:
+            record, event, identity = item
+            unit = units.get(identity)
+            serial = unit.serial_number if unit else identity
+            if not event.is_threat:
+                # The hot path: most records are benign traffic that is only counted.
+                moment = event.occurred_at
+                note(serial, moment)
+                benign += 1
+                position = (record.topic, record.partition)
+                cells = cells_of.get(position)
+                if cells is None:
+                    cells = cells_of[position] = {}
+                cell = (
+                    (unit.company_id if unit else UNKNOWN_COMPANY, serial, hour_bucket(moment)),
+                    _BENIGN_FIELDS.get(event.kind) or _benign_field(event.kind),
+                )
+                offsets = cells.get(cell)
+                if offsets is None:
+                    cells[cell] = [record.offset]
+                else:
+                    offsets.append(record.offset)
+                continue
             try:
-                outcome = self._one(item, units.get(item.identity), received_at)
+                outcome = self._threat(item, unit, received_at)
             except RecordRejected as exc:
-                result.rejected.append(Rejected(item.record, exc.code, exc.reason))
+                result.rejected.append(Rejected(record, exc.code, exc.reason))
                 continue
             except Exception as exc:
-                result.rejected.append(Rejected(item.record, "build-error", f"{type(exc).__name__}: {exc}"))
+                result.rejected.append(Rejected(record, "build-error", f"{type(exc).__name__}: {exc}"))
                 continue
-            unit = units.get(item.identity)
-            serial = unit.serial_number if unit else item.identity
-            self.seen.note(serial, item.event.occurred_at)
+            note(serial, event.occurred_at)
             if isinstance(outcome, Alert):
                 result.threats += 1
                 alerts.setdefault(outcome.alert_id, outcome)
-                alert_records.setdefault(outcome.alert_id, []).append(item.record)
+                alert_records.setdefault(outcome.alert_id, []).append(record)
             elif isinstance(outcome, tuple):
                 result.threats += 1
                 quarantined.setdefault(outcome[0], outcome[1])
-                quarantine_records.setdefault(outcome[0], []).append(item.record)
+                quarantine_records.setdefault(outcome[0], []).append(record)
             else:
-                result.benign += 1
+                benign += 1
                 company = unit.company_id if unit else UNKNOWN_COMPANY
-                counts.benign.append(
-                    BenignCount(
-                        position=f"{item.record.topic}:{item.record.partition}",
-                        offset=item.record.offset,
-                        key=(company, serial, hour_bucket(item.event.occurred_at)),
-                        field=f"benign.{outcome}",
-                    )
+                add_benign(
+                    (record.topic, record.partition),
+                    record.offset,
+                    (company, serial, hour_bucket(event.occurred_at)),
+                    _benign_field(outcome),
                 )
+        result.benign = benign
 
         written, kept = await asyncio.gather(
             self.store.insert_alerts(list(alerts.values())), self.store.quarantine(quarantined)
@@ -361,21 +405,19 @@ class IngestService:
         result.published = await self._notify(stored, written.new)
         return result
 
-    def _one(
+    def _threat(
         self, item: _Accepted, unit: Unit | None, received_at: datetime
     ) -> Alert | tuple[str, dict[str, Any]] | str:
-        """The record's product: an alert, a quarantined threat (id, document) or a benign counter word."""
-        event = item.event
-        if not event.is_threat:
-            return _counter_word(event.kind)
+        """A threat's product: an alert, a quarantined threat (id, document) or a benign counter word."""
+        _, event, identity = item
         if unit is None:
-            doc = normalise(_quarantine_doc(event, item.identity, received_at))
+            doc = normalise(_quarantine_doc(event, identity, received_at))
             check_storable(doc)
-            return f"{item.identity}|{event.event_key or event.occurred_at.isoformat()}", doc
+            return f"{identity}|{event.event_key or event.occurred_at.isoformat()}", doc
         outcome = self.classifier.classify(event)
         if outcome.severity < 1:
             # An allowed informational event: counted, never an alert.
-            return _counter_word(outcome.category.key)
+            return outcome.category.key
         alert = threat_alert(event, unit, outcome, received_at=received_at)
         alert = _with_details(alert, normalise(alert.details))
         check_storable(alert.document())
@@ -462,8 +504,17 @@ def _with_details(alert: Alert, details: dict[str, Any]) -> Alert:
     return replace(alert, details=details)
 
 
-def _counter_word(word: str) -> str:
-    return word if _COUNTER_WORD.fullmatch(word) else "other"
+_BENIGN_FIELDS: dict[str, str] = {}
+
+
+def _benign_field(word: str) -> str:
+    """``benign.<word>`` for a counter; a word that is no plain name is counted as ``other``."""
+    name = _BENIGN_FIELDS.get(word)
+    if name is None:
+        name = f"benign.{word}" if _COUNTER_WORD.fullmatch(word) else "benign.other"
+        if len(_BENIGN_FIELDS) < 1000:
+            _BENIGN_FIELDS[word] = name
+    return name
 
 
 def _broker_time(record: RawRecord) -> datetime | None:

@@ -10,6 +10,7 @@ counted again; a threat is counted once per stored alert (the alert is marked co
 transaction).
 """
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,31 +28,46 @@ from alert_pipeline.models import Alert, Unit, hour_bucket
 DUPLICATE_KEY = 11000
 # One counter document per company, unit and hour: company_id, serial_number, hour.
 CounterKey = tuple[str, str, datetime]
-# Where a record came from: "topic:partition".
-Position = str
-
-
-@dataclass(frozen=True, slots=True)
-class BenignCount:
-    """One benign record to count, unless its position was already applied."""
-
-    position: Position
-    offset: int
-    key: CounterKey
-    field: str
+# Where a record came from: (topic, partition).
+Position = tuple[str, int]
 
 
 @dataclass(slots=True)
 class CountBatch:
-    """What one batch adds to the counters, and how far it reached in each topic-partition."""
+    """What one batch adds to the counters, and how far it reached in each topic-partition.
 
-    benign: list[BenignCount] = field(default_factory=list)
+    Benign records are kept as their offsets per position and counter cell, so that the store can
+    leave out those at or below the offset it already applied for that position.
+    """
+
+    benign: dict[Position, dict[tuple[CounterKey, str], list[int]]] = field(default_factory=dict)
     threats: list[Alert] = field(default_factory=list)
     reached: dict[Position, int] = field(default_factory=dict)
 
-    def reach(self, position: Position, offset: int) -> None:
-        if offset > self.reached.get(position, -1):
-            self.reached[position] = offset
+    def add_benign(self, position: Position, offset: int, key: CounterKey, name: str) -> None:
+        cells = self.benign.get(position)
+        if cells is None:
+            cells = self.benign[position] = {}
+        offsets = cells.get((key, name))
+        if offsets is None:
+            cells[(key, name)] = [offset]
+        else:
+            offsets.append(offset)
+
+    def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
+        """The benign counts of records above the offsets already ``applied`` per position."""
+        counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for position, cells in self.benign.items():
+            floor = applied.get(position, -1)
+            for (key, name), offsets in cells.items():
+                fresh = len(offsets) - bisect_right(sorted(offsets), floor)
+                if fresh:
+                    counts[key][name] += fresh
+        return counts
+
+
+def position_id(position: Position) -> str:
+    return f"{position[0]}:{position[1]}"
 
 
 @dataclass(slots=True)
@@ -273,14 +289,12 @@ class MongoPipelineStore:
             await session.with_transaction(lambda s: self._apply_counts(batch, s))
 
     async def _apply_counts(self, batch: CountBatch, session: AsyncClientSession) -> None:
+        ids_of = {position_id(p): p for p in batch.reached}
         applied = {
-            d["_id"]: int(d["offset"])
-            async for d in self.progress.find({"_id": {"$in": list(batch.reached)}}, session=session)
+            ids_of[d["_id"]]: int(d["offset"])
+            async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
         }
-        counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for item in batch.benign:
-            if item.offset > applied.get(item.position, -1):
-                counts[item.key][item.field] += 1
+        counts = batch.benign_counts(applied)
         ids = [a.alert_id for a in batch.threats]
         counted = {
             d["_id"]
@@ -316,7 +330,7 @@ class MongoPipelineStore:
         for position, offset in batch.reached.items():
             if offset > applied.get(position, -1):
                 await self.progress.update_one(
-                    {"_id": position}, {"$set": {"offset": offset}}, upsert=True, session=session
+                    {"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True, session=session
                 )
 
     async def quarantine(self, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome:
