@@ -40,24 +40,16 @@ def hour_bucket(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """An alert of a registered unit: a classified threat or the service's own UTM監視 alert."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertFacts:
+    """What an alert says, whatever raised it (a UTM's log or the service's own monitoring)."""
 
-    alert_id: str
-    company_id: str
-    unit_id: str
-    unit_name: str
-    serial_number: str
-    mac_address: str
     category: str
     category_key: str
     severity: int
     summary: str
     explanation: str
     remedy: str
-    detected_at: datetime
-    received_at: datetime
     source_event: str
     source_format: str
     rule_id: str = ""
@@ -72,6 +64,20 @@ class Alert:
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert(AlertFacts):
+    """An alert of a registered unit: a classified threat or the service's own UTM監視 alert."""
+
+    alert_id: str
+    company_id: str
+    unit_id: str
+    unit_name: str
+    serial_number: str
+    mac_address: str
+    detected_at: datetime
+    received_at: datetime
     cleared_at: datetime | None = None
 
     @property
@@ -136,32 +142,7 @@ class Alert:
 
 
 _FIELDS = tuple(f.name for f in fields(Alert))
-
-
-@dataclass(frozen=True, slots=True)
-class AlertFacts:
-    """What an alert says, whatever raised it (a UTM's log or the service's own monitoring)."""
-
-    category: str
-    category_key: str
-    severity: int
-    summary: str
-    explanation: str
-    remedy: str
-    source_event: str
-    source_format: str
-    rule_id: str = ""
-    kind: str = ""
-    action: str = ""
-    level: str = ""
-    signature: str = ""
-    group: str = ""
-    source: str = ""
-    destination: str = ""
-    destination_ip: str = ""
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    last_seen_at: datetime | None = None
+_FACTS = tuple(f.name for f in fields(AlertFacts))
 
 
 def new_alert(unit: Unit, facts: AlertFacts, *, detected_at: datetime, received_at: datetime) -> Alert:
@@ -176,7 +157,7 @@ def new_alert(unit: Unit, facts: AlertFacts, *, detected_at: datetime, received_
         mac_address=unit.mac_address,
         detected_at=detected_at,
         received_at=received_at,
-        **{f.name: getattr(facts, f.name) for f in fields(AlertFacts)},
+        **{name: getattr(facts, name) for name in _FACTS},
     )
 
 

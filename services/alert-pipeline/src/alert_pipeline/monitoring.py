@@ -35,13 +35,7 @@ class MonitoringService:
 
     async def unit_registered(self, event: UtmRegistered) -> Unit:
         """Remember which company a unit belongs to; its threats now become alerts."""
-        unit = Unit(
-            serial_number=event.serial_number,
-            unit_id=event.unit_id,
-            company_id=event.company_id,
-            name=event.name,
-            mac_address=event.mac_address,
-        )
+        unit = _unit_of(event)
         await self.store.upsert_unit(unit)
         return unit
 
@@ -61,13 +55,6 @@ class MonitoringService:
 
 def offline_alert(event: UtmStatusChanged, *, received_at: datetime | None = None) -> Alert:
     """The alert of a unit that went offline."""
-    unit = Unit(
-        serial_number=event.serial_number,
-        unit_id=event.unit_id,
-        company_id=event.company_id,
-        name=event.name,
-        mac_address=event.mac_address,
-    )
     facts = AlertFacts(
         category=MONITORING_CATEGORY,
         category_key=MONITORING_CATEGORY_KEY,
@@ -81,4 +68,16 @@ def offline_alert(event: UtmStatusChanged, *, received_at: datetime | None = Non
         signature="オフライン",
         last_seen_at=event.last_seen_at,
     )
-    return new_alert(unit, facts, detected_at=event.occurred_at, received_at=received_at or datetime.now(UTC))
+    return new_alert(
+        _unit_of(event), facts, detected_at=event.occurred_at, received_at=received_at or datetime.now(UTC)
+    )
+
+
+def _unit_of(event: UtmRegistered | UtmStatusChanged) -> Unit:
+    return Unit(
+        serial_number=event.serial_number,
+        unit_id=event.unit_id,
+        company_id=event.company_id,
+        name=event.name,
+        mac_address=event.mac_address,
+    )
