@@ -3,50 +3,85 @@
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from alert_pipeline.classifier import Classifier
-from alert_pipeline.ingest import IngestService
-from alert_pipeline.models import Unit
-from alert_pipeline.repository import CounterKey
+import pytest
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+from alert_pipeline.classifier import Classification, Classifier
+from alert_pipeline.ingest import IngestService, exceeds_json_depth, retry_infrastructure
+from alert_pipeline.models import Alert, Unit, hour_bucket
+from alert_pipeline.parsing import ParsedEvent, parse_record
+from alert_pipeline.repository import CountBatch, CounterKey, WriteOutcome, threat_fields
+from alert_pipeline.storable import normalise
 from shared.events import AlertDetected
 
 UNIT = Unit("FGT60FTK2109ABCD", "U-1", "C-1", "本社 UTM-1", "00:09:0F:AA:BB:CC")
 
 
 class MemoryStore:
+    """The store's contract in memory, with the same exactness rules as the MongoDB store."""
+
     def __init__(self, units: Iterable[Unit]) -> None:
         self.unit_map = {u.serial_number: u for u in units}
-        self.alerts: dict[str, dict[str, Any]] = {}
+        self.alias_map: dict[str, str] = {}
+        self.alerts: dict[str, Alert] = {}
+        self.counted: set[str] = set()
+        self.progress: dict[tuple[str, int], int] = {}
         self.counters: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self.quarantined: list[dict[str, Any]] = []
+        self.quarantined: dict[str, dict[str, Any]] = {}
         self.announced: set[str] = set()
+        self.refuse: set[str] = set()
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {s: self.unit_map[s] for s in serials if s in self.unit_map}
 
-    async def insert_alerts(self, docs: Sequence[dict[str, Any]]) -> set[str]:
-        new = {d["_id"] for d in docs if d["_id"] not in self.alerts}
-        for d in docs:
-            self.alerts.setdefault(d["_id"], dict(d))
-        return new
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
+        return {a: self.alias_map[a] for a in aliases if a in self.alias_map}
 
-    async def unnotified(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]:
+    async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
+        self.alias_map.update(aliases)
+
+    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
+        outcome = WriteOutcome()
+        for alert in alerts:
+            if alert.signature in self.refuse:
+                outcome.refused[alert.alert_id] = "refused by the test"
+            elif alert.alert_id in self.alerts:
+                outcome.existing.add(alert.alert_id)
+            else:
+                self.alerts[alert.alert_id] = alert
+                outcome.new.add(alert.alert_id)
+        return outcome
+
+    async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]:
         return [self.alerts[i] for i in alert_ids if i in self.alerts and i not in self.announced]
 
     async def mark_notified(self, alert_ids: Iterable[str]) -> None:
         self.announced.update(alert_ids)
 
-    async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
-        for key, fields in counts.items():
+    async def apply_counts(self, batch: CountBatch) -> None:
+        for key, fields in batch.benign_counts(self.progress).items():
             for name, n in fields.items():
                 self.counters[key][name] += n
+        for alert in {a.alert_id: a for a in batch.threats}.values():
+            if alert.alert_id not in self.counted:
+                self.counted.add(alert.alert_id)
+                key = (alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))
+                for name, n in threat_fields(alert).items():
+                    self.counters[key][name] += n
+        for position, offset in batch.reached.items():
+            self.progress[position] = max(offset, self.progress.get(position, -1))
 
-    async def quarantine(self, docs: Sequence[dict[str, Any]]) -> None:
-        self.quarantined.extend(docs)
+    async def quarantine(self, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome:
+        outcome = WriteOutcome()
+        for key, doc in docs.items():
+            (outcome.existing if key in self.quarantined else outcome.new).add(key)
+            self.quarantined.setdefault(key, doc)
+        return outcome
 
 
 @dataclass
@@ -69,6 +104,10 @@ def _json(event_id: str, kind: str, serial: str = UNIT.serial_number, **extra: A
     return Record(json.dumps(body).encode())
 
 
+def _offsets(*records: Record, start: int = 0) -> list[Record]:
+    return [replace(r, offset=start + i) for i, r in enumerate(records)]
+
+
 def _service(store: MemoryStore, published: list[AlertDetected]) -> IngestService:
     async def publish(event: AlertDetected) -> None:
         published.append(event)
@@ -76,7 +115,7 @@ def _service(store: MemoryStore, published: list[AlertDetected]) -> IngestServic
     return IngestService(store=store, classifier=Classifier.load(), publish_alert=publish)
 
 
-BATCH = [
+BATCH = _offsets(
     _json("t1", "traffic"),
     _json("t2", "traffic"),
     _json("h1", "heartbeat"),
@@ -84,7 +123,7 @@ BATCH = [
     _json("a1", "app-ctrl", action="pass", signature="Dropbox"),
     _json("x1", "virus", serial="UNKNOWN-UNIT", action="blocked", signature="EICAR"),
     Record(b"this is not a log line"),
-]
+)
 
 
 async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage() -> None:
@@ -94,11 +133,11 @@ async def test_a_batch_counts_benign_traffic_stores_threats_and_rejects_garbage(
     assert (result.events, result.benign, result.threats) == (7, 3, 3)
     assert result.new_alerts == 2
     assert result.quarantined == 1
-    assert store.quarantined[0]["serial_number"] == "UNKNOWN-UNIT"
+    assert [d["serial_number"] for d in store.quarantined.values()] == ["UNKNOWN-UNIT"]
     assert [r.reason for r in result.rejected] == [
         "no known format (neither JSON, CEF, PAN-OS CSV nor key=value)"
     ]
-    categories = sorted(d["category"] for d in store.alerts.values())
+    categories = sorted(a.category for a in store.alerts.values())
     assert categories == ["Webガード", "アプリケーション制御"]
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
     assert unit_hour["benign.traffic"] == 2
@@ -150,3 +189,221 @@ async def test_alert_ids_are_stable_and_event_ids_follow_them() -> None:
     assert set(first.alerts) == set(second.alerts)
     assert p1[0].alert_id.startswith("ALT-20260105-")
     assert p1[0].event_id == p2[0].event_id
+
+
+# --- one record, one fate ---------------------------------------------------------------------
+
+
+class FragileClassifier(Classifier):
+    """Raises for one signature, as a bug in a rule would."""
+
+    def classify(self, event: ParsedEvent) -> Classification:
+        if event.signature == "BOOM":
+            raise KeyError("rule bug")
+        return super().classify(event)
+
+
+def _decode_or_fail(raw: bytes) -> ParsedEvent:
+    if raw.startswith(b"CRASH"):
+        raise ValueError("decoder bug")
+    return parse_record(raw)
+
+
+def _fortigate(serial: str, **fields: str) -> Record:
+    base = {"date": "2026-01-05", "time": "12:04:05", "devid": serial, "type": "utm", "subtype": "ips"}
+    base.update(fields)
+    line = " ".join(f'{k}="{v}"' if " " in v else f"{k}={v}" for k, v in base.items())
+    return Record(line.encode())
+
+
+def _invalid_utf8(record: Record) -> Record:
+    return replace(record, value=record.value.replace(b"MARK", b"\xff"))
+
+
+HOSTILE = _offsets(
+    _json("w1", "webfilter", action="blocked", level="warning", signature="Malicious Websites"),
+    Record(b"CRASH: the decoder raises a plain ValueError"),
+    _json("b1", "ips", action="dropped", level="critical", signature="BOOM"),
+    Record(b'{"serial_number": "' + b"A" * 70_000 + b'"}'),
+    Record(b"[" * 30_000 + b"]" * 30_000),
+    _json("l1", "ips", action=["dropped"], signature="list where a string belongs"),
+    _json("o1", "ips", occurred_at="0000-12-31T23:00:00Z", signature="before year 1"),
+    _fortigate(UNIT.serial_number, eventtime="-99999999999999999999999", attack="negative epoch"),
+    _json("v1", "virus", action="blocked", signature="EICAR", details={"big": 2**70, "k\u0000ey": 1}),
+    _invalid_utf8(_json("i1", "ips", action="dropped", level="critical", signature="Valid MARK attack")),
+    _json("t1", "traffic"),
+)
+
+
+async def test_each_hostile_record_is_rejected_alone_and_the_rest_is_processed() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = IngestService(
+        store=store,
+        classifier=FragileClassifier.load(),
+        publish_alert=_collect(published),
+        decode=_decode_or_fail,
+    )
+    result = await service.process_batch(HOSTILE)
+
+    fates = {r.record.offset: r.code for r in result.rejected}
+    assert fates == {
+        1: "decoder-error",
+        2: "build-error",
+        3: "too-large",
+        4: "too-deep",
+        5: "unparseable",
+        6: "unparseable",
+        7: "decoder-error",
+    }
+    signatures = sorted(a.signature for a in store.alerts.values())
+    assert signatures == ["EICAR", "Malicious Websites", "Valid \ufffd attack"]
+    eicar = next(a for a in store.alerts.values() if a.signature == "EICAR")
+    assert eicar.details == {"big": str(2**70), "key": 1}
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["benign.traffic"] == 1
+    assert unit_hour["threats.webfilter.count"] == 1
+    assert store.progress == {("utm-events", 0): 10}
+
+
+async def test_a_document_the_store_refuses_rejects_only_its_record() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    store.refuse.add("Unstorable")
+    batch = _offsets(
+        _json("i1", "ips", action="dropped", level="critical", signature="Unstorable"),
+        _json("i2", "ips", action="dropped", level="critical", signature="Storable"),
+    )
+    result = await _service(store, published).process_batch(batch)
+
+    assert [(r.record.offset, r.code) for r in result.rejected] == [(0, "unstorable")]
+    assert [a.signature for a in store.alerts.values()] == ["Storable"]
+    assert [e.signature for e in published] == ["Storable"]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["threats.ips.count"] == 1
+
+
+async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    insert = store.insert_alerts
+
+    async def insert_failing(alerts: Sequence[Alert]) -> WriteOutcome:
+        if any(a.signature == "Trigger" for a in alerts):
+            raise RuntimeError("unexpected")
+        return await insert(alerts)
+
+    store.insert_alerts = insert_failing  # type: ignore[method-assign]
+    batch = _offsets(
+        _json("i1", "ips", action="dropped", level="critical", signature="Before"),
+        _json("t1", "traffic"),
+        _json("i2", "ips", action="dropped", level="critical", signature="Trigger"),
+        _json("t2", "traffic"),
+        _json("i3", "ips", action="dropped", level="critical", signature="After"),
+    )
+    result = await _service(store, published).process_isolating(batch)
+
+    assert [(r.record.offset, r.code) for r in result.rejected] == [(2, "internal-error")]
+    assert sorted(a.signature for a in store.alerts.values()) == ["After", "Before"]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["benign.traffic"] == 2
+    assert unit_hour["threats.ips.count"] == 2
+
+
+async def test_counters_stay_exact_when_overlapping_batches_are_redelivered() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    stream = _offsets(*[_json(f"t{i}", "traffic") for i in range(8)], start=100)
+    stream[3] = replace(_json("w1", "webfilter", action="blocked", level="warning"), offset=103)
+    await service.process_batch(stream[:5])
+    await service.process_batch(stream[2:])  # redelivered from offset 102 after a crash
+    await service.process_batch(stream)  # and the whole stream once more
+
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {
+        "benign.traffic": 7,
+        "threats.webfilter.count": 1,
+        "threats.webfilter.severity_2": 1,
+    }
+
+
+async def test_an_unreachable_database_is_retried_with_backoff_and_counts_once() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    apply = store.apply_counts
+    failures = [AutoReconnect("down"), ServerSelectionTimeoutError("still down")]
+
+    async def flaky(batch: CountBatch) -> None:
+        await apply(batch)  # written, then the connection drops before the reply
+        if failures:
+            raise failures.pop(0)
+
+    store.apply_counts = flaky  # type: ignore[method-assign]
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    await retry_infrastructure(lambda: service.process_isolating(BATCH), what="test", sleep=sleep)
+
+    assert pauses == [0.5, 1.0]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["benign.traffic"] == 2
+    assert unit_hour["threats.webfilter.count"] == 1
+    assert [e.category for e in published] == ["Webガード"]
+
+
+async def test_a_record_error_is_not_retried_as_infrastructure() -> None:
+    async def broken() -> None:
+        raise ValueError("a record's fault")
+
+    with pytest.raises(ValueError, match="record"):
+        await retry_infrastructure(broken, what="test")
+
+
+@dataclass(slots=True)
+class SyslogEvent(ParsedEvent):
+    devname: str = ""
+    sender: str = ""
+
+
+async def test_a_line_without_serial_is_tied_to_its_unit_by_a_name_learnt_earlier() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    moment = datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC)
+
+    def decode(raw: bytes) -> ParsedEvent:
+        serial, devname, kind = raw.decode().split(",")
+        return SyslogEvent(
+            serial_number=serial, occurred_at=moment, kind=kind, event_key=raw.decode(),
+            action="dropped", level="critical", signature="Attack", devname=devname,
+        )  # fmt: skip
+
+    service = IngestService(
+        store=store, classifier=Classifier.load(), publish_alert=_collect(published), decode=decode
+    )
+    await service.process_batch(_offsets(Record(b",HQ-FW,ips")))
+    assert not store.alerts  # nothing learnt yet: quarantined
+    await service.process_batch(_offsets(Record(f"{UNIT.serial_number},HQ-FW,traffic".encode()), start=1))
+    await service.process_batch(_offsets(Record(b",HQ-FW,ips"), start=2))
+
+    assert store.alias_map == {"devname:HQ-FW": UNIT.serial_number}
+    assert [a.unit_id for a in store.alerts.values()] == ["U-1"]
+
+
+def test_json_depth_is_measured_outside_strings() -> None:
+    assert exceeds_json_depth(b"[" * 33 + b"]" * 33, 32)
+    assert not exceeds_json_depth(b"[" * 32 + b"]" * 32, 32)
+    assert not exceeds_json_depth(b'{"a": "' + b"[" * 100 + b'"}', 32)
+
+
+def test_values_mongodb_cannot_store_are_normalised() -> None:
+    assert normalise({"$where": 1, "a.b": -(2**64), "n\x00ul": "x\x00y", "deep": [[[[[[[[[[1]]]]]]]]]]}) == {
+        "_where": 1,
+        "a_b": str(-(2**64)),
+        "nul": "xy",
+        "deep": [[[[[[["…"]]]]]]],
+    }
+
+
+def _collect(published: list[AlertDetected]) -> Callable[[AlertDetected], Awaitable[None]]:
+    async def publish(event: AlertDetected) -> None:
+        published.append(event)
+
+    return publish

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.deadletter import DeadLetters
 from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
 from shared.logging import configure_logging
@@ -34,6 +35,9 @@ class ServiceRuntime:
     broker: KafkaBroker
     mongo: AsyncMongoClient
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters("unnamed"))
+    # Extra readiness checks: name → a function giving None when fine, else what is wrong.
+    readiness: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -57,13 +61,17 @@ def create_runtime(
 
     ``publishes`` lists the events the service produces, for its AsyncAPI document.
     """
-    broker = create_broker(settings.kafka, service=name)
+    registry = CollectorRegistry()
+    dead_letters = DeadLetters(name, registry)
+    broker = create_broker(settings.kafka, service=name, dead_letters=dead_letters)
     declare_publishers(broker, *publishes)
     return ServiceRuntime(
         name=name,
         settings=settings,
         broker=broker,
         mongo=AsyncMongoClient(settings.mongo.uri, tz_aware=True, connect=False, appname=name),
+        registry=registry,
+        dead_letters=dead_letters,
     )
 
 
@@ -144,13 +152,17 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
                 strict=True,
             )
         )
-        failing = [name for name, ok in checks.items() if not ok]
-        body = {
+        problems = {name: problem for name, check in runtime.readiness.items() if (problem := check())}
+        failing = [name for name, ok in checks.items() if not ok] + list(problems)
+        body: dict[str, Any] = {
             "status": "ok" if not failing else "unavailable",
             "service": runtime.name,
-            "checks": {name: "ok" if ok else "failing" for name, ok in checks.items()},
+            "checks": {name: "ok" if ok else "failing" for name, ok in checks.items()}
+            | {name: "failing" if name in problems else "ok" for name in runtime.readiness},
             "failing": failing,
         }
+        if problems:
+            body["problems"] = problems
         return JSONResponse(body, status_code=503 if failing else 200)
 
     @router.get("/metrics")

@@ -308,7 +308,15 @@ class DeadLetter(Event):
     partition: int | None = None
     offset: int | None = None
     key: str | None = None
-    payload: str = Field(description="The original message body (UTF-8, undecodable bytes replaced).")
+    payload: str = Field(
+        description="At most the first 16 KiB of the original body (UTF-8, undecodable bytes replaced)."
+    )
+    payload_truncated: bool = Field(default=False, description="True when ``payload`` is only the start.")
+    original_size: int | None = Field(default=None, ge=0, description="Size of the original body in bytes.")
+    sha256: str = Field(default="", description="SHA-256 (hex) of the original body.")
+    reason_code: str = Field(
+        default="other", description="Short code of the reason (metrics label).", examples=["too-large"]
+    )
     reason: str = Field(description="Why it could not be processed.")
 
 

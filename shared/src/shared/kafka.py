@@ -11,7 +11,8 @@ from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
-from shared.events import DeadLetter, Event
+from shared.deadletter import DeadLetters
+from shared.events import Event
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,9 @@ class PoisonMessage(Exception):
     """Raised by a handler for a message that can never be processed; it goes to the dead-letter topic."""
 
 
-def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
+def create_broker(
+    settings: KafkaSettings, *, service: str, dead_letters: DeadLetters | None = None
+) -> KafkaBroker:
     """A broker for ``service`` whose consumers send unprocessable messages to the dead-letter topic."""
     broker = KafkaBroker(
         settings.bootstrap_servers,
@@ -32,7 +35,9 @@ def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
         acks="all",
         logger=logging.getLogger(f"{service}.kafka"),
     )
-    broker.add_middleware(_dead_letter_middleware(service, broker))
+    letters = dead_letters or DeadLetters(service)
+    letters.broker = broker
+    broker.add_middleware(_dead_letter_middleware(letters))
     return broker
 
 
@@ -52,7 +57,7 @@ async def publish(broker: KafkaBroker, event: Event, *, key: str) -> None:
     await broker.publish(event.model_dump(mode="json"), topic=event.TOPIC, key=key.encode())
 
 
-def _dead_letter_middleware(service: str, broker: KafkaBroker) -> Callable[..., BaseMiddleware[Any, Any]]:
+def _dead_letter_middleware(letters: DeadLetters) -> Callable[..., BaseMiddleware[Any, Any]]:
     class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
         async def consume_scope(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
@@ -60,7 +65,7 @@ def _dead_letter_middleware(service: str, broker: KafkaBroker) -> Callable[..., 
             try:
                 return await call_next(msg)
             except (ValidationError, PoisonMessage, UnicodeDecodeError, ValueError) as exc:
-                await _send_to_dead_letter(broker, service, msg, exc)
+                await _send_to_dead_letter(letters, msg, exc)
                 return None
             except Exception:
                 log.exception("handler failed; the message will be redelivered")
@@ -70,27 +75,19 @@ def _dead_letter_middleware(service: str, broker: KafkaBroker) -> Callable[..., 
     return DeadLetterMiddleware
 
 
-async def _send_to_dead_letter(
-    broker: KafkaBroker, service: str, msg: StreamMessage[Any], exc: BaseException
-) -> None:
+async def _send_to_dead_letter(letters: DeadLetters, msg: StreamMessage[Any], exc: BaseException) -> None:
     records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+    code = "invalid-event" if isinstance(exc, ValidationError) else "unprocessable"
     for record in records:
-        key = getattr(record, "key", None)
-        value = getattr(record, "value", None) or b""
-        letter = DeadLetter(
-            service=service,
+        await letters.reject(
+            reason_code=code,
+            reason=f"{type(exc).__name__}: {exc}",
+            payload=getattr(record, "value", None),
             source_topic=getattr(record, "topic", "") or "",
             partition=getattr(record, "partition", None),
             offset=getattr(record, "offset", None),
-            key=key.decode(errors="replace") if isinstance(key, bytes) else None,
-            payload=value.decode(errors="replace") if isinstance(value, bytes) else str(value),
-            reason=f"{type(exc).__name__}: {exc}"[:2000],
+            key=getattr(record, "key", None),
         )
-        await publish(broker, letter, key=letter.source_topic)
-    log.warning(
-        "message sent to the dead-letter topic",
-        extra={"reason": f"{type(exc).__name__}: {exc}"[:500], "count": len(records)},
-    )
 
 
 def declare_publishers(broker: KafkaBroker, *events: type[Event]) -> None:

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
-from alert_pipeline.models import public_alert
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import CurrentPrincipal
 
@@ -59,19 +58,12 @@ def _store(request: Request) -> MongoPipelineStore:
     return store
 
 
-async def _scope(
-    request: Request, company_id: str, since: datetime | None, until: datetime | None
-) -> dict[str, Any]:
-    unit_ids = await _store(request).company_unit_ids(company_id)
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     until = (until or datetime.now(UTC)).astimezone(UTC)
     since = (since or until - DEFAULT_PERIOD).astimezone(UTC)
     if since > until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "期間の開始が終了より後になっています。")
-    return {
-        "company_id": company_id,
-        "unit_id": {"$in": unit_ids},
-        "detected_at": {"$gte": since, "$lt": until},
-    }
+    return since, until
 
 
 @router.get("/alerts", response_model=AlertPage)
@@ -83,27 +75,24 @@ async def list_alerts(
     severity: Annotated[list[int] | None, Query()] = None,
     category: str | None = None,
     unit_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The company's alerts, newest first, filtered by period, severity, category and unit."""
-    query = await _scope(request, principal.company_id, since, until)
-    if severity:
-        if any(s not in (1, 2, 3) for s in severity):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "重要度は1〜3で指定してください。")
-        query["severity"] = {"$in": severity}
-    if category:
-        query["category"] = category
-    if unit_id:
-        allowed = query["unit_id"]["$in"]
-        query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
-    alerts = _store(request).alerts
-    total = await alerts.count_documents(query)
-    cursor = (
-        alerts.find(query).sort([("detected_at", -1), ("_id", 1)]).skip((page - 1) * per_page).limit(per_page)
+    start, end = _period(since, until)
+    if severity and any(s not in (1, 2, 3) for s in severity):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "重要度は1〜3で指定してください。")
+    total, alerts = await _store(request).alert_page(
+        principal.company_id,
+        since=start,
+        until=end,
+        severities=severity or (),
+        category=category,
+        unit_id=unit_id,
+        skip=(page - 1) * per_page,
+        limit=per_page,
     )
-    items = [public_alert(d) async for d in cursor]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": [a.public() for a in alerts], "total": total, "page": page, "per_page": per_page}
 
 
 @router.get("/alerts/summary", response_model=AlertSummary)
@@ -114,31 +103,25 @@ async def alert_summary(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """Totals by severity and category over a period (default: the last 30 days), and the latest alerts."""
-    query = await _scope(request, principal.company_id, since, until)
-    alerts = _store(request).alerts
+    start, end = _period(since, until)
+    totals, latest = await _store(request).alert_totals(principal.company_id, since=start, until=end)
     by_severity = {"1": 0, "2": 0, "3": 0}
     by_category: dict[str, int] = {}
-    async for row in await alerts.aggregate(
-        [{"$match": query}, {"$group": {"_id": {"s": "$severity", "c": "$category"}, "n": {"$sum": 1}}}]
-    ):
-        by_severity[str(row["_id"]["s"])] = by_severity.get(str(row["_id"]["s"]), 0) + row["n"]
-        by_category[row["_id"]["c"]] = by_category.get(row["_id"]["c"], 0) + row["n"]
-    latest = [public_alert(d) async for d in alerts.find(query).sort("detected_at", -1).limit(5)]
+    for (severity, category), n in totals.items():
+        by_severity[str(severity)] = by_severity.get(str(severity), 0) + n
+        by_category[category] = by_category.get(category, 0) + n
     return {
         "total": sum(by_severity.values()),
         "by_severity": by_severity,
         "by_category": dict(sorted(by_category.items(), key=lambda kv: -kv[1])),
-        "latest": latest,
+        "latest": [a.public() for a in latest],
     }
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertView)
 async def get_alert(request: Request, principal: CurrentPrincipal, alert_id: str) -> dict[str, Any]:
     """One alert of the company; another company's alert is simply not found."""
-    unit_ids = await _store(request).company_unit_ids(principal.company_id)
-    doc = await _store(request).alerts.find_one(
-        {"_id": alert_id, "company_id": principal.company_id, "unit_id": {"$in": unit_ids}}
-    )
-    if doc is None:
+    alert = await _store(request).company_alert(principal.company_id, alert_id)
+    if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "アラートが見つかりません。")
-    return public_alert(doc)
+    return alert.public()

@@ -8,11 +8,11 @@ from typing import Any
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 
-from alert_pipeline.ingest import BatchResult, IngestService
+from alert_pipeline.ingest import BatchResult, IngestService, Rejected, retry_infrastructure
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime
-from shared.events import DeadLetter, UtmRegistered, UtmSeen, UtmStatusChanged
+from shared.events import UtmRegistered, UtmSeen, UtmStatusChanged
 from shared.kafka import consumer_options, publish
 from shared.topics import UTM_REGISTERED, UTM_STATUS_CHANGED
 
@@ -62,6 +62,20 @@ class PipelineMetrics:
         self.published.inc(result.published)
 
 
+async def _dead_letter(runtime: ServiceRuntime, rejected: Rejected) -> None:
+    record = rejected.record
+    letter = runtime.dead_letters.build(
+        reason_code=rejected.code,
+        reason=rejected.reason,
+        payload=record.value,
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )
+    await retry_infrastructure(lambda: runtime.dead_letters.send(letter), what="dead letter")
+
+
 async def _raw_records(msg: Any) -> None:
     # The handler reads the ConsumerRecords themselves: decoding each body here would be wasted work.
     return None
@@ -75,7 +89,6 @@ def register(
 ) -> None:
     """Attach the subscribers to the runtime's broker."""
     broker = runtime.broker
-    service = runtime.name
     # The raw stream has a consumer group of its own: a long batch must never hold up (or be held up
     # by) a rebalance of the small control topics, and vice versa.
     raw_options = consumer_options(settings.consumer_group, settings.kafka)
@@ -92,30 +105,18 @@ def register(
         **raw_options,
     )
     async def on_utm_events(msg: KafkaMessage) -> None:
-        """A batch of raw UTM records; committed only after all of its work is done."""
+        """A batch of raw UTM records; committed only after all of its work is done.
+
+        A record that cannot be processed goes to the dead-letter topic alone; an unreachable
+        MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
+        """
         records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         started = time.perf_counter()
-        result = await ingest.process_batch(records)
+        result: BatchResult = await retry_infrastructure(
+            lambda: ingest.process_isolating(records), what="utm-events batch"
+        )
         if result.rejected:
-            await asyncio.gather(
-                *(
-                    publish(
-                        broker,
-                        DeadLetter(
-                            service=service,
-                            source_topic=r.record.topic,
-                            partition=r.record.partition,
-                            offset=r.record.offset,
-                            key=r.record.key.decode(errors="replace") if r.record.key else None,
-                            payload=(r.record.value or b"").decode(errors="replace"),
-                            reason=r.reason,
-                        ),
-                        key=r.record.topic,
-                    )
-                    for r in result.rejected
-                )
-            )
-            log.warning("records sent to the dead-letter topic", extra={"count": len(result.rejected)})
+            await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))
         metrics.record(result, time.perf_counter() - started)
 
     @broker.subscriber(UTM_REGISTERED, **options)

@@ -3,17 +3,18 @@
 import base64
 import hashlib
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
-from alert_pipeline.classifier import SEVERITY_LABELS, Classification
+from alert_pipeline.classifier import Classification
 from alert_pipeline.parsing import ParsedEvent
 from shared.events import AlertDetected
+from shared.labels import IMPORTANT_SEVERITY, JST, SERVICE_CATEGORIES, severity_label
+from shared.labels import MONITORING_CATEGORY as MONITORING_CATEGORY_KEY
 
-JST = timezone(timedelta(hours=9), "JST")
-MONITORING_CATEGORY = "UTM監視"
-IMPORTANT_SEVERITY = 2
+MONITORING_CATEGORY = SERVICE_CATEGORIES[MONITORING_CATEGORY_KEY]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,89 +40,152 @@ def hour_bucket(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def alert_document(
-    event: ParsedEvent, unit: Unit, outcome: Classification, *, received_at: datetime
-) -> dict[str, Any]:
-    """The stored alert for a classified threat of a registered unit."""
-    return {
-        "_id": alert_id_for(event.serial_number, event.event_key, event.occurred_at),
-        "company_id": unit.company_id,
-        "unit_id": unit.unit_id,
-        "unit_name": unit.name,
-        "serial_number": unit.serial_number,
-        "mac_address": unit.mac_address,
-        "category": outcome.category.name,
-        "category_key": outcome.category.key,
-        "severity": outcome.severity,
-        "kind": event.kind,
-        "action": event.action,
-        "level": event.level,
-        "signature": event.signature,
-        "group": event.group,
-        "source": event.src_ip,
-        "destination": event.url or event.dst_ip,
-        "destination_ip": event.dst_ip,
-        "message": event.message,
-        "summary": outcome.summary,
-        "explanation": outcome.category.explanation,
-        "remedy": outcome.category.remedy,
-        "detected_at": event.occurred_at,
-        "received_at": received_at,
-        "source_format": event.source_format,
-        "source_event": event.event_key,
-        "details": event.details,
-    }
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertFacts:
+    """What an alert says, whatever raised it (a UTM's log or the service's own monitoring)."""
+
+    category: str
+    category_key: str
+    severity: int
+    summary: str
+    explanation: str
+    remedy: str
+    source_event: str
+    source_format: str
+    rule_id: str = ""
+    kind: str = ""
+    action: str = ""
+    level: str = ""
+    signature: str = ""
+    group: str = ""
+    source: str = ""
+    destination: str = ""
+    destination_ip: str = ""
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    last_seen_at: datetime | None = None
 
 
-def alert_detected(doc: dict[str, Any]) -> AlertDetected:
-    """The ``alert-detected`` event of a stored alert; its event id is derived from the alert id."""
-    return AlertDetected(
-        event_id=_uuid_for(doc["_id"]),
-        alert_id=doc["_id"],
-        company_id=doc["company_id"],
-        unit_id=doc["unit_id"],
-        unit_name=doc["unit_name"],
-        mac_address=doc["mac_address"],
-        category=doc["category"],
-        severity=doc["severity"],
-        signature=doc.get("signature", ""),
-        source=doc.get("source", ""),
-        destination=doc.get("destination", ""),
-        action=doc.get("action", ""),
-        summary=doc["summary"],
-        explanation=doc["explanation"],
-        remedy=doc["remedy"],
-        detected_at=doc["detected_at"],
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert(AlertFacts):
+    """An alert of a registered unit: a classified threat or the service's own UTM監視 alert."""
+
+    alert_id: str
+    company_id: str
+    unit_id: str
+    unit_name: str
+    serial_number: str
+    mac_address: str
+    detected_at: datetime
+    received_at: datetime
+    cleared_at: datetime | None = None
+
+    @property
+    def important(self) -> bool:
+        """★★☆ and above: announced with ``alert-detected`` (and mailed)."""
+        return self.severity >= IMPORTANT_SEVERITY
+
+    def document(self) -> dict[str, Any]:
+        """The MongoDB document of the alert (its id is ``_id``)."""
+        doc = {name: getattr(self, name) for name in _FIELDS if name != "alert_id"}
+        doc["_id"] = self.alert_id
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> "Alert":
+        """The alert of a stored document (fields it lacks keep their defaults)."""
+        values = {name: doc[name] for name in _FIELDS if name in doc and name != "alert_id"}
+        return cls(alert_id=doc["_id"], **values)
+
+    def detected_event(self) -> AlertDetected:
+        """The ``alert-detected`` event; its event id is derived from the alert id."""
+        return AlertDetected(
+            event_id=_uuid_for(self.alert_id),
+            alert_id=self.alert_id,
+            company_id=self.company_id,
+            unit_id=self.unit_id,
+            unit_name=self.unit_name,
+            mac_address=self.mac_address,
+            category=self.category,
+            severity=self.severity,
+            signature=self.signature,
+            source=self.source,
+            destination=self.destination,
+            action=self.action,
+            summary=self.summary,
+            explanation=self.explanation,
+            remedy=self.remedy,
+            detected_at=self.detected_at,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The alert as the customer API returns it."""
+        return {
+            "alert_id": self.alert_id,
+            "unit_id": self.unit_id,
+            "unit_name": self.unit_name,
+            "serial_number": self.serial_number,
+            "mac_address": self.mac_address,
+            "category": self.category,
+            "severity": self.severity,
+            "severity_label": severity_label(self.severity),
+            "signature": self.signature,
+            "action": self.action,
+            "source": self.source,
+            "destination": self.destination,
+            "summary": self.summary,
+            "explanation": self.explanation,
+            "remedy": self.remedy,
+            "detected_at": self.detected_at,
+            "cleared_at": self.cleared_at,
+        }
+
+
+_FIELDS = tuple(f.name for f in fields(Alert))
+_FACTS = tuple(f.name for f in fields(AlertFacts))
+
+
+def new_alert(unit: Unit, facts: AlertFacts, *, detected_at: datetime, received_at: datetime) -> Alert:
+    """THE alert factory: the one place an ``Alert`` of a unit is made (threats and UTM監視 alike)."""
+    detected_at = detected_at.astimezone(UTC)
+    return Alert(
+        alert_id=alert_id_for(unit.serial_number, facts.source_event, detected_at),
+        company_id=unit.company_id,
+        unit_id=unit.unit_id,
+        unit_name=unit.name,
+        serial_number=unit.serial_number,
+        mac_address=unit.mac_address,
+        detected_at=detected_at,
+        received_at=received_at,
+        **{name: getattr(facts, name) for name in _FACTS},
     )
+
+
+def threat_alert(event: ParsedEvent, unit: Unit, outcome: Classification, *, received_at: datetime) -> Alert:
+    """The alert of a classified threat of a registered unit."""
+    facts = AlertFacts(
+        category=outcome.category.name,
+        category_key=outcome.category.key,
+        severity=outcome.severity,
+        summary=outcome.summary,
+        explanation=outcome.category.explanation,
+        remedy=outcome.category.remedy,
+        source_event=event.event_key,
+        source_format=event.source_format,
+        rule_id=str(getattr(outcome, "rule_id", "") or ""),
+        kind=event.kind,
+        action=event.action,
+        level=event.level,
+        signature=event.signature,
+        group=event.group,
+        source=event.src_ip,
+        destination=event.url or event.dst_ip,
+        destination_ip=event.dst_ip,
+        message=event.message,
+        details=event.details,
+    )
+    return new_alert(unit, facts, detected_at=event.occurred_at, received_at=received_at)
 
 
 def _uuid_for(alert_id: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"watch:alert:{alert_id}")
-
-
-def severity_label(severity: int) -> str:
-    """★★☆(中) and friends."""
-    return SEVERITY_LABELS.get(severity, "")
-
-
-def public_alert(doc: dict[str, Any]) -> dict[str, Any]:
-    """The alert as the customer API returns it."""
-    return {
-        "alert_id": doc["_id"],
-        "unit_id": doc["unit_id"],
-        "unit_name": doc["unit_name"],
-        "serial_number": doc["serial_number"],
-        "mac_address": doc["mac_address"],
-        "category": doc["category"],
-        "severity": doc["severity"],
-        "severity_label": severity_label(doc["severity"]),
-        "signature": doc.get("signature", ""),
-        "action": doc.get("action", ""),
-        "source": doc.get("source", ""),
-        "destination": doc.get("destination", ""),
-        "summary": doc["summary"],
-        "explanation": doc["explanation"],
-        "remedy": doc["remedy"],
-        "detected_at": doc["detected_at"],
-        "cleared_at": doc.get("cleared_at"),
-    }

@@ -1,10 +1,16 @@
 """Unit registrations and the UTM監視 alert raised when a unit goes silent."""
 
 from datetime import UTC, datetime
-from typing import Any
 
 from alert_pipeline.ingest import AlertPublisher
-from alert_pipeline.models import MONITORING_CATEGORY, Unit, alert_detected, alert_id_for
+from alert_pipeline.models import (
+    MONITORING_CATEGORY,
+    MONITORING_CATEGORY_KEY,
+    Alert,
+    AlertFacts,
+    Unit,
+    new_alert,
+)
 from alert_pipeline.repository import MongoPipelineStore
 from shared.events import UtmRegistered, UtmStatusChanged
 
@@ -29,13 +35,7 @@ class MonitoringService:
 
     async def unit_registered(self, event: UtmRegistered) -> Unit:
         """Remember which company a unit belongs to; its threats now become alerts."""
-        unit = Unit(
-            serial_number=event.serial_number,
-            unit_id=event.unit_id,
-            company_id=event.company_id,
-            name=event.name,
-            mac_address=event.mac_address,
-        )
+        unit = _unit_of(event)
         await self.store.upsert_unit(unit)
         return unit
 
@@ -46,42 +46,38 @@ class MonitoringService:
                 unit_id=event.unit_id, category=MONITORING_CATEGORY, cleared_at=event.occurred_at
             )
             return
-        doc = offline_alert(event)
-        await self.store.insert_alert(doc)
-        for pending in await self.store.unnotified([doc["_id"]]):
-            await self.publish_alert(alert_detected(pending))
-            await self.store.mark_notified([pending["_id"]])
+        alert = offline_alert(event)
+        await self.store.insert_alert(alert)
+        for pending in await self.store.unnotified([alert.alert_id]):
+            await self.publish_alert(pending.detected_event())
+            await self.store.mark_notified([pending.alert_id])
 
 
-def offline_alert(event: UtmStatusChanged) -> dict[str, Any]:
-    """The stored alert for a unit that went offline."""
-    detected_at = event.occurred_at.astimezone(UTC)
-    return {
-        "_id": alert_id_for(event.serial_number, f"offline:{event.event_id}", detected_at),
-        "company_id": event.company_id,
-        "unit_id": event.unit_id,
-        "unit_name": event.name,
-        "serial_number": event.serial_number,
-        "mac_address": event.mac_address,
-        "category": MONITORING_CATEGORY,
-        "category_key": "monitoring",
-        "severity": OFFLINE_SEVERITY,
-        "kind": "offline",
-        "action": "",
-        "level": "",
-        "signature": "オフライン",
-        "group": "",
-        "source": "",
-        "destination": "",
-        "message": "",
-        "summary": OFFLINE_SUMMARY,
-        "explanation": OFFLINE_EXPLANATION,
-        "remedy": OFFLINE_REMEDY,
-        "detected_at": detected_at,
-        "received_at": datetime.now(UTC),
-        "last_seen_at": event.last_seen_at,
-        "source_format": "status",
-        "source_event": str(event.event_id),
-        "details": {},
-        "cleared_at": None,
-    }
+def offline_alert(event: UtmStatusChanged, *, received_at: datetime | None = None) -> Alert:
+    """The alert of a unit that went offline."""
+    facts = AlertFacts(
+        category=MONITORING_CATEGORY,
+        category_key=MONITORING_CATEGORY_KEY,
+        severity=OFFLINE_SEVERITY,
+        summary=OFFLINE_SUMMARY,
+        explanation=OFFLINE_EXPLANATION,
+        remedy=OFFLINE_REMEDY,
+        source_event=f"offline:{event.event_id}",
+        source_format="status",
+        kind="offline",
+        signature="オフライン",
+        last_seen_at=event.last_seen_at,
+    )
+    return new_alert(
+        _unit_of(event), facts, detected_at=event.occurred_at, received_at=received_at or datetime.now(UTC)
+    )
+
+
+def _unit_of(event: UtmRegistered | UtmStatusChanged) -> Unit:
+    return Unit(
+        serial_number=event.serial_number,
+        unit_id=event.unit_id,
+        company_id=event.company_id,
+        name=event.name,
+        mac_address=event.mac_address,
+    )

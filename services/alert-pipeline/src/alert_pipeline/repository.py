@@ -1,29 +1,105 @@
-"""Persistence of the alert pipeline: unit projection, alerts, counters and quarantine (MongoDB)."""
+"""Persistence of the alert pipeline: unit projection, alerts, counters and quarantine (MongoDB).
 
+Writes of what records produce are isolated per document: a document MongoDB refuses for what it
+holds is reported back (so that only its record is dead-lettered) while the rest is written. Only an
+unreachable server raises (``pymongo.errors.ConnectionFailure``), for the caller to retry.
+
+Counters are exact across redelivery: the benign counts of a batch and the position reached in each
+topic-partition are written in one transaction, and records at or below that position are not
+counted again; a threat is counted once per stored alert (the alert is marked counted in the same
+transaction).
+"""
+
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from alert_pipeline.models import Unit
+from alert_pipeline.models import Alert, Unit, hour_bucket
 
 DUPLICATE_KEY = 11000
 # One counter document per company, unit and hour: company_id, serial_number, hour.
 CounterKey = tuple[str, str, datetime]
+# Where a record came from: (topic, partition).
+Position = tuple[str, int]
+
+
+@dataclass(slots=True)
+class CountBatch:
+    """What one batch adds to the counters, and how far it reached in each topic-partition.
+
+    Benign records are kept as their offsets per position and counter cell, so that the store can
+    leave out those at or below the offset it already applied for that position.
+    """
+
+    benign: dict[Position, dict[tuple[CounterKey, str], list[int]]] = field(default_factory=dict)
+    threats: list[Alert] = field(default_factory=list)
+    reached: dict[Position, int] = field(default_factory=dict)
+
+    def add_benign(self, position: Position, offset: int, key: CounterKey, name: str) -> None:
+        cells = self.benign.get(position)
+        if cells is None:
+            cells = self.benign[position] = {}
+        offsets = cells.get((key, name))
+        if offsets is None:
+            cells[(key, name)] = [offset]
+        else:
+            offsets.append(offset)
+
+    def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
+        """The benign counts of records above the offsets already ``applied`` per position."""
+        counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for position, cells in self.benign.items():
+            floor = applied.get(position, -1)
+            for (key, name), offsets in cells.items():
+                fresh = len(offsets) - bisect_right(sorted(offsets), floor)
+                if fresh:
+                    counts[key][name] += fresh
+        return counts
+
+
+def position_id(position: Position) -> str:
+    return f"{position[0]}:{position[1]}"
+
+
+@dataclass(slots=True)
+class WriteOutcome:
+    """Ids written for the first time, ids already there, and ids refused with the reason."""
+
+    new: set[str] = field(default_factory=set)
+    existing: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def threat_fields(alert: Alert) -> dict[str, int]:
+    prefix = f"threats.{alert.category_key}"
+    return {f"{prefix}.count": 1, f"{prefix}.severity_{alert.severity}": 1}
+
+
+def counter_id(key: CounterKey) -> str:
+    company, serial, hour = key
+    return f"{company}|{serial}|{hour:%Y%m%d%H}"
 
 
 class PipelineStore(Protocol):
     """What the ingest needs from storage."""
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]: ...
-    async def insert_alerts(self, docs: Sequence[dict[str, Any]]) -> set[str]: ...
-    async def unnotified(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]: ...
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]: ...
+    async def learn_aliases(self, aliases: Mapping[str, str]) -> None: ...
+    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome: ...
+    async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]: ...
     async def mark_notified(self, alert_ids: Iterable[str]) -> None: ...
-    async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None: ...
-    async def quarantine(self, docs: Sequence[dict[str, Any]]) -> None: ...
+    async def apply_counts(self, batch: CountBatch) -> None: ...
+    async def quarantine(self, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome: ...
 
 
 class MongoPipelineStore:
@@ -32,8 +108,12 @@ class MongoPipelineStore:
     def __init__(self, db: AsyncDatabase, *, quarantine_ttl_seconds: int = 7 * 24 * 3600) -> None:
         self.db = db
         self.units = db["units"]
+        # Device names and sending hosts seen on lines that carried a serial: alias → serial.
+        self.aliases = db["unit_aliases"]
         self.alerts = db["alerts"]
         self.counters = db["counters"]
+        # Per topic-partition, the last offset whose benign records are in the counters.
+        self.progress = db["counter_progress"]
         # Ids of important alerts whose ``alert-detected`` went out: an insert here is one cheap
         # insert_many per batch, where flagging the alerts themselves is a multi-document update.
         self.announced = db["announced_alerts"]
@@ -48,6 +128,7 @@ class MongoPipelineStore:
         Each further index on ``alerts`` would be paid by every stored alert on the hot path.
         """
         await self.units.create_index([("company_id", ASCENDING)])
+        await self.units.create_index([("unit_id", ASCENDING)])
         await self.alerts.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
         await self.alerts.create_index([("unit_id", ASCENDING), ("category", ASCENDING)])
         await self.counters.create_index([("company_id", ASCENDING), ("hour", ASCENDING)])
@@ -71,47 +152,49 @@ class MongoPipelineStore:
         )
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
-        found: dict[str, Unit] = {}
-        async for doc in self.units.find({"_id": {"$in": list(serials)}}):
-            found[doc["_id"]] = Unit(
-                serial_number=doc["_id"],
-                unit_id=doc["unit_id"],
-                company_id=doc["company_id"],
-                name=doc.get("name", ""),
-                mac_address=doc.get("mac_address", ""),
-            )
-        return found
+        return {doc["_id"]: _unit(doc) async for doc in self.units.find({"_id": {"$in": list(serials)}})}
 
     async def find_unit_by_id(self, unit_id: str) -> Unit | None:
         doc = await self.units.find_one({"unit_id": unit_id})
-        if doc is None:
-            return None
-        return Unit(
-            doc["_id"], doc["unit_id"], doc["company_id"], doc.get("name", ""), doc.get("mac_address", "")
-        )
+        return None if doc is None else _unit(doc)
 
     async def company_unit_ids(self, company_id: str) -> list[str]:
         """Ids of the company's registered units."""
         return [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]
 
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
+        """alias (``devname:…`` / ``sender:…``) → serial, for those learnt."""
+        wanted = list(aliases)
+        if not wanted:
+            return {}
+        return {d["_id"]: d["serial_number"] async for d in self.aliases.find({"_id": {"$in": wanted}})}
+
+    async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Remember which serial a device name or sending host belongs to (latest line wins)."""
+        if aliases:
+            await self.aliases.bulk_write(
+                [
+                    UpdateOne({"_id": alias}, {"$set": {"serial_number": serial}}, upsert=True)
+                    for alias, serial in aliases.items()
+                ],
+                ordered=False,
+            )
+
     # --- alerts ---
 
-    async def insert_alerts(self, docs: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert alerts, ignoring those already stored; returns the ids that are new."""
-        if not docs:
-            return set()
-        ids = [d["_id"] for d in docs]
-        try:
-            await self.alerts.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            duplicates = {ids[e["index"]] for e in errors}
-            return set(ids) - duplicates
-        return set(ids)
+    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
+        """Insert alerts, ignoring those already stored; reports new, existing and refused ids."""
+        docs = {a.alert_id: {**a.document(), "counted": False} for a in alerts}
+        return await insert_isolated(self.alerts, docs)
 
-    async def unnotified(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]:
+    async def insert_alert(self, alert: Alert) -> bool:
+        """Insert one alert; False when it already existed."""
+        outcome = await self.insert_alerts([alert])
+        if outcome.refused:
+            raise ValueError(f"alert {alert.alert_id} refused: {outcome.refused[alert.alert_id]}")
+        return bool(outcome.new)
+
+    async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]:
         """The stored alerts among ``alert_ids`` whose ``alert-detected`` never went out."""
         ids = list(alert_ids)
         if not ids:
@@ -120,7 +203,7 @@ class MongoPipelineStore:
         pending = [i for i in ids if i not in done]
         if not pending:
             return []
-        return await self.alerts.find({"_id": {"$in": pending}}).to_list()
+        return [Alert.from_document(d) async for d in self.alerts.find({"_id": {"$in": pending}})]
 
     async def mark_notified(self, alert_ids: Iterable[str]) -> None:
         """Remember that these alerts were announced (already remembered ones are ignored)."""
@@ -133,10 +216,6 @@ class MongoPipelineStore:
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
 
-    async def insert_alert(self, doc: dict[str, Any]) -> bool:
-        """Insert one alert; False when it already existed."""
-        return bool(await self.insert_alerts([doc]))
-
     async def clear_alerts(self, *, unit_id: str, category: str, cleared_at: datetime) -> int:
         """Mark the open alerts of a unit in a category as cleared."""
         result = await self.alerts.update_many(
@@ -145,29 +224,166 @@ class MongoPipelineStore:
         )
         return result.modified_count
 
+    # --- the customer API's queries ---
+
+    async def _scope(self, company_id: str, since: datetime, until: datetime) -> dict[str, Any]:
+        return {
+            "company_id": company_id,
+            "unit_id": {"$in": await self.company_unit_ids(company_id)},
+            "detected_at": {"$gte": since, "$lt": until},
+        }
+
+    async def alert_page(
+        self,
+        company_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        severities: Sequence[int] = (),
+        category: str | None = None,
+        unit_id: str | None = None,
+        skip: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, list[Alert]]:
+        """The company's alerts of registered units in a period, newest first: (total, page)."""
+        query = await self._scope(company_id, since, until)
+        if severities:
+            query["severity"] = {"$in": list(severities)}
+        if category:
+            query["category"] = category
+        if unit_id:
+            allowed = query["unit_id"]["$in"]
+            query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
+        total = await self.alerts.count_documents(query)
+        cursor = self.alerts.find(query).sort([("detected_at", -1), ("_id", 1)]).skip(skip).limit(limit)
+        return total, [Alert.from_document(d) async for d in cursor]
+
+    async def alert_totals(
+        self, company_id: str, *, since: datetime, until: datetime, latest: int = 5
+    ) -> tuple[dict[tuple[int, str], int], list[Alert]]:
+        """Counts by (severity, category) over a period, and the latest alerts."""
+        query = await self._scope(company_id, since, until)
+        totals: dict[tuple[int, str], int] = {}
+        async for row in await self.alerts.aggregate(
+            [{"$match": query}, {"$group": {"_id": {"s": "$severity", "c": "$category"}, "n": {"$sum": 1}}}]
+        ):
+            totals[(int(row["_id"]["s"]), str(row["_id"]["c"]))] = int(row["n"])
+        cursor = self.alerts.find(query).sort("detected_at", -1).limit(latest)
+        return totals, [Alert.from_document(d) async for d in cursor]
+
+    async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
+        """One alert of the company's registered units; another company's alert is None."""
+        unit_ids = await self.company_unit_ids(company_id)
+        doc = await self.alerts.find_one(
+            {"_id": alert_id, "company_id": company_id, "unit_id": {"$in": unit_ids}}
+        )
+        return None if doc is None else Alert.from_document(doc)
+
     # --- counters and quarantine ---
 
-    async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
-        """One ``$inc`` upsert per company, unit and hour, all in one unordered bulk write.
-
-        The fields are paths such as ``benign.traffic`` or ``threats.webguard.severity_2``: a batch
-        costs one operation per unit it heard from, however many categories it saw.
-        """
-        if not counts:
+    async def apply_counts(self, batch: CountBatch) -> None:
+        """Add a batch's counts exactly once, in one transaction with the positions it reached."""
+        if not batch.reached and not batch.threats:
             return
-        ops = [
-            UpdateOne(
-                {"_id": f"{company}|{serial}|{hour:%Y%m%d%H}"},
-                {
-                    "$inc": dict(fields),
-                    "$setOnInsert": {"company_id": company, "serial_number": serial, "hour": hour},
-                },
-                upsert=True,
-            )
-            for (company, serial, hour), fields in counts.items()
-        ]
-        await self.counters.bulk_write(ops, ordered=False)
+        async with self.db.client.start_session() as session:
+            await session.with_transaction(lambda s: self._apply_counts(batch, s))
 
-    async def quarantine(self, docs: Sequence[dict[str, Any]]) -> None:
-        if docs:
-            await self.quarantined.insert_many(list(docs), ordered=False)
+    async def _apply_counts(self, batch: CountBatch, session: AsyncClientSession) -> None:
+        ids_of = {position_id(p): p for p in batch.reached}
+        applied = {
+            ids_of[d["_id"]]: int(d["offset"])
+            async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
+        }
+        counts = batch.benign_counts(applied)
+        ids = [a.alert_id for a in batch.threats]
+        counted = {
+            d["_id"]
+            async for d in self.alerts.find(
+                {"_id": {"$in": ids}, "counted": {"$ne": False}}, {"_id": 1}, session=session
+            )
+        }
+        fresh = [a for a in batch.threats if a.alert_id not in counted]
+        for alert in fresh:
+            fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
+            for name, n in threat_fields(alert).items():
+                fields[name] += n
+        if fresh:
+            await self.alerts.update_many(
+                {"_id": {"$in": [a.alert_id for a in fresh]}}, {"$set": {"counted": True}}, session=session
+            )
+        if counts:
+            await self.counters.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": counter_id(key)},
+                        {
+                            "$inc": dict(fields),
+                            "$setOnInsert": {"company_id": key[0], "serial_number": key[1], "hour": key[2]},
+                        },
+                        upsert=True,
+                    )
+                    for key, fields in counts.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+        for position, offset in batch.reached.items():
+            if offset > applied.get(position, -1):
+                await self.progress.update_one(
+                    {"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True, session=session
+                )
+
+    async def quarantine(self, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome:
+        """Keep threats of unknown units for a while (a redelivered one is stored once)."""
+        return await insert_isolated(self.quarantined, {k: {**d, "_id": k} for k, d in docs.items()})
+
+
+async def insert_isolated(collection: AsyncCollection, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome:
+    """Insert documents by ``_id``: duplicates are existing, a refused document never fails the rest.
+
+    One unordered bulk insert; when the server refuses some documents their ids are reported, and
+    when the client cannot even send the bulk (a document it cannot encode), the documents are
+    inserted in halves until each refused one is alone.
+    """
+    outcome = WriteOutcome()
+    if not docs:
+        return outcome
+    ids = list(docs)
+    try:
+        await collection.insert_many([docs[i] for i in ids], ordered=False)
+    except BulkWriteError as exc:
+        failed: set[str] = set()
+        for error in exc.details.get("writeErrors", []):
+            alert_id = ids[error["index"]]
+            failed.add(alert_id)
+            if error.get("code") == DUPLICATE_KEY:
+                outcome.existing.add(alert_id)
+            else:
+                outcome.refused[alert_id] = f"MongoDB refused the document: {error.get('errmsg', '')}"[:500]
+        outcome.new.update(i for i in ids if i not in failed)
+        return outcome
+    except ConnectionFailure:
+        raise
+    except (PyMongoError, ValueError, TypeError, OverflowError) as exc:
+        if len(ids) == 1:
+            outcome.refused[ids[0]] = f"not storable: {type(exc).__name__}: {exc}"[:500]
+            return outcome
+        half = len(ids) // 2
+        for part in (ids[:half], ids[half:]):
+            sub = await insert_isolated(collection, {i: docs[i] for i in part})
+            outcome.new |= sub.new
+            outcome.existing |= sub.existing
+            outcome.refused |= sub.refused
+        return outcome
+    outcome.new.update(ids)
+    return outcome
+
+
+def _unit(doc: Mapping[str, Any]) -> Unit:
+    return Unit(
+        serial_number=doc["_id"],
+        unit_id=doc["unit_id"],
+        company_id=doc["company_id"],
+        name=doc.get("name", ""),
+        mac_address=doc.get("mac_address", ""),
+    )

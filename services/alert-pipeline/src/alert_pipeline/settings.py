@@ -20,3 +20,13 @@ class Settings(CommonSettings):
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
     seen_flush_seconds: float = Field(default=5.0, gt=0, description="How often utm-seen summaries go out.")
     quarantine_ttl_days: int = Field(default=7, ge=1, description="How long unknown units' events are kept.")
+    max_record_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger raw records go to the dead-letter topic."
+    )
+    max_json_depth: int = Field(default=32, ge=2, le=1000, description="Deepest JSON nesting accepted.")
+    stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A raw-topic partition with lag and no progress for this long makes readiness 503.",
+    )
+    lag_sample_seconds: float = Field(default=5.0, gt=0, description="How often consumer lag is sampled.")

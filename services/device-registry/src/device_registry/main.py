@@ -8,7 +8,7 @@ from device_registry import api, handlers
 from device_registry.service import DeviceRegistry
 from device_registry.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import Event
+from shared.events import Event, UtmRegistered, UtmShipped, UtmStatusChanged
 from shared.kafka import publish
 
 SERVICE = "device-registry"
@@ -17,7 +17,7 @@ SERVICE = "device-registry"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the device-registry app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
-    runtime = create_runtime(SERVICE, settings)
+    runtime = create_runtime(SERVICE, settings, publishes=[UtmShipped, UtmRegistered, UtmStatusChanged])
 
     async def publish_event(event: Event, key: str) -> None:
         await publish(runtime.broker, event, key=key)

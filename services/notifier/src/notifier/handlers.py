@@ -4,7 +4,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 import shared.topics as topics
@@ -15,13 +14,12 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
-    DeadLetter,
     Event,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
 )
-from shared.kafka import PoisonMessage, consumer_options, publish
+from shared.kafka import PoisonMessage, consumer_options
 
 
 def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None:
@@ -58,16 +56,11 @@ def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None
             try:
                 alerts.append(AlertDetected.model_validate(payload))
             except ValidationError as exc:
-                await _dead_letter(broker, group, topics.ALERT_DETECTED, payload, exc)
+                # One malformed alert must not send its whole batch to the dead-letter topic.
+                await runtime.dead_letters.reject(
+                    reason_code="invalid-event",
+                    reason=f"{type(exc).__name__}: {exc}",
+                    payload=json.dumps(payload, ensure_ascii=False),
+                    source_topic=topics.ALERT_DETECTED,
+                )
         await notifier.alerts_detected(alerts)
-
-
-async def _dead_letter(broker: KafkaBroker, service: str, topic: str, payload: Any, exc: Exception) -> None:
-    # One malformed alert must not send its whole batch to the dead-letter topic.
-    letter = DeadLetter(
-        service=service,
-        source_topic=topic,
-        payload=json.dumps(payload, ensure_ascii=False)[:100_000],
-        reason=f"{type(exc).__name__}: {exc}"[:2000],
-    )
-    await publish(broker, letter, key=topic)
