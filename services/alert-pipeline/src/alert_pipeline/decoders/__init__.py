@@ -10,10 +10,11 @@ Records are recognised in this order:
    ``host`` is the sender and ``msg`` is decoded as below) or a ``UtmEvent`` (``json``);
 2. otherwise a syslog header is removed (``syslog``: RFC 5424, RFC 3164 or a bare ``<PRI>``) and the
    message is ``CEF:…`` (``cef``), a PAN-OS CSV log (``panos``), or ``key=value`` pairs
-   (``tokenize``) holding FortiGate (``fortigate``: ``type`` with ``devid``/``devname``/``logid``)
-   or Sophos fields (``sophos``: ``log_type`` with ``device_id``/``log_id``).
+   (``tokenize``) holding FortiGate (``fortigate``: ``type`` with ``devid``, ``devname``, ``logid``,
+   ``subtype``…) or Sophos fields (``sophos``: ``log_type`` with ``device_id``/``log_id``).
 
-Bytes that are not UTF-8 are replaced (U+FFFD), never a reason to reject.
+Bytes that are not UTF-8 are replaced (U+FFFD), never a reason to reject. In every ``key=value``
+format (FortiGate, Sophos, CEF extensions) the first occurrence of a duplicate key wins.
 """
 
 import json as _json
