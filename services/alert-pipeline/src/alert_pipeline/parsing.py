@@ -24,6 +24,15 @@ DEFAULT_DEVICE_TZ = timezone(timedelta(hours=9))
 
 _KV = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|[^\s]*)')
 _SYSLOG_PRI = re.compile(r"^<\d{1,3}>")
+# The syslog collector's envelope (deploy/rsyslog/collector.conf) and the headers of the message in it.
+SYSLOG_ENVELOPE_PREFIX = '{"v":1,"src":"syslog"'
+_RFC5424_HEADER = re.compile(
+    r'^<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])+)(?: |$)(?:\ufeff)?'
+)
+_RFC3164_HEADER = re.compile(
+    r"^<\d{1,3}>(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ "
+    r"(?:[^\s:\[=]+(?:\[\d+\])?: )?"
+)
 
 
 class ParseError(ValueError):
@@ -61,11 +70,34 @@ def parse_record(raw: bytes) -> ParsedEvent:
     try:
         text = raw.decode()
     except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8: {exc}") from exc
+        # The collector forwards a sender's bytes as they came: replaced inside the envelope.
+        if not raw.startswith(SYSLOG_ENVELOPE_PREFIX.encode()):
+            raise ParseError(f"not UTF-8: {exc}") from exc
+        text = raw.decode(errors="replace")
     text = text.strip()
+    if text.startswith(SYSLOG_ENVELOPE_PREFIX):
+        return parse_syslog_envelope(text)
     if text.startswith(("{", "[")):
         return parse_json(text)
     return parse_fortigate(text, raw)
+
+
+def parse_syslog_envelope(text: str) -> ParsedEvent:
+    """Unwrap the collector's envelope: the syslog message without its RFC 5424/3164 header."""
+    try:
+        envelope = json.loads(text)
+    except ValueError as exc:
+        raise ParseError(f"invalid syslog envelope: {exc}") from exc
+    message = envelope.get("msg") if isinstance(envelope, dict) else None
+    if not isinstance(message, str):
+        raise ParseError("syslog envelope without msg")
+    header = _RFC5424_HEADER.match(message) or _RFC3164_HEADER.match(message)
+    body = (message[header.end() :] if header else message).strip()
+    if not body:
+        raise ParseError("empty syslog message")
+    if body.startswith("{"):
+        return parse_json(body)
+    return parse_fortigate(body, body.encode())
 
 
 # --- project JSON -----------------------------------------------------------------------------
