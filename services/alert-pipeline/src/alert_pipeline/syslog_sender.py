@@ -68,7 +68,8 @@ def with_header(
     match = _PRI.match(line)
     pri = int(match.group(1)) if match else DEFAULT_PRI
     body = line[match.end() :] if match else line
-    stamp = (now or datetime.now()).astimezone()
+    # The unit's own clock and zone when given, else this machine's.
+    stamp = now if now is not None and now.tzinfo else (now or datetime.now()).astimezone()
     host = hostname or "-"
     if header == "5424":
         head = f"<{pri}>1 {stamp.isoformat(timespec='microseconds')} {host} {app_name} - - - "
