@@ -24,28 +24,6 @@ export SYSLOG_KAFKA_BROKERS="$KAFKA_BOOTSTRAP_SERVERS"
 export SYSLOG_KAFKA_TOPIC="${SYSLOG_KAFKA_TOPIC:-utm-events}"
 export SYSLOG_TLS_CA="$TLS_DIR/ca.pem" SYSLOG_TLS_CERT="$TLS_DIR/server.pem" SYSLOG_TLS_KEY="$TLS_DIR/server.key"
 
-# A development CA and a server certificate signed by it, valid for 127.0.0.1 and localhost.
-make_certificate() {
-  [[ -s "$SYSLOG_TLS_CERT" && -s "$SYSLOG_TLS_KEY" && -s "$SYSLOG_TLS_CA" ]] && return 0
-  command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
-  log "making the collector's development TLS certificate in ${TLS_DIR#"$ROOT"/}"
-  mkdir -p "$TLS_DIR"
-  local tmp
-  tmp="$(mktemp -d "$TLS_DIR/.new.XXXXXX")"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=Watch development syslog CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-    -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null
-  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$tmp/server.ext"
-  openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-    -days 825 -extfile "$tmp/server.ext" -out "$tmp/server.pem" 2>/dev/null
-  chmod 600 "$tmp/ca.key" "$tmp/server.key"
-  mv "$tmp"/ca.pem "$tmp"/ca.key "$tmp"/server.pem "$tmp"/server.key "$TLS_DIR"/
-  rm -rf "$tmp"
-}
-
 start() {
   if pid="$(running_pid syslog)"; then
     log "syslog collector already running (pid $pid)"
@@ -55,7 +33,8 @@ start() {
   ensure_port_free syslog "$SYSLOG_PORT"
   ensure_port_free syslog "$SYSLOG_TLS_PORT"
   mkdir -p "$SYSLOG_WORK_DIR"
-  make_certificate
+  [[ -s "$SYSLOG_TLS_CERT" ]] || log "making the collector's development TLS certificate in ${TLS_DIR#"$ROOT"/}"
+  "$ROOT/deploy/rsyslog/dev-cert.sh" "$TLS_DIR" 2>>"$LOG_DIR/syslog.log" || die "could not make the TLS certificate"
   "$RSYSLOGD" -N1 -f "$CONFIG" >>"$LOG_DIR/syslog.log" 2>&1 \
     || { tail -n 20 "$LOG_DIR/syslog.log" >&2; die "rsyslog refused $CONFIG"; }
   # -n: foreground (start_bg keeps the PID), -iNONE: no PID file of its own, -f: only our file.
