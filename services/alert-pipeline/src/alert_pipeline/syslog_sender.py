@@ -89,21 +89,33 @@ def frame(message: bytes, framing: Framing) -> bytes:
 class SyslogSender:
     """A connection to a syslog collector; ``send`` writes messages, ``close`` ends it."""
 
-    def __init__(self, url: str, *, framing: Framing = "octet", ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        framing: Framing = "octet",
+        ca_file: str | None = None,
+        source_address: str | None = None,
+    ) -> None:
         self.target = SyslogTarget.parse(url)
         self.framing: Framing = framing
         self.ca_file = ca_file
+        # A local address to send from (on loopback, any 127.x address: one per simulated unit).
+        self.source_address = source_address
         self._sock: socket.socket | None = None
 
     def connect(self) -> "SyslogSender":
         """Open the socket (and for TLS, complete the handshake, verifying the collector's certificate)."""
         target = self.target
+        source = (self.source_address, 0) if self.source_address else None
         if target.scheme == "udp":
             family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            if source:
+                sock.bind(source)
             sock.connect((target.host, target.port))
         else:
-            sock = socket.create_connection((target.host, target.port), timeout=10)
+            sock = socket.create_connection((target.host, target.port), timeout=10, source_address=source)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if target.scheme == "tls":
                 context = ssl.create_default_context(cafile=self.ca_file)
