@@ -8,8 +8,13 @@ action (a critical intrusion attempt that the UTM dropped: 不正侵入防御(IP
 """
 
 import asyncio
+import json
 import os
+import re
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.syslog_sender import SyslogSender, with_header
 from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
-from shared.topics import UTM_REGISTERED
+from shared.topics import UTM_EVENTS, UTM_REGISTERED
 from support.maildir import read_all, wait_for_mail
-from support.processes import Stack
+from support.processes import ROOT, Stack
 from support.servers import Servers
 
 pytestmark = pytest.mark.integration
@@ -295,3 +300,65 @@ def test_syslog_line_becomes_an_alert_and_a_mail(
 
     subjects = _mail_with(servers.maildir, collected.email, alert["_id"], within=90)
     assert subjects == [EXPECTED_SUBJECT]
+
+
+async def _envelopes_of(
+    bootstrap: str, hostname: str, count: int, within: float
+) -> list[tuple[bytes, dict[str, Any]]]:
+    """(key, envelope) of the utm-events records whose syslog header named ``hostname``."""
+    consumer = AIOKafkaConsumer(
+        UTM_EVENTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[tuple[bytes, dict[str, Any]]] = []
+    deadline = time.monotonic() + within
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    envelope = json.loads(record.value or b"{}")
+                    if envelope.get("hostname") == hostname:
+                        found.append((record.key or b"", envelope))
+    finally:
+        await consumer.stop()
+    return found
+
+
+@pytest.mark.parametrize(
+    ("scheme", "options", "header"),
+    [
+        ("tcp", ["--framing", "newline", "--header", "3164"], "3164"),
+        ("udp", ["--header", "5424"], "5424"),
+        ("tls", ["--framing", "octet", "--header", "5424"], "5424"),
+    ],
+)
+def test_simulator_over_syslog_reaches_kafka_in_the_envelope(
+    servers: Servers, collector: Collector, scheme: str, options: list[str], header: str
+) -> None:
+    serial = f"FGT60FSIM{uuid.uuid4().hex[:6].upper()}"
+    command = [
+        sys.executable, "-m", "alert_pipeline.simulator", "--serial", serial, "--count", "40",
+        "--rate", "0", "--format", "mixed", "--seed", "5",
+        "--syslog", collector.url(scheme), "--ca", collector.ca_file, *options,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"] == 40
+
+    found = asyncio.run(_envelopes_of(servers.kafka, serial, 40, within=60))
+    assert len(found) == 40
+    pattern = (
+        rf"<\d{{1,3}}>[A-Z][a-z]{{2}} [ \d]\d \d\d:\d\d:\d\d {serial} "
+        if header == "3164"
+        else rf"<\d{{1,3}}>1 \d{{4}}-\d\d-\d\dT\S+ {serial} - - - - "
+    )
+    for key, envelope in found:
+        assert key == b"127.0.0.1"
+        assert set(envelope) == {"v", "src", "host", "hostname", "received", "msg"}
+        assert (envelope["v"], envelope["src"], envelope["host"]) == (1, "syslog", "127.0.0.1")
+        received = datetime.fromisoformat(envelope["received"])
+        assert received.tzinfo is not None
+        assert abs(datetime.now(UTC) - received) < timedelta(minutes=5)
+        assert re.match(pattern, envelope["msg"]), envelope["msg"]
+        assert serial in envelope["msg"][envelope["msg"].index(serial) + len(serial) :]
