@@ -155,3 +155,12 @@ def test_bytes_that_are_not_utf8_inside_the_envelope_are_replaced() -> None:
 def test_bad_envelopes_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=reason):
         parse_record(raw)
+
+
+def test_simulator_says_when_the_collector_cannot_be_reached(capsys: pytest.CaptureFixture[str]) -> None:
+    from alert_pipeline.simulator import main
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    assert main(["--serial", "FGT60FTK2109ABCD", "--count", "5", "--syslog", f"tcp://127.0.0.1:{port}"]) == 1
+    assert f"cannot send to the syslog collector tcp://127.0.0.1:{port}" in capsys.readouterr().err
