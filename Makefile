@@ -1,7 +1,7 @@
 # Developer entry points. The work is done by scripts/ (see the comments there);
 # local state (server data, logs, PIDs) lives in .state/.
 #
-#   make run          install what is missing, start Kafka, MongoDB, SMTP and every service
+#   make run          install what is missing, start Kafka, MongoDB, SMTP, the syslog collector and every service
 #   make stop         stop everything `make run` started
 #   make status       what is running
 #   make logs         last lines of every log;  make logs S=identity [N=200]
@@ -41,6 +41,7 @@ run: deps
 	@echo
 	@echo "Ready:"
 	@scripts/services.sh urls
+	@scripts/syslog.sh status | tail -n 1
 	@echo
 	@echo "Addresses for your shell: source .state/env   Logs: make logs [S=name]   Stop: make stop"
 

@@ -13,6 +13,17 @@ while one alert-pipeline process and one notifier process run, and prints:
   the throughput burst, where the producer outruns the pipeline and every probe waits behind the
   backlog, are reported on a line of their own: that figure is queueing, not processing latency.
 
+Then the syslog collector's share (scripts/syslog.sh, started by ``make bench``): a second pipeline
+reads the collector's topic (utm-events) while the same simulated lines, behind RFC 5424 headers, go
+to the collector's socket from one loopback address per group of units (the collector keys records
+by sender, so the addresses spread them over the partitions):
+
+- syslog_tcp_eps: events/s over TCP (octet counting), from the first byte sent until the pipeline
+  has counted the last event;
+- syslog_udp_eps / syslog_udp_lost: the same over UDP, sent as fast as one Python process can; UDP
+  has no flow control, so what the collector or the kernel's socket buffer could not take is lost:
+  the events the pipeline never counted, once its count has stopped moving.
+
 The last line is one JSON object with those keys and ``events``. ``make bench`` (scripts/bench.sh)
 starts servers of its own and runs this; run directly, it uses the servers of the environment
 (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST, SMTP_PORT, MAILDIR).
@@ -41,6 +52,7 @@ from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import alert_id_for
 from alert_pipeline.simulator import events
+from alert_pipeline.syslog_sender import SyslogSender, with_header
 from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
@@ -51,6 +63,9 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true")
 MAILDIR = Path(os.environ.get("MAILDIR", str(ROOT / ".state" / "mail")))
 METRIC = re.compile(r"^alert_pipeline_events_total (\S+)$", re.MULTILINE)
+SYSLOG_PORT = int(os.environ.get("SYSLOG_PORT", "5514"))
+# Loopback addresses the simulated units send from (every 127.x address reaches the collector).
+SYSLOG_SOURCES = [f"127.0.0.{11 + i}" for i in range(6)]
 
 
 def _free_port() -> int:
@@ -250,6 +265,70 @@ async def _raw_consume(topic: str, n: int) -> float:
         await consumer.stop()
 
 
+def _counted(url: str) -> float:
+    match = METRIC.search(httpx.get(f"{url}/metrics", timeout=5).text)
+    return float(match.group(1)) if match else 0.0
+
+
+def _syslog_run(scheme: str, serials: list[str], n: int, pipeline_url: str, seed: int) -> tuple[float, int]:
+    """Send ``n`` simulated lines to the collector; (events/s until the pipeline counted them, lost)."""
+    source_of = {serial: SYSLOG_SOURCES[i % len(SYSLOG_SOURCES)] for i, serial in enumerate(serials)}
+    url = f"{scheme}://127.0.0.1:{SYSLOG_PORT}"
+    senders = {source: SyslogSender(url, source_address=source).connect() for source in SYSLOG_SOURCES}
+    pending: dict[str, list[bytes]] = {source: [] for source in SYSLOG_SOURCES}
+    baseline = _counted(pipeline_url)
+    started = time.monotonic()
+    for _, (serial, _, record) in zip(range(n), events(serials, threat_ratio=0.05, seed=seed), strict=False):
+        batch = pending[source_of[serial]]
+        batch.append(with_header(record, hostname=serial))
+        if len(batch) >= 256:
+            senders[source_of[serial]].send(batch)
+            batch.clear()
+    for source, sender in senders.items():
+        sender.send(pending[source])
+        sender.close()
+    sent_in = time.monotonic() - started
+    # Done when every event is counted, or (UDP) when the count has not moved for 5 s.
+    counted, last_change = 0.0, time.monotonic()
+    while counted < n and time.monotonic() - last_change < 5:
+        now_counted = _counted(pipeline_url) - baseline
+        if now_counted > counted:
+            counted, last_change = now_counted, time.monotonic()
+        time.sleep(0.05)
+    elapsed = last_change - started
+    print(
+        f"syslog {scheme}: {n} events sent in {sent_in:.1f} s, {counted:.0f} counted by the pipeline "
+        f"in {elapsed:.1f} s",
+        flush=True,
+    )
+    return counted / elapsed, n - int(counted)
+
+
+def _syslog_phase(
+    serials: list[str], n: int, run: str, logs: Path, common: dict[str, str]
+) -> dict[str, float]:
+    """The collector's throughput over TCP and UDP, into a pipeline that reads its topic."""
+    db = f"alert-pipeline-syslog-bench-{run}"
+    pipeline = Service(
+        "alert_pipeline",
+        {
+            **common,
+            "ALERT_PIPELINE_DATABASE": db,
+            "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-syslog-{run}",
+        },
+        logs / f"{run}-alert-pipeline-syslog.log",
+    )
+    try:
+        pipeline.wait_ready()
+        asyncio.run(_wait_units(db, serials))
+        print(f"syslog: {n} events over TCP, then over UDP, to 127.0.0.1:{SYSLOG_PORT} ...", flush=True)
+        tcp_eps, _ = _syslog_run("tcp", serials, n, pipeline.url, seed=3)
+        udp_eps, udp_lost = _syslog_run("udp", serials, n, pipeline.url, seed=4)
+    finally:
+        pipeline.stop()
+    return {"syslog_tcp_eps": round(tcp_eps), "syslog_udp_eps": round(udp_eps), "syslog_udp_lost": udp_lost}
+
+
 def _email_latencies(probes: dict[str, float], timeout: float = 60) -> list[float]:
     """Milliseconds from each probe's produce to its mail's arrival; every mail file is read once."""
     deadline = time.monotonic() + timeout
@@ -289,6 +368,9 @@ def main() -> int:
     parser.add_argument("--probe-every", type=float, default=0.25, help="seconds between important probes")
     parser.add_argument("--steady-rate", type=float, default=10_000, help="events/s during latency")
     parser.add_argument("--steady-seconds", type=float, default=20, help="how long the steady load runs")
+    parser.add_argument(
+        "--syslog-events", type=int, default=100_000, help="events per syslog transport (0 = skip)"
+    )
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -355,6 +437,7 @@ def main() -> int:
         pipeline.stop()
         if notifier:
             notifier.stop()
+    syslog = _syslog_phase(serials, args.syslog_events, run, logs, common) if args.syslog_events else {}
     p50 = statistics.median(latencies) if latencies else None
     p99 = _p99(latencies)
     print(
@@ -369,6 +452,7 @@ def main() -> int:
         "alert_email_p50_ms": round(p50) if p50 is not None else None,
         "alert_email_p99_ms": round(p99) if p99 is not None else None,
         "events": args.events,
+        **syslog,
     }
     print(json.dumps(result))
     return 0

@@ -7,7 +7,8 @@
 #
 #   scripts/bench.sh [benchmark args...]      e.g. --events 300000 --no-notifier
 #
-# Ports (override with BENCH_*): Kafka 29092 (+29093 controller), MongoDB 47017, SMTP 21025.
+# Ports (override with BENCH_*): Kafka 29092 (+29093 controller), MongoDB 47017, SMTP 21025,
+# syslog collector 25514 (UDP, TCP) and 26514 (TLS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -16,6 +17,8 @@ export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
 export KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 export MONGODB_PORT="${BENCH_MONGODB_PORT:-47017}"
 export SMTP_PORT="${BENCH_SMTP_PORT:-21025}"
+export SYSLOG_PORT="${BENCH_SYSLOG_PORT:-25514}"
+export SYSLOG_TLS_PORT="${BENCH_SYSLOG_TLS_PORT:-26514}"
 export APP_ENV="${APP_ENV:-test}"
 # Always local servers: the benchmark measures this machine, not someone else's stack.
 unset KAFKA_BOOTSTRAP_SERVERS MONGODB_URI SMTP_HOST MAILDIR SMS_OUTBOX_DIR WATCH_STACK_ENV \

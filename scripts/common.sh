@@ -47,6 +47,9 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 MONGODB_PORT="${MONGODB_PORT:-27017}"
 SMTP_PORT="${SMTP_PORT:-1025}"
 export KAFKA_PORT KAFKA_CONTROLLER_PORT MONGODB_PORT
+# The syslog collector (scripts/syslog.sh): UDP and TCP on SYSLOG_PORT, TLS on SYSLOG_TLS_PORT.
+export SYSLOG_PORT="${SYSLOG_PORT:-5514}"
+export SYSLOG_TLS_PORT="${SYSLOG_TLS_PORT:-6514}"
 
 # External = the address was given before any of our scripts ran. The decision is
 # exported, so that scripts called by another script (which exported the local
@@ -208,9 +211,11 @@ write_env() {
       SMTP_HOST "$SMTP_HOST" \
       SMTP_PORT "$SMTP_PORT" \
       MAILDIR "$MAILDIR" \
-      SMS_OUTBOX_DIR "$SMS_OUTBOX_DIR"
+      SMS_OUTBOX_DIR "$SMS_OUTBOX_DIR" \
+      SYSLOG_TLS_CA "$STATE_DIR/syslog/tls/ca.pem"
     local var
-    for var in GATEWAY_PORT SIGNUP_PORT IDENTITY_PORT DEVICE_REGISTRY_PORT ALERT_PIPELINE_PORT NOTIFIER_PORT; do
+    for var in GATEWAY_PORT SIGNUP_PORT IDENTITY_PORT DEVICE_REGISTRY_PORT ALERT_PIPELINE_PORT NOTIFIER_PORT \
+      SYSLOG_PORT SYSLOG_TLS_PORT; do
       printf 'export %s=%q\n' "$var" "${!var}"
     done
   } >"$STATE_DIR/env"

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Installs what a run needs and is missing; quick when everything is there already.
 #
-#   scripts/deps.sh          uv, the workspace venv (.venv), the helper venv, Java + Maven
+#   scripts/deps.sh          uv, the workspace venv (.venv), the helper venv, Java + Maven,
+#                            rsyslog with its Kafka and OpenSSL modules (the syslog collector)
 #   scripts/deps.sh --test   the same plus the Debian tools the tests use
 #                            (oathtool, zbarimg, chromium, kcat)
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # command:Debian package
-BASE_TOOLS=(java:openjdk-17-jre-headless mvn:maven)
+BASE_TOOLS=(java:openjdk-17-jre-headless mvn:maven openssl:openssl)
+# Debian packages without a command of their own to look for: the collector's rsyslog modules.
+BASE_PACKAGES=(rsyslog rsyslog-kafka rsyslog-openssl)
 TEST_TOOLS=(oathtool:oathtool zbarimg:zbar-tools chromium:chromium kcat:kcat)
 
 apt_install_missing() {
   local entry cmd pkg missing=()
   for entry in "$@"; do
     IFS=: read -r cmd pkg <<<"$entry"
+    if [[ -z "$pkg" ]]; then
+      # A bare package name: installed or not, as dpkg knows it.
+      pkg="$cmd"
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+      continue
+    fi
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
@@ -25,7 +34,7 @@ apt_install_missing() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install_missing "${BASE_TOOLS[@]}"
+apt_install_missing "${BASE_TOOLS[@]}" "${BASE_PACKAGES[@]}"
 [[ "${1:-}" == "--test" ]] && apt_install_missing "${TEST_TOOLS[@]}"
 
 ensure_uv

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The servers the services depend on: Kafka, MongoDB (SecantusDB) and SMTP (aiosmtpd).
+# The servers the services depend on: Kafka, MongoDB (SecantusDB) and SMTP (aiosmtpd), and the
+# syslog collector (rsyslog) that feeds the UTMs' syslog into Kafka.
 #
 #   scripts/infra.sh start   start what is not running yet, wait until each answers,
-#                            create the project's Kafka topics, write $STATE_DIR/env
+#                            create the project's Kafka topics, start the syslog collector
+#                            once its topic exists, write $STATE_DIR/env
 #   scripts/infra.sh stop|status
 #
 # Servers given from outside (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST) are not
@@ -22,11 +24,15 @@ start() {
   "$S/smtp.sh" wait
   [[ -x "$ROOT/.venv/bin/python" ]] || die ".venv missing: run 'uv sync --all-packages' (make run does)"
   "$ROOT/.venv/bin/python" "$S/create_topics.py" --bootstrap "$KAFKA_BOOTSTRAP_SERVERS"
+  "$S/syslog.sh" start
+  "$S/syslog.sh" wait
   write_env
   log "addresses written to ${STATE_DIR#"$ROOT"/}/env"
 }
 
 stop() {
+  # The collector first, while Kafka still takes what it has queued.
+  "$S/syslog.sh" stop
   # Independent of each other: stop them side by side (Kafka and Mongo take seconds).
   "$S/smtp.sh" stop &
   "$S/mongo.sh" stop &
@@ -39,6 +45,7 @@ status() {
   "$S/kafka.sh" status || rc=1
   "$S/mongo.sh" status || rc=1
   "$S/smtp.sh" status || rc=1
+  "$S/syslog.sh" status || rc=1
   return "$rc"
 }
 

@@ -9,6 +9,8 @@ project's own venv exists.
     probe.py mongo 'mongodb://127.0.0.1:27017/?directConnection=true'
     probe.py smtp 127.0.0.1 1025
     probe.py http http://127.0.0.1:8000/health/ready
+    probe.py tcp 127.0.0.1 5514               (the port accepts a connection)
+    probe.py tls 127.0.0.1 6514 ca.pem        (a TLS handshake verified with the CA succeeds)
 
 Exit 0 when ready, 1 on timeout (with the last error on stderr).
 """
@@ -19,6 +21,8 @@ import argparse
 import asyncio
 import logging
 import smtplib
+import socket
+import ssl
 import sys
 import time
 import urllib.request
@@ -65,11 +69,27 @@ def http_ready(url: str) -> None:
             raise RuntimeError(f"HTTP {resp.status}")
 
 
+def tcp_ready(host: str, port: str) -> None:
+    with socket.create_connection((host, int(port)), timeout=3):
+        pass
+
+
+def tls_ready(host: str, port: str, cafile: str) -> None:
+    context = ssl.create_default_context(cafile=cafile)
+    with (
+        socket.create_connection((host, int(port)), timeout=3) as sock,
+        context.wrap_socket(sock, server_hostname=host),
+    ):
+        pass
+
+
 PROBES: dict[str, Callable[..., None]] = {
     "kafka": kafka_ready,
     "mongo": mongo_ready,
     "smtp": smtp_ready,
     "http": http_ready,
+    "tcp": tcp_ready,
+    "tls": tls_ready,
 }
 
 

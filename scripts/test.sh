@@ -10,7 +10,7 @@
 #   scripts/test.sh [pytest args...]
 #
 # Test ports (override with TEST_*): Kafka 19092 (+19093 controller), MongoDB 37017,
-# SMTP 11025, services 18000-18005.
+# SMTP 11025, services 18000-18005, syslog collector 15514 (UDP+TCP) and 16514 (TLS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -32,6 +32,8 @@ export IDENTITY_PORT="${TEST_IDENTITY_PORT:-18002}"
 export DEVICE_REGISTRY_PORT="${TEST_DEVICE_REGISTRY_PORT:-18003}"
 export ALERT_PIPELINE_PORT="${TEST_ALERT_PIPELINE_PORT:-18004}"
 export NOTIFIER_PORT="${TEST_NOTIFIER_PORT:-18005}"
+export SYSLOG_PORT="${TEST_SYSLOG_PORT:-15514}"
+export SYSLOG_TLS_PORT="${TEST_SYSLOG_TLS_PORT:-16514}"
 export APP_ENV="${APP_ENV:-test}"
 # Decides (and exports) local vs external servers and the addresses, for this script,
 # the scripts it calls and pytest.
@@ -58,7 +60,9 @@ trap 'exit 143' TERM
 
 "$ROOT/scripts/infra.sh" start
 
-echo "test servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT"
+echo "test servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT," \
+  "syslog 127.0.0.1:$SYSLOG_PORT (tls $SYSLOG_TLS_PORT)"
+export SYSLOG_TLS_CA="$STATE_DIR/syslog/tls/ca.pem"
 cd "$ROOT"
 rc=0
 "$ROOT/.venv/bin/pytest" "$@" || rc=$?

@@ -80,3 +80,14 @@ def test_ports_and_mail_ui() -> None:
     assert "8025:8025" in COMPOSE["services"]["mail"]["ports"]
     assert "--replSet" in COMPOSE["services"]["mongo"]["command"]
     assert COMPOSE["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_syslog_collector_uses_the_development_config_and_feeds_kafka() -> None:
+    spec = COMPOSE["services"]["syslog-collector"]
+    assert spec["build"]["dockerfile"] == "deploy/rsyslog/Dockerfile"
+    assert sorted(spec["ports"]) == ["5514:5514/tcp", "5514:5514/udp", "6514:6514/tcp"]
+    assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert spec["environment"]["SYSLOG_KAFKA_BROKERS"] == "kafka:9092"
+    dockerfile = (ROOT / "deploy" / "rsyslog" / "Dockerfile").read_text()
+    assert "COPY deploy/rsyslog/collector.conf " in dockerfile
+    assert "rsyslog-kafka" in dockerfile

@@ -152,7 +152,9 @@ def test_envelope_hostname_names_a_unit_whose_line_has_none() -> None:
         pytest.param(envelope("x", host=5), "envelope host is not a string", id="number-host"),
         pytest.param(envelope("x", v=2), "envelope version", id="v2"),
         pytest.param(
-            envelope(envelope("x").decode()), "JSON inside a collector envelope", id="nested-envelope"
+            envelope(envelope("x").decode()),
+            "collector envelope inside a syslog message",
+            id="nested-envelope",
         ),
         pytest.param(envelope(""), "empty record", id="empty-msg"),
     ],
@@ -207,3 +209,18 @@ def test_syslog_headers(text: str, expected: tuple[object, ...]) -> None:
 def test_syslog_header_rejections(text: str, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         split_header(text)
+
+
+def test_project_json_sent_as_a_syslog_message_is_decoded() -> None:
+    body = (
+        '{"format":"watch.utm-event","version":1,"event_id":"sys-1","serial_number":"FGT60FTK2209X009",'
+        '"occurred_at":"2026-11-30T10:15:00+09:00","kind":"ips","action":"dropped","level":"critical",'
+        '"signature":"Log4j","src_ip":"203.0.113.9","dst_ip":"192.168.1.20"}'
+    )
+    event = decode(envelope(f"<134>1 2026-11-30T10:15:00+09:00 fw-hq watch - - - {body}"))
+    assert (event.serial, event.kind, event.src_ip, event.sender) == (
+        "FGT60FTK2209X009",
+        "ips",
+        "203.0.113.9",
+        "192.0.2.10",
+    )

@@ -90,6 +90,14 @@ ROWS = [
         id="ips-high-priority",
     ),
     pytest.param(
+        f'{HEAD} log_id=020703402001 log_type="IDP" log_component="Signatures" log_subtype="Drop" '
+        'priority=Critical signature_id=58724 signature_msg="SERVER-OTHER Log4j RCE attempt" '
+        "src_ip=203.0.113.7",
+        {"kind": "ips", "signature": "SERVER-OTHER Log4j RCE attempt", "action": "drop"},
+        ("ips", 3, 100340),
+        id="idp-as-syslog-names-ips",
+    ),
+    pytest.param(
         f'{HEAD} log_id=020803401002 log_type="IPS" log_component="Signatures" log_subtype="Detect" '
         'priority=Warning signature_msg="SCAN SSH brute force" classification="Misc activity" '
         "rule_priority=2",

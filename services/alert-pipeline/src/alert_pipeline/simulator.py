@@ -3,12 +3,15 @@
     python -m alert_pipeline.simulator --serial FGT60FTK2109ABCD --rate 200 --duration 60
     python -m alert_pipeline.simulator --registered --rate 1000 --threats 0.05 --format mixed
     python -m alert_pipeline.simulator --serial PA440X1 --format paloalto --count 100 --record sent.jsonl
+    python -m alert_pipeline.simulator --serial FGT60FTK2109ABCD --syslog tcp://127.0.0.1:5514
 
 Each unit sends benign traffic, periodic heartbeats and, at the chosen ratio, threats (web-filter
 blocks, viruses, IPS, application control, botnet/C&C) in one vendor's log format — FortiGate
 ``key=value``, Sophos Firewall ``key=value``, PAN-OS CSV, ArcSight CEF — or the project's JSON
 ``UtmEvent``; ``mixed`` picks one of them per record. ``--record FILE`` writes every record sent with
 the category and severity the simulator intends for it (from its own catalogue), as JSON lines.
+Records go into Kafka, or with ``--syslog`` to the syslog collector (UDP, TCP or TLS, each line
+behind an RFC 5424 or RFC 3164 header naming the unit).
 
 The threat mix follows what UTM threat logs look like in the field: most entries are routine and
 low-severity (web-filter hits that were only logged, low-severity IPS signatures, allowed-but-logged
@@ -34,6 +37,7 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaProducer
 
+from alert_pipeline.syslog_sender import HeaderFormat, SyslogSender, SyslogTargetError, with_header
 from shared.topics import UTM_EVENTS
 
 JST = timezone(timedelta(hours=9))
@@ -488,6 +492,41 @@ async def stream(
     return sent
 
 
+def stream_syslog(
+    sender: SyslogSender,
+    serials: Sequence[str],
+    *,
+    rate: float,
+    count: int,
+    duration: float,
+    threat_ratio: float,
+    fmt: str,
+    header: HeaderFormat = "5424",
+    seed: int | None = None,
+    record: TextIO | None = None,
+) -> dict[str, int]:
+    """Like ``stream``, to a syslog collector: each record behind a syslog header naming its unit."""
+    sent: dict[str, int] = {}
+    started = time.monotonic()
+    pending: list[bytes] = []
+    with sender:
+        for i, item in enumerate(catalogued_events(serials, threat_ratio=threat_ratio, fmt=fmt, seed=seed)):
+            if (count and i >= count) or (duration and time.monotonic() - started >= duration):
+                break
+            pending.append(with_header(item.record, hostname=item.serial, header=header))
+            sent[item.kind] = sent.get(item.kind, 0) + 1
+            if record is not None:
+                record.write(item.as_json() + "\n")
+            ahead = (i + 1) / rate - (time.monotonic() - started) if rate else 0.0
+            if len(pending) >= 256 or ahead > 0.005:
+                sender.send(pending)
+                pending.clear()
+            if ahead > 0.005:
+                time.sleep(ahead)
+        sender.send(pending)
+    return sent
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="utm-simulator", description=__doc__.splitlines()[0] if __doc__ else None
@@ -517,7 +556,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--record", metavar="FILE", help="write each record sent and its intended outcome (JSON lines)"
     )
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--syslog",
+        metavar="URL",
+        help="send to a syslog collector instead of Kafka: udp://, tcp:// or tls://",
+    )
+    parser.add_argument("--framing", choices=("octet", "newline"), default="octet", help="TCP/TLS framing")
+    parser.add_argument("--header", choices=("5424", "3164"), default="5424", help="syslog header RFC")
+    parser.add_argument(
+        "--ca", default=os.environ.get("SYSLOG_TLS_CA"), help="CA file that verifies a tls:// collector"
+    )
     args = parser.parse_args(argv)
+    try:
+        sender = SyslogSender(args.syslog, framing=args.framing, ca_file=args.ca) if args.syslog else None
+    except SyslogTargetError as exc:
+        parser.error(str(exc))
 
     serials = list(args.serial)
     if args.registered:
@@ -526,12 +579,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --serial or --registered (no registered unit found)")
     with contextlib.ExitStack() as files:
         record = files.enter_context(open(args.record, "w", encoding="utf-8")) if args.record else None
-        sent = asyncio.run(
-            stream(
-                args.bootstrap, serials, rate=args.rate, count=args.count, duration=args.duration,
-                threat_ratio=args.threats, fmt=args.format, seed=args.seed, record=record,
-            )
-        )  # fmt: skip
+        if sender:
+            sent = stream_syslog(
+                sender, serials, rate=args.rate, count=args.count, duration=args.duration,
+                threat_ratio=args.threats, fmt=args.format, header=args.header, seed=args.seed,
+                record=record,
+            )  # fmt: skip
+        else:
+            sent = asyncio.run(
+                stream(
+                    args.bootstrap, serials, rate=args.rate, count=args.count, duration=args.duration,
+                    threat_ratio=args.threats, fmt=args.format, seed=args.seed, record=record,
+                )
+            )  # fmt: skip
     print(json.dumps({"units": len(serials), "sent": sent, "total": sum(sent.values())}))
     return 0
 

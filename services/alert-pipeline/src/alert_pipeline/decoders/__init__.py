@@ -56,13 +56,14 @@ def _decode_text(text: str, sender: str, *, fallback_time: datetime | None, nest
     if not text:
         raise DecodeError("empty record")
     if text[0] in "{[":
-        if nested:
-            raise DecodeError("JSON inside a collector envelope")
-        return _decode_json(text, sender)
+        return _decode_json(text, sender, envelope_allowed=not nested)
     message = syslog.split_header(text)
     body = message.body.strip()
     if not body:
         raise DecodeError("empty message")
+    if body[0] in "{[":
+        # The project's JSON sent as a syslog message; an envelope is never taken from inside one.
+        return _decode_json(body, sender, envelope_allowed=False)
     hostname = message.hostname
     if fallback_time is None and message.timestamp:
         fallback_time = _header_time(message.timestamp)
@@ -80,7 +81,7 @@ def _decode_text(text: str, sender: str, *, fallback_time: datetime | None, nest
     raise DecodeError("key=value line of no known vendor (no type/devid nor log_type/device_id)")
 
 
-def _decode_json(text: str, sender: str) -> NeutralEvent:
+def _decode_json(text: str, sender: str, *, envelope_allowed: bool = True) -> NeutralEvent:
     _check_depth(text)
     try:
         data = _json.loads(text)
@@ -89,6 +90,8 @@ def _decode_json(text: str, sender: str) -> NeutralEvent:
     if not isinstance(data, dict):
         raise DecodeError("JSON record is not an object")
     if data.get("src") == "syslog" and "msg" in data and not utm_json.looks_like(data):
+        if not envelope_allowed:
+            raise DecodeError("collector envelope inside a syslog message")
         return _decode_envelope(data)
     if utm_json.looks_like(data):
         return utm_json.decode(data, sender=sender)

@@ -32,10 +32,15 @@ def looks_like(fields: dict[str, str]) -> bool:
     )
 
 
+# SFOS names its intrusion-prevention logs "IDP" in syslog and "IPS" on its console.
+_LOG_TYPE_ALIASES = {"idp": "ips", "intrusion prevention": "ips"}
+
+
 def decode(fields: dict[str, str], text: str, *, sender: str, hostname: str) -> NeutralEvent:
     """The neutral event of a tokenized Sophos line."""
     get = fields.get
     log_type = get("log_type", "").lower()
+    log_type = _LOG_TYPE_ALIASES.get(log_type, log_type)
     if not log_type:
         raise DecodeError("missing log_type")
     serial = get("device_serial_id", "") or get("device_id", "")
