@@ -133,7 +133,7 @@ def test_envelope_of_a_project_json_record() -> None:
         '"occurred_at":"2026-11-03T09:05:07+09:00","kind":"virus","action":"blocked","level":"warning"}'
     )
     event = parse_record(_envelope("<14>1 2026-11-03T09:05:07+09:00 unit - - - - " + record))
-    assert (event.event_key, event.kind, event.action) == ("e-9", "virus", "blocked")
+    assert (event.event_key, event.kind, event.action) == ("e-9", "antivirus", "blocked")
 
 
 def test_bytes_that_are_not_utf8_inside_the_envelope_are_replaced() -> None:
@@ -146,10 +146,10 @@ def test_bytes_that_are_not_utf8_inside_the_envelope_are_replaced() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b'{"v":1,"src":"syslog","host":"192.0.2.10"}', "without msg"),
-        (b'{"v":1,"src":"syslog","msg":', "invalid syslog envelope"),
-        (_envelope("<185>1 2026-11-03T09:05:07+09:00 FGT60F-HQ - - - -"), "empty syslog message"),
-        (_envelope("<14>Nov  3 09:05:07 host just words"), "neither JSON nor key=value"),
+        (b'{"v":1,"src":"syslog","host":"192.0.2.10"}', "neither a UtmEvent nor a collector envelope"),
+        (b'{"v":1,"src":"syslog","msg":', "invalid JSON"),
+        (_envelope("<185>1 2026-11-03T09:05:07+09:00 FGT60F-HQ - - - -"), "empty message"),
+        (_envelope("<14>Nov  3 09:05:07 host just words"), "no known format"),
     ],
 )
 def test_bad_envelopes_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:

@@ -8,6 +8,7 @@ alert ID and counters by topic-partition offset.
 """
 
 import asyncio
+import functools
 import logging
 import operator
 import re
@@ -107,14 +108,11 @@ def identity_of(event: ParsedEvent) -> str:
     """How a record names its unit: the serial, else ``devname:…`` or ``sender:…``."""
     if event.serial_number:
         return event.serial_number
-    for attribute in ("devname", "sender"):
-        value = getattr(event, attribute, "")
-        if value:
-            return f"{attribute}:{value}"
+    if event.device_name:
+        return f"devname:{event.device_name}"
+    if event.sender:
+        return f"sender:{event.sender}"
     return ""
-
-
-_ALIAS_ATTRIBUTES = ("devname", "sender")
 
 
 def _aliases_of(devname: str, sender: str) -> list[str]:
@@ -160,14 +158,8 @@ class UnitDirectory:
 
     async def learn(self, accepted: Sequence[tuple[Any, ParsedEvent, str]], units: dict[str, Unit]) -> None:
         """Remember the device names and sending hosts of lines that carried a registered serial."""
-        if not accepted or not any(
-            hasattr(type(e), a) for _, e, _ in accepted[:1] for a in _ALIAS_ATTRIBUTES
-        ):
-            return  # the decoder gives neither device names nor sending hosts
         seen = {
-            (e.serial_number, getattr(e, "devname", ""), getattr(e, "sender", ""))
-            for _, e, _ in accepted
-            if e.serial_number in units
+            (e.serial_number, e.device_name, e.sender) for _, e, _ in accepted if e.serial_number in units
         }
         new: dict[str, str] = {}
         for serial, devname, sender in seen:
@@ -233,7 +225,7 @@ class IngestService:
         seen: SeenTracker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         limits: Limits | None = None,
-        decode: Callable[[bytes], ParsedEvent] = parse_record,
+        decode: Callable[[bytes], ParsedEvent] | None = None,
     ) -> None:
         self.store = store
         self.classifier = classifier
@@ -242,7 +234,8 @@ class IngestService:
         self.seen = seen or SeenTracker()
         self.limits = limits or Limits()
         self._now = now
-        self._decode = decode
+        # The same rules decide "threat or benign" at decoding and the alert's category afterwards.
+        self._decode = decode or functools.partial(parse_record, classifier=classifier)
 
     # --- one record ---
 
@@ -284,9 +277,9 @@ class IngestService:
         try:
             # One C-level pass: joining fails when any of these is not a string.
             "".join(_STRINGS_OF(event))
-            "".join((getattr(event, "devname", ""), getattr(event, "sender", "")))
+            "".join((event.device_name, event.sender))
         except TypeError:
-            names = (*_STRING_FIELDS, "devname", "sender")
+            names = (*_STRING_FIELDS, "device_name", "sender")
             wrong = [n for n in names if not isinstance(getattr(event, n, ""), str)]
             raise RecordRejected("invalid-field", f"{', '.join(wrong)} not a string") from None
         serial = event.serial_number

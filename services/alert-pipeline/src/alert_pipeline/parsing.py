@@ -9,7 +9,7 @@ it a severity of 1–3", ``kind`` is the category code (``traffic``, ``system``,
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from alert_pipeline.classifier import Classification, default_classifier
+from alert_pipeline.classifier import Classification, Classifier, default_classifier
 from alert_pipeline.decoders import DecodeError, NeutralEvent, decode
 
 
@@ -49,13 +49,15 @@ class ParsedEvent:
         return self.outcome.rule_id if self.outcome else 0
 
 
-def parse_record(raw: bytes, *, sender: str | None = None) -> ParsedEvent:
-    """Decode and classify one raw record from the ``utm-events`` topic or raise ``ParseError``."""
+def parse_record(
+    raw: bytes, *, sender: str | None = None, classifier: Classifier | None = None
+) -> ParsedEvent:
+    """Decode and classify (by ``classifier``, else the packaged rules) one raw record, or ParseError."""
     try:
         event = decode(raw, sender=sender)
     except DecodeError as exc:
         raise ParseError(exc.reason) from exc
-    return from_neutral(event, default_classifier().classify(event))
+    return from_neutral(event, (classifier or default_classifier()).classify(event))
 
 
 def from_neutral(event: NeutralEvent, outcome: Classification) -> ParsedEvent:

@@ -580,11 +580,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as files:
         record = files.enter_context(open(args.record, "w", encoding="utf-8")) if args.record else None
         if sender:
-            sent = stream_syslog(
-                sender, serials, rate=args.rate, count=args.count, duration=args.duration,
-                threat_ratio=args.threats, fmt=args.format, header=args.header, seed=args.seed,
-                record=record,
-            )  # fmt: skip
+            try:
+                sent = stream_syslog(
+                    sender, serials, rate=args.rate, count=args.count, duration=args.duration,
+                    threat_ratio=args.threats, fmt=args.format, header=args.header, seed=args.seed,
+                    record=record,
+                )  # fmt: skip
+            except OSError as exc:  # refused, unreachable, or a TLS certificate the CA does not vouch for
+                print(
+                    f"utm-simulator: cannot send to the syslog collector {args.syslog}: {exc}",
+                    file=sys.stderr,
+                )
+                return 1
         else:
             sent = asyncio.run(
                 stream(
