@@ -58,6 +58,7 @@ class ServiceProcess:
         command = [
             sys.executable, "-m", "uvicorn", f"{PACKAGES[self.name]}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            "--no-server-header", "--no-proxy-headers",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.body_limits import BodyLimits
 from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
 from shared.logging import configure_logging
@@ -107,6 +109,7 @@ def build_app(
     app.state.token_public_key = runtime.settings.token_public_key
     app.include_router(_operations_router(runtime))
     _count_requests(app, runtime.registry)
+    app.add_middleware(BodyLimits)
     for router in routers:
         app.include_router(router)
     return app
@@ -153,12 +156,23 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
         }
         return JSONResponse(body, status_code=503 if failing else 200)
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus text exposition."""
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text exposition, for the scraper holding the metrics token."""
+        if not _may_read_metrics(request, runtime.settings):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _may_read_metrics(request: Request, settings: CommonSettings) -> bool:
+    """With a token configured, only ``Authorization: Bearer <token>``; without one, not in production."""
+    token = settings.metrics_token
+    if not token:
+        return settings.app_env != "production"
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 async def _ping_kafka(broker: KafkaBroker) -> bool:

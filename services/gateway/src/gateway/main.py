@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import csrf
+from gateway import csrf, security
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
 from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
@@ -17,6 +17,7 @@ from gateway.web import STATIC_DIR, error_page
 from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
+PUBLIC_DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,20 +45,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backends = backends
-    app.state.token_cache = TokenCache()
+    app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
+    # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
+    app.router.routes[:] = [
+        route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES
+    ]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
     return app
 
 
 def _install_handlers(app: FastAPI) -> None:
+    def _foreign_origin(request: Request) -> Response:
+        return error_page(
+            request,
+            status_code=403,
+            title="アクセスできません",
+            message="この操作は受け付けられません。ポータルの画面から操作してください。",
+        )
+
     @app.middleware("http")
-    async def _csrf_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await security.guard(request, call_next, _foreign_origin)
         csrf.set_cookie(request, response)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.exception_handler(RedirectRequired)

@@ -62,11 +62,13 @@ class PortalUser:
 
 
 class TokenCache:
-    """Access tokens by session id, kept until shortly before they expire."""
+    """Access tokens by session id, kept a few seconds (and never until shortly before they expire)."""
 
-    def __init__(self, margin_seconds: float = 30.0) -> None:
+    def __init__(self, margin_seconds: float = 30.0, max_age_seconds: float = 5.0) -> None:
         self._items: dict[str, tuple[float, PortalUser]] = {}
         self._margin = margin_seconds
+        # Revocation at identity (logout elsewhere, reissue) must reach the portal within this time.
+        self._max_age = max_age_seconds
 
     def get(self, session_id: str) -> PortalUser | None:
         item = self._items.get(session_id)
@@ -79,7 +81,8 @@ class TokenCache:
         if len(self._items) > 10_000:
             now = time.monotonic()
             self._items = {k: v for k, v in self._items.items() if v[0] > now}
-        self._items[session_id] = (time.monotonic() + max(0.0, expires_in - self._margin), user)
+        keep = min(self._max_age, max(0.0, expires_in - self._margin))
+        self._items[session_id] = (time.monotonic() + keep, user)
 
     def drop(self, session_id: str) -> None:
         self._items.pop(session_id, None)
