@@ -61,7 +61,11 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
         payload: Any = json.loads(body)
     except ValueError:
         return JSONResponse({"errors": {FORM: "入力形式が正しくありません。"}}, status_code=422)
-    headers = {}
+    # Signup limits mails per client: it believes the address the gateway vouches for with its secret.
+    headers = {
+        "X-Client-Address": request.state.client_address,
+        "X-Gateway-Secret": request.app.state.settings.signup_secret,
+    }
     key = request.headers.get("idempotency-key")
     if key:
         headers["Idempotency-Key"] = key[:200]
@@ -76,7 +80,10 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
         content = response.json()
     except ValueError:
         return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
-    return JSONResponse(content, status_code=response.status_code)
+    answer = JSONResponse(content, status_code=response.status_code)
+    if "retry-after" in response.headers:
+        answer.headers["Retry-After"] = response.headers["retry-after"]
+    return answer
 
 
 @router.get("/signup/confirm/{token}", response_class=HTMLResponse)
