@@ -109,7 +109,7 @@ async def portal(signup_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     await backends.aclose()
 
 
-def _log_in(client: httpx.AsyncClient, role: str) -> None:
+async def _log_in(client: httpx.AsyncClient, role: str) -> None:
     """As if identity had exchanged this browser's session for a token of ``role``."""
     principal = Principal(
         account_id=f"{role}-1", company_id="", role="operator" if role == "operator" else "customer"
@@ -125,7 +125,9 @@ def _log_in(client: httpx.AsyncClient, role: str) -> None:
     sid = f"session-{role}"
     cache: TokenCache = client.app.state.token_cache  # type: ignore[attr-defined]
     cache.put(sid, user, 300)
-    client.cookies.set("watch_session", sid)
+    handle = f"handle-{uuid.uuid4().hex}"
+    await client.app.state.session_store.put(handle, sid)  # type: ignore[attr-defined]
+    client.cookies.set("watch_session", handle)
 
 
 @pytest.fixture
@@ -317,7 +319,7 @@ async def test_operators_see_the_application_list_and_detail(
     other["company"]["email_confirmation"] = "other@example.com"
     confirmed = (await _post(portal, csrf, other)).json()["application_number"]
     await portal.get((await _url_for(confirmation_urls, confirmed)).removeprefix(PORTAL))
-    _log_in(portal, "operator")
+    await _log_in(portal, "operator")
 
     listed = await portal.get("/operator/applications")
     assert listed.status_code == 200
@@ -345,7 +347,7 @@ async def test_operators_see_the_application_list_and_detail(
 
 @pytest.mark.integration
 async def test_customers_cannot_open_the_operator_pages(portal: httpx.AsyncClient) -> None:
-    _log_in(portal, "customer")
+    await _log_in(portal, "customer")
     response = await portal.get("/operator/applications")
     assert response.status_code == 403
     assert "このページは運用担当者専用です。" in response.text

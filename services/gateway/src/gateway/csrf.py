@@ -1,6 +1,6 @@
 """CSRF protection for every portal form and the wizard's JSON post.
 
-The token is an HMAC (keyed by a gateway secret) of the browser's session cookie, or, before
+The token is an HMAC (keyed by a gateway secret) of the browser's identity session, or, before
 login, of a random nonce kept in an HttpOnly cookie. A cookie and field chosen by an attacker do
 not match, and a token taken from one session is worthless in another. Unsafe methods must also
 come from the portal's own origin (see ``gateway.security``).
@@ -40,9 +40,12 @@ def _nonce(request: Request) -> str:
 
 
 def _binding(request: Request) -> str:
-    """What the token is bound to: the session cookie once logged in, else the nonce cookie."""
-    settings = request.app.state.settings
-    session = request.cookies.get(settings.session_cookie)
+    """What the token is bound to: the identity session once logged in, else the nonce cookie.
+
+    The identity session id never reaches the browser (its cookie holds a handle), and it outlives
+    the handle's renewals, so a page rendered just before a renewal still posts.
+    """
+    session = getattr(request.state, "identity_session", None)
     return f"session:{session}" if session else f"nonce:{_nonce(request)}"
 
 
@@ -89,7 +92,7 @@ async def _check(request: Request) -> None:
         form = await request.form()
         value = form.get(FIELD)
         given = value if isinstance(value, str) else None
-    has_binding = request.cookies.get(request.app.state.settings.session_cookie) or request.cookies.get(
+    has_binding = getattr(request.state, "identity_session", None) or request.cookies.get(
         request.app.state.settings.csrf_cookie
     )
     if not has_binding or not given or not hmac.compare_digest(csrf_token(request).encode(), given.encode()):

@@ -1,6 +1,7 @@
 """Composition root of the gateway service: the portal pages over the backend services."""
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -8,10 +9,11 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import csrf, security
+from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
 from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
+from gateway.session_store import SessionStore
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page
 from shared.app import ServiceRuntime, build_app, create_runtime
@@ -25,6 +27,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = create_runtime(SERVICE, settings)
     backends = Backends(settings.backend_urls(), timeout=settings.backend_timeout_seconds)
+
+    sessions = SessionStore(runtime.db, timedelta(seconds=settings.session_max_age_seconds))
+
+    async def prepare(_: ServiceRuntime) -> None:
+        await sessions.create_indexes()
 
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
@@ -41,10 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             alerts.router,
             operator.router,
         ],
+        on_startup=[prepare],
         on_shutdown=[close_backends],
     )
     app.state.settings = settings
     app.state.backends = backends
+    app.state.session_store = sessions
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [
@@ -66,7 +75,15 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await security.guard(request, call_next, _foreign_origin)
+        async def with_session(request: Request) -> Response:
+            if request.url.path.startswith(("/static/", "/health/", "/metrics")):
+                return await call_next(request)
+            await session.resolve(request)
+            response = await call_next(request)
+            await session.settle(request, response)
+            return response
+
+        response = await security.guard(request, with_session, _foreign_origin)
         csrf.set_cookie(request, response)
         return response
 
