@@ -2,10 +2,12 @@
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +22,16 @@ from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
 PUBLIC_DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# What any portal page may answer besides its own statuses (declared for the OpenAPI document).
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Not logged in, or a first-login step comes first: the page in Location."},
+    403: {"description": "Another origin, a missing or foreign CSRF token, or an operator-only page."},
+    503: {"description": "A backend service cannot be reached."},
+}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is larger than the limit."},
+    422: {"description": "The body is malformed or nested too deeply."},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,7 +73,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
+    _declare_page_responses(app)
     return app
+
+
+def _declare_page_responses(app: FastAPI) -> None:
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or route.path.startswith(("/health", "/metrics")):
+            continue
+        extra = {
+            **PAGE_RESPONSES,
+            **(BODY_RESPONSES if (route.methods or set()) & {"POST", "PUT", "PATCH"} else {}),
+        }
+        for code, spec in extra.items():
+            route.responses.setdefault(code, spec)
 
 
 def _install_handlers(app: FastAPI) -> None:

@@ -130,7 +130,7 @@ async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDe
     response = await backends.call(
         "alert-pipeline", "GET", backend_path("/alerts/{alert_id}", alert_id=alert_id), user=user
     )
-    if response.status_code in (404, 422) or not _is_alert(response, alert_id):
+    if 400 <= response.status_code < 500 or not _is_alert(response, alert_id):
         return error_page(
             request, status_code=404, title="アラート詳細", message="アラートが見つかりません。"
         )
