@@ -11,11 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.auth import CurrentOperator, CurrentPrincipal
 from shared.body_limits import BodyLimits
 from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
@@ -111,6 +113,7 @@ def build_app(
     _count_requests(app, runtime.registry)
     app.add_middleware(BodyLimits)
     for router in routers:
+        declare_common_responses(router)
         app.include_router(router)
     return app
 
@@ -164,6 +167,39 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _dependency(alias: Any) -> Any:
+    return alias.__metadata__[0].dependency
+
+
+AUTHENTICATED = {"dependency": _dependency(CurrentPrincipal), "description": "No valid bearer token."}
+OPERATOR_ONLY = {"dependency": _dependency(CurrentOperator), "description": "The token is not an operator's."}
+
+
+def _calls(dependant: Any) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def declare_common_responses(router: APIRouter) -> None:
+    """Declare the statuses every route of a kind may answer, for the OpenAPI document.
+
+    401 where a bearer token is required, 403 where an operator's is, 413/422 where a body is read
+    (size and depth limits, see ``shared.body_limits``).
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = _calls(route.dependant)
+        if AUTHENTICATED["dependency"] in calls or OPERATOR_ONLY["dependency"] in calls:
+            route.responses.setdefault(401, {"description": AUTHENTICATED["description"]})
+        if OPERATOR_ONLY["dependency"] in calls:
+            route.responses.setdefault(403, {"description": OPERATOR_ONLY["description"]})
+        if (route.methods or set()) & {"POST", "PUT", "PATCH"}:
+            route.responses.setdefault(413, {"description": "The body is larger than the limit."})
 
 
 def _may_read_metrics(request: Request, settings: CommonSettings) -> bool:

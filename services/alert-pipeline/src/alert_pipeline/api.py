@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from alert_pipeline.models import public_alert
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import CurrentPrincipal
+from shared.openapi import problem
 
 router = APIRouter(tags=["alerts"])
 DEFAULT_PERIOD = timedelta(days=30)
@@ -74,7 +75,9 @@ async def _scope(
     }
 
 
-@router.get("/alerts", response_model=AlertPage)
+@router.get(
+    "/alerts", response_model=AlertPage, responses={422: problem("Invalid period, severity or paging.")}
+)
 async def list_alerts(
     request: Request,
     principal: CurrentPrincipal,
@@ -106,7 +109,7 @@ async def list_alerts(
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
-@router.get("/alerts/summary", response_model=AlertSummary)
+@router.get("/alerts/summary", response_model=AlertSummary, responses={422: problem("Invalid period.")})
 async def alert_summary(
     request: Request,
     principal: CurrentPrincipal,
@@ -132,7 +135,9 @@ async def alert_summary(
     }
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertView)
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertView, responses={404: problem("No such alert of this company.")}
+)
 async def get_alert(request: Request, principal: CurrentPrincipal, alert_id: str) -> dict[str, Any]:
     """One alert of the company; another company's alert is simply not found."""
     unit_ids = await _store(request).company_unit_ids(principal.company_id)

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
@@ -48,18 +48,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
 
+    routers = [
+        account.router,
+        dashboard.router,
+        signup.router,
+        operator_applications.router,
+        units.router,
+        alerts.router,
+        operator.router,
+    ]
+    for router in routers:
+        _declare_page_responses(router)
     app = build_app(
         runtime,
         title="Gateway",
-        routers=[
-            account.router,
-            dashboard.router,
-            signup.router,
-            operator_applications.router,
-            units.router,
-            alerts.router,
-            operator.router,
-        ],
+        routers=routers,
         on_startup=[prepare],
         on_shutdown=[close_backends],
     )
@@ -73,13 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
-    _declare_page_responses(app)
     return app
 
 
-def _declare_page_responses(app: FastAPI) -> None:
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or route.path.startswith(("/health", "/metrics")):
+def _declare_page_responses(router: APIRouter) -> None:
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
             continue
         extra = {
             **PAGE_RESPONSES,

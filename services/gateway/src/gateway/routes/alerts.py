@@ -43,7 +43,7 @@ def _day(value: str, fallback: date) -> date:
         return fallback
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})
 async def alert_log(
     request: Request,
     user: CurrentUser,
@@ -124,7 +124,14 @@ def _is_alert(response: Any, alert_id: str) -> bool:
     return isinstance(body, dict) and body.get("alert_id") == alert_id
 
 
-@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+@router.get(
+    "/alerts/{alert_id}",
+    response_class=HTMLResponse,
+    responses={
+        404: {"description": "No such alert of this company."},
+        502: {"description": "Backend error."},
+    },
+)
 async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDep, alert_id: str) -> Response:
     """アラート詳細 with what happened, 説明, 対処 and an お問い合わせ link carrying the alert ID and MAC."""
     response = await backends.call(
