@@ -93,7 +93,7 @@ def _headers(service: str, operation: Any, gateway_url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(principal, private_key=PRIVATE_KEY)}"}
 
 
-def _summary(exc: Exception) -> str:
+def _summary(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return " | ".join(lines[:14]) or type(exc).__name__
 
@@ -117,7 +117,7 @@ def _run_operation(service: str, operation: Any, headers: dict[str, str]) -> lis
 
     try:
         run()
-    except Exception as exc:  # Hypothesis re-raises the distinct failures it kept, as a group
+    except (Exception, BaseExceptionGroup) as exc:  # Hypothesis re-raises the failures it kept, grouped
         found = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
         figures["failures"] += len(found)
         return [f"{operation.label}: {_summary(exc)}"]
