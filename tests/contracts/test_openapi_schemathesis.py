@@ -61,11 +61,7 @@ def stack(servers: Servers) -> Iterator[Stack]:
     stack.services["identity"].env["IDENTITY_TOKEN_PRIVATE_KEY"] = PRIVATE_KEY
     stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
     try:
-        for service in stack.services.values():
-            service.env = {**stack.base_env(), **service.env}
-            service.start(wait=False)
-        for service in stack.services.values():
-            service.wait_ready(START_TIMEOUT)
+        stack.start(timeout=START_TIMEOUT)
         yield stack
     finally:
         stack.stop()

@@ -22,6 +22,9 @@ from support.servers import Servers
 
 pytestmark = pytest.mark.integration
 
+# Several services starting at once on a busy two-core machine can take more than a minute.
+START_TIMEOUT = 240.0
+
 OPERATOR_LOGIN = "ops.security@watch.example"
 OPERATOR_PASSWORD = "Kanshi#Security-2026"
 NEW_PASSWORD = "Kanshi#Security-2027"
@@ -42,7 +45,7 @@ def stack(servers: Servers) -> Iterator[Stack]:
     )
     stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
     try:
-        stack.start()
+        stack.start(timeout=START_TIMEOUT)
         yield stack
     finally:
         stack.stop()

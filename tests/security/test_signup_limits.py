@@ -16,6 +16,9 @@ from support.servers import Servers
 
 pytestmark = pytest.mark.integration
 
+# Several services starting at once on a busy two-core machine can take more than a minute.
+START_TIMEOUT = 240.0
+
 GATEWAY_SECRET = "signup-secret-of-this-test"
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 TOO_MANY = "お申込みの操作が続いたため、受付を一時停止しています。しばらくしてから再度お試しください。"
@@ -69,7 +72,7 @@ def stack(servers: Servers) -> Iterator[Stack]:
     )
     stack.add("gateway", GATEWAY_SIGNUP_SECRET=GATEWAY_SECRET, GATEWAY_COOKIE_SECURE="false")
     try:
-        stack.start()
+        stack.start(timeout=START_TIMEOUT)
         yield stack
     finally:
         stack.stop()

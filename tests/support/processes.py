@@ -131,14 +131,14 @@ class Stack:
         )
         return self.services[name]
 
-    def start(self, *names: str) -> None:
+    def start(self, *names: str, timeout: float = 60.0) -> None:
         """Start the named (or all declared) services and wait until every one is ready."""
         chosen = [self.services[name] for name in names] if names else list(self.services.values())
         for service in chosen:
             service.env = {**self.base_env(), **service.env}
             service.start(wait=False)
         for service in chosen:
-            service.wait_ready()
+            service.wait_ready(timeout)
 
     def stop(self) -> None:
         for service in self.services.values():
