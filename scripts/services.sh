@@ -45,7 +45,9 @@ start() {
       continue
     fi
     ensure_port_free "$name" "$port"
-    start_bg "$name" "$UVICORN" "$pkg.main:create_app" --factory --host 127.0.0.1 --port "$port"
+    # No server header; client addresses come from the peer (the gateway decides which proxies to believe).
+    start_bg "$name" "$UVICORN" "$pkg.main:create_app" --factory --host 127.0.0.1 --port "$port" \
+      --no-server-header --no-proxy-headers
   done < <(selected "$@")
 }
 

@@ -58,6 +58,7 @@ class ServiceProcess:
         command = [
             sys.executable, "-m", "uvicorn", f"{PACKAGES[self.name]}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            "--no-server-header", "--no-proxy-headers",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
@@ -130,14 +131,14 @@ class Stack:
         )
         return self.services[name]
 
-    def start(self, *names: str) -> None:
+    def start(self, *names: str, timeout: float = 60.0) -> None:
         """Start the named (or all declared) services and wait until every one is ready."""
         chosen = [self.services[name] for name in names] if names else list(self.services.values())
         for service in chosen:
             service.env = {**self.base_env(), **service.env}
             service.start(wait=False)
         for service in chosen:
-            service.wait_ready()
+            service.wait_ready(timeout)
 
     def stop(self) -> None:
         for service in self.services.values():

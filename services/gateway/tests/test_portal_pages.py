@@ -131,7 +131,9 @@ async def portal(servers: object) -> AsyncIterator[Portal]:
     gateway = create_gateway(GatewaySettings(cookie_secure=False))
     async with identity.router.lifespan_context(identity):
         transport = httpx.ASGITransport(app=gateway)
-        async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://portal", headers={"Origin": "http://portal"}
+        ) as client:
             harness = Portal(client, identity, gateway)
             service = identity.state.identity
             real_publish = service.publish

@@ -15,8 +15,10 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from gateway.backends import Backends
+from gateway.csrf import token_for
 from gateway.main import create_app as create_gateway
 from gateway.session import PortalUser, TokenCache
+from gateway.settings import DEV_CSRF_SECRET
 from gateway.settings import Settings as GatewaySettings
 from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY, KafkaSettings, MongoSettings
@@ -99,13 +101,15 @@ async def signup_app() -> AsyncIterator[FastAPI]:
 async def portal(signup_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     backends = Backends({"signup": "http://signup"}, transport=httpx.ASGITransport(app=signup_app))
     app = _gateway(backends)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PORTAL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=PORTAL, headers={"Origin": PORTAL}
+    ) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client
     await backends.aclose()
 
 
-def _log_in(client: httpx.AsyncClient, role: str) -> None:
+async def _log_in(client: httpx.AsyncClient, role: str) -> None:
     """As if identity had exchanged this browser's session for a token of ``role``."""
     principal = Principal(
         account_id=f"{role}-1", company_id="", role="operator" if role == "operator" else "customer"
@@ -121,14 +125,18 @@ def _log_in(client: httpx.AsyncClient, role: str) -> None:
     sid = f"session-{role}"
     cache: TokenCache = client.app.state.token_cache  # type: ignore[attr-defined]
     cache.put(sid, user, 300)
-    client.cookies.set("watch_session", sid)
+    handle = f"handle-{uuid.uuid4().hex}"
+    await client.app.state.session_store.put(handle, sid)  # type: ignore[attr-defined]
+    client.cookies.set("watch_session", handle)
 
 
 @pytest.fixture
 async def portal_without_signup() -> AsyncIterator[httpx.AsyncClient]:
     backends = Backends({"signup": "http://127.0.0.1:9"}, timeout=2.0)
     app = _gateway(backends)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PORTAL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=PORTAL, headers={"Origin": PORTAL}
+    ) as client:
         yield client
     await backends.aclose()
 
@@ -292,8 +300,9 @@ async def test_signup_down_gives_clear_answers_not_500(portal_without_signup: ht
     link = await portal_without_signup.get("/signup/confirm/abc")
     assert link.status_code == 503
 
-    portal_without_signup.cookies.set("watch_csrf", "token-of-this-browser")
-    posted = await _post(portal_without_signup, "token-of-this-browser", VALID)
+    portal_without_signup.cookies.set("watch_csrf", "nonce-of-this-browser")
+    token = token_for(DEV_CSRF_SECRET, "nonce:nonce-of-this-browser")
+    posted = await _post(portal_without_signup, token, VALID)
     assert posted.status_code == 503
     assert posted.json() == {
         "errors": {"_form": "ただいま申込みを受け付けられません。しばらくしてから再度お試しください。"}
@@ -306,9 +315,11 @@ async def test_operators_see_the_application_list_and_detail(
 ) -> None:
     csrf = await _open_wizard(portal)
     pending = (await _post(portal, csrf, VALID)).json()["application_number"]
-    confirmed = (await _post(portal, csrf, VALID)).json()["application_number"]
+    other = {**VALID, "company": {**VALID["company"], "email": "other@example.com"}}
+    other["company"]["email_confirmation"] = "other@example.com"
+    confirmed = (await _post(portal, csrf, other)).json()["application_number"]
     await portal.get((await _url_for(confirmation_urls, confirmed)).removeprefix(PORTAL))
-    _log_in(portal, "operator")
+    await _log_in(portal, "operator")
 
     listed = await portal.get("/operator/applications")
     assert listed.status_code == 200
@@ -336,7 +347,7 @@ async def test_operators_see_the_application_list_and_detail(
 
 @pytest.mark.integration
 async def test_customers_cannot_open_the_operator_pages(portal: httpx.AsyncClient) -> None:
-    _log_in(portal, "customer")
+    await _log_in(portal, "customer")
     response = await portal.get("/operator/applications")
     assert response.status_code == 403
     assert "このページは運用担当者専用です。" in response.text

@@ -350,7 +350,9 @@ async def test_operators_list_and_read_applications(
     client: httpx.AsyncClient, events: Events, form: Form
 ) -> None:
     pending = (await _submit(client, form())).json()["application_number"]
-    confirmed = (await _submit(client, form())).json()["application_number"]
+    other = form()
+    other["company"]["email"] = other["company"]["email_confirmation"] = "other@example.com"
+    confirmed = (await _submit(client, other)).json()["application_number"]
     await client.post("/applications/confirm", json={"token": await _token_of(events, confirmed)})
 
     listed = await client.get("/applications", headers=OPERATOR)

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -10,11 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.auth import CurrentOperator, CurrentPrincipal
+from shared.body_limits import BodyLimits
 from shared.deadletter import DeadLetters
 from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
@@ -115,7 +119,9 @@ def build_app(
     app.state.token_public_key = runtime.settings.token_public_key
     app.include_router(_operations_router(runtime))
     _count_requests(app, runtime.registry)
+    app.add_middleware(BodyLimits)
     for router in routers:
+        declare_common_responses(router)
         app.include_router(router)
     return app
 
@@ -165,12 +171,56 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
             body["problems"] = problems
         return JSONResponse(body, status_code=503 if failing else 200)
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus text exposition."""
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text exposition, for the scraper holding the metrics token."""
+        if not _may_read_metrics(request, runtime.settings):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _dependency(alias: Any) -> Any:
+    return alias.__metadata__[0].dependency
+
+
+AUTHENTICATED = {"dependency": _dependency(CurrentPrincipal), "description": "No valid bearer token."}
+OPERATOR_ONLY = {"dependency": _dependency(CurrentOperator), "description": "The token is not an operator's."}
+
+
+def _calls(dependant: Any) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def declare_common_responses(router: APIRouter) -> None:
+    """Declare the statuses every route of a kind may answer, for the OpenAPI document.
+
+    401 where a bearer token is required, 403 where an operator's is, 413/422 where a body is read
+    (size and depth limits, see ``shared.body_limits``).
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = _calls(route.dependant)
+        if AUTHENTICATED["dependency"] in calls or OPERATOR_ONLY["dependency"] in calls:
+            route.responses.setdefault(401, {"description": AUTHENTICATED["description"]})
+        if OPERATOR_ONLY["dependency"] in calls:
+            route.responses.setdefault(403, {"description": OPERATOR_ONLY["description"]})
+        if (route.methods or set()) & {"POST", "PUT", "PATCH"}:
+            route.responses.setdefault(413, {"description": "The body is larger than the limit."})
+
+
+def _may_read_metrics(request: Request, settings: CommonSettings) -> bool:
+    """With a token configured, only ``Authorization: Bearer <token>``; without one, not in production."""
+    token = settings.metrics_token
+    if not token:
+        return settings.app_env != "production"
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 async def _ping_kafka(broker: KafkaBroker) -> bool:

@@ -43,6 +43,11 @@ class CommonSettings(BaseSettings):
 
     app_env: Environment = Field(default="development", validation_alias="APP_ENV")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    metrics_token: str | None = Field(
+        default=None,
+        validation_alias="METRICS_TOKEN",
+        description="Bearer token /metrics asks for; without one, /metrics answers only outside production.",
+    )
     database: str
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

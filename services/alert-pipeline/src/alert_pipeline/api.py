@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import CurrentPrincipal
+from shared.openapi import problem
 
 router = APIRouter(tags=["alerts"])
 DEFAULT_PERIOD = timedelta(days=30)
@@ -66,7 +67,9 @@ def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return since, until
 
 
-@router.get("/alerts", response_model=AlertPage)
+@router.get(
+    "/alerts", response_model=AlertPage, responses={422: problem("Invalid period, severity or paging.")}
+)
 async def list_alerts(
     request: Request,
     principal: CurrentPrincipal,
@@ -95,7 +98,7 @@ async def list_alerts(
     return {"items": [a.public() for a in alerts], "total": total, "page": page, "per_page": per_page}
 
 
-@router.get("/alerts/summary", response_model=AlertSummary)
+@router.get("/alerts/summary", response_model=AlertSummary, responses={422: problem("Invalid period.")})
 async def alert_summary(
     request: Request,
     principal: CurrentPrincipal,
@@ -118,7 +121,9 @@ async def alert_summary(
     }
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertView)
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertView, responses={404: problem("No such alert of this company.")}
+)
 async def get_alert(request: Request, principal: CurrentPrincipal, alert_id: str) -> dict[str, Any]:
     """One alert of the company; another company's alert is simply not found."""
     alert = await _store(request).company_alert(principal.company_id, alert_id)

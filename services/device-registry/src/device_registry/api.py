@@ -8,6 +8,7 @@ from device_registry.models import InvalidIdentifier, public_unit
 from device_registry.schemas import OperatorUnitOut, RegistrationIn, ShipmentIn, UnitOut, UnitSummary
 from device_registry.service import DeviceRegistry, RegistryError
 from shared.auth import CurrentOperator, CurrentPrincipal
+from shared.openapi import problem
 
 router = APIRouter()
 
@@ -18,6 +19,13 @@ def _registry(request: Request) -> DeviceRegistry:
 
 
 Registry = Annotated[DeviceRegistry, Depends(_registry)]
+REGISTRATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: problem("Wrong registration code."),
+    404: problem("No such unit (of this company)."),
+    409: problem("Already registered or shipped."),
+    422: problem("Malformed identifier or fields."),
+    429: problem("Too many failed attempts."),
+}
 
 
 def _refused(exc: RegistryError | InvalidIdentifier) -> HTTPException:
@@ -38,7 +46,12 @@ async def units_summary(principal: CurrentPrincipal, registry: Registry) -> dict
     return await registry.summary(principal.company_id)
 
 
-@router.get("/units/{unit_id}", response_model=UnitOut, tags=["units"])
+@router.get(
+    "/units/{unit_id}",
+    response_model=UnitOut,
+    tags=["units"],
+    responses={404: problem("No such unit of this company.")},
+)
 async def get_unit(principal: CurrentPrincipal, registry: Registry, unit_id: str) -> dict[str, Any]:
     """One unit of the caller's company; any other unit is not found."""
     try:
@@ -47,7 +60,12 @@ async def get_unit(principal: CurrentPrincipal, registry: Registry, unit_id: str
         raise _refused(exc) from exc
 
 
-@router.post("/units/register", response_model=UnitOut, tags=["units"])
+@router.post(
+    "/units/register",
+    response_model=UnitOut,
+    tags=["units"],
+    responses=REGISTRATION_ERRORS,
+)
 async def register_unit(
     principal: CurrentPrincipal, registry: Registry, body: RegistrationIn
 ) -> dict[str, Any]:
@@ -77,7 +95,12 @@ async def operator_units(
     return [_operator_unit(d) for d in docs]
 
 
-@router.post("/operator/units/{unit_id}/shipment", response_model=OperatorUnitOut, tags=["operator"])
+@router.post(
+    "/operator/units/{unit_id}/shipment",
+    response_model=OperatorUnitOut,
+    tags=["operator"],
+    responses=REGISTRATION_ERRORS,
+)
 async def record_shipment(
     _: CurrentOperator, registry: Registry, unit_id: str, body: ShipmentIn
 ) -> dict[str, Any]:

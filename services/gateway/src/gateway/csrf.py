@@ -1,9 +1,14 @@
-"""CSRF protection for every portal form (double-submit token bound to a cookie).
+"""CSRF protection for every portal form and the wizard's JSON post.
 
-The token lives in an HttpOnly cookie and in a hidden form field; a POST whose field does not
-match the cookie is refused. It is rotated at login and logout so each session has its own.
+The token is an HMAC (keyed by a gateway secret) of the browser's identity session, or, before
+login, of a random nonce kept in an HttpOnly cookie. A cookie and field chosen by an attacker do
+not match, and a token taken from one session is worthless in another. Unsafe methods must also
+come from the portal's own origin (see ``gateway.security``).
 """
 
+import base64
+import hashlib
+import hmac
 import secrets
 from typing import Annotated
 
@@ -21,18 +26,38 @@ class CsrfRejected(HTTPException):
         super().__init__(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
 
 
-def new_token() -> str:
-    """A fresh random token."""
+def new_nonce() -> str:
+    """A fresh random value for the pre-login CSRF cookie."""
     return secrets.token_urlsafe(32)
 
 
+def _nonce(request: Request) -> str:
+    nonce = getattr(request.state, "csrf_nonce", None)
+    if nonce is None:
+        nonce = request.cookies.get(request.app.state.settings.csrf_cookie) or new_nonce()
+        request.state.csrf_nonce = nonce
+    return str(nonce)
+
+
+def _binding(request: Request) -> str:
+    """What the token is bound to: the identity session once logged in, else the nonce cookie.
+
+    The identity session id never reaches the browser (its cookie holds a handle), and it outlives
+    the handle's renewals, so a page rendered just before a renewal still posts.
+    """
+    session = getattr(request.state, "identity_session", None)
+    return f"session:{session}" if session else f"nonce:{_nonce(request)}"
+
+
+def token_for(secret: str, binding: str) -> str:
+    """The token of one binding (an HMAC-SHA256, URL-safe base64)."""
+    digest = hmac.new(secret.encode(), binding.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def csrf_token(request: Request) -> str:
-    """The token of the current browser (set by the middleware for every request)."""
-    token = getattr(request.state, "csrf_token", None)
-    if token is None:
-        token = request.cookies.get(request.app.state.settings.csrf_cookie) or new_token()
-        request.state.csrf_token = token
-    return str(token)
+    """The token the current browser must send back with unsafe requests."""
+    return token_for(request.app.state.settings.csrf_secret, _binding(request))
 
 
 def csrf_input(request: Request) -> Markup:
@@ -41,19 +66,19 @@ def csrf_input(request: Request) -> Markup:
 
 
 def rotate(request: Request) -> str:
-    """Give the browser a new token (the middleware sends the cookie with the response)."""
-    request.state.csrf_token = new_token()
-    return request.state.csrf_token
+    """Give the browser a new nonce (the middleware sends the cookie with the response)."""
+    request.state.csrf_nonce = new_nonce()
+    return str(request.state.csrf_nonce)
 
 
 def set_cookie(request: Request, response: Response) -> None:
-    """Send the token cookie when the browser does not hold the current one."""
-    token = getattr(request.state, "csrf_token", None)
+    """Send the nonce cookie when the browser does not hold the current one."""
+    nonce = getattr(request.state, "csrf_nonce", None)
     settings = request.app.state.settings
-    if token and request.cookies.get(settings.csrf_cookie) != token:
+    if nonce and request.cookies.get(settings.csrf_cookie) != nonce:
         response.set_cookie(
             settings.csrf_cookie,
-            token,
+            nonce,
             httponly=True,
             samesite="lax",
             secure=settings.secure_cookies,
@@ -62,13 +87,15 @@ def set_cookie(request: Request, response: Response) -> None:
 
 
 async def _check(request: Request) -> None:
-    expected = request.cookies.get(request.app.state.settings.csrf_cookie)
     given = request.headers.get(HEADER)
     if given is None:
         form = await request.form()
         value = form.get(FIELD)
         given = value if isinstance(value, str) else None
-    if not expected or not given or not secrets.compare_digest(expected, given):
+    has_binding = getattr(request.state, "identity_session", None) or request.cookies.get(
+        request.app.state.settings.csrf_cookie
+    )
+    if not has_binding or not given or not hmac.compare_digest(csrf_token(request).encode(), given.encode()):
         raise CsrfRejected()
 
 

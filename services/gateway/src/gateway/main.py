@@ -1,22 +1,37 @@
 """Composition root of the gateway service: the portal pages over the backend services."""
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import csrf
+from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
 from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
+from gateway.session_store import SessionStore
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page
 from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
+PUBLIC_DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# What any portal page may answer besides its own statuses (declared for the OpenAPI document).
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Not logged in, or a first-login step comes first: the page in Location."},
+    403: {"description": "Another origin, a missing or foreign CSRF token, or an operator-only page."},
+    503: {"description": "A backend service cannot be reached."},
+}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is larger than the limit."},
+    422: {"description": "The body is malformed or nested too deeply."},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,39 +40,78 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = create_runtime(SERVICE, settings)
     backends = Backends(settings.backend_urls(), timeout=settings.backend_timeout_seconds)
 
+    sessions = SessionStore(runtime.db, timedelta(seconds=settings.session_max_age_seconds))
+
+    async def prepare(_: ServiceRuntime) -> None:
+        await sessions.create_indexes()
+
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
 
+    routers = [
+        account.router,
+        dashboard.router,
+        signup.router,
+        operator_applications.router,
+        units.router,
+        alerts.router,
+        operator.router,
+    ]
+    for router in routers:
+        _declare_page_responses(router)
     app = build_app(
         runtime,
         title="Gateway",
-        routers=[
-            account.router,
-            dashboard.router,
-            signup.router,
-            operator_applications.router,
-            units.router,
-            alerts.router,
-            operator.router,
-        ],
+        routers=routers,
+        on_startup=[prepare],
         on_shutdown=[close_backends],
     )
     app.state.settings = settings
     app.state.backends = backends
-    app.state.token_cache = TokenCache()
+    app.state.session_store = sessions
+    app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
+    # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
+    app.router.routes[:] = [
+        route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES
+    ]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
     return app
 
 
+def _declare_page_responses(router: APIRouter) -> None:
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        extra = {
+            **PAGE_RESPONSES,
+            **(BODY_RESPONSES if (route.methods or set()) & {"POST", "PUT", "PATCH"} else {}),
+        }
+        for code, spec in extra.items():
+            route.responses.setdefault(code, spec)
+
+
 def _install_handlers(app: FastAPI) -> None:
+    def _foreign_origin(request: Request) -> Response:
+        return error_page(
+            request,
+            status_code=403,
+            title="アクセスできません",
+            message="この操作は受け付けられません。ポータルの画面から操作してください。",
+        )
+
     @app.middleware("http")
-    async def _csrf_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        async def with_session(request: Request) -> Response:
+            if request.url.path.startswith(("/static/", "/health/", "/metrics")):
+                return await call_next(request)
+            await session.resolve(request)
+            response = await call_next(request)
+            await session.settle(request, response)
+            return response
+
+        response = await security.guard(request, with_session, _foreign_origin)
         csrf.set_cookie(request, response)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.exception_handler(RedirectRequired)

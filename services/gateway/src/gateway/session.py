@@ -1,8 +1,8 @@
-"""The portal session: an opaque identity session id in an HttpOnly cookie.
+"""The portal session: an opaque handle in an HttpOnly cookie, standing for an identity session.
 
-The gateway never sees passwords after login; it exchanges the session id for a short-lived access
-token signed by identity (cached in memory until shortly before it expires) and calls the services
-with it.
+The gateway never sees passwords after login; it exchanges the identity session for a short-lived
+access token signed by identity (cached for a few seconds, so a session ended at identity stops
+working quickly) and calls the services with it. The handle is replaced at every change of privilege.
 """
 
 import time
@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 
 from gateway.backends import BackendsDep
+from gateway.session_store import SessionStore, new_handle
 
 SESSION_HEADER = "X-Identity-Session"
+PRIVILEGE_PATHS = ("/login/", "/account/")
 
 # Where each unfinished setup step of the first login is done (guide §4 ③–⑤).
 SETUP_PAGES = {
@@ -62,11 +64,13 @@ class PortalUser:
 
 
 class TokenCache:
-    """Access tokens by session id, kept until shortly before they expire."""
+    """Access tokens by session id, kept a few seconds (and never until shortly before they expire)."""
 
-    def __init__(self, margin_seconds: float = 30.0) -> None:
+    def __init__(self, margin_seconds: float = 30.0, max_age_seconds: float = 5.0) -> None:
         self._items: dict[str, tuple[float, PortalUser]] = {}
         self._margin = margin_seconds
+        # Revocation at identity (logout elsewhere, reissue) must reach the portal within this time.
+        self._max_age = max_age_seconds
 
     def get(self, session_id: str) -> PortalUser | None:
         item = self._items.get(session_id)
@@ -79,15 +83,17 @@ class TokenCache:
         if len(self._items) > 10_000:
             now = time.monotonic()
             self._items = {k: v for k, v in self._items.items() if v[0] > now}
-        self._items[session_id] = (time.monotonic() + max(0.0, expires_in - self._margin), user)
+        keep = min(self._max_age, max(0.0, expires_in - self._margin))
+        self._items[session_id] = (time.monotonic() + keep, user)
 
     def drop(self, session_id: str) -> None:
         self._items.pop(session_id, None)
 
 
 def session_id(request: Request) -> str | None:
-    """The identity session id held by this browser, if any."""
-    return request.cookies.get(request.app.state.settings.session_cookie) or None
+    """The identity session behind this browser's session handle, if any (see ``resolve``)."""
+    sid = getattr(request.state, "identity_session", None)
+    return str(sid) if sid else None
 
 
 def session_headers(request: Request) -> dict[str, str]:
@@ -97,11 +103,18 @@ def session_headers(request: Request) -> dict[str, str]:
 
 
 def start_session(request: Request, response: Response, sid: str) -> None:
-    """Hand the browser its session cookie."""
+    """Hand the browser a new session handle for identity session ``sid``."""
+    handle = new_handle()
+    request.state.identity_session = sid
+    request.state.session_started = (handle, sid)
+    _set_cookie(request, response, handle)
+
+
+def _set_cookie(request: Request, response: Response, handle: str) -> None:
     settings = request.app.state.settings
     response.set_cookie(
         settings.session_cookie,
-        sid,
+        handle,
         max_age=settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",
@@ -116,7 +129,45 @@ def end_session(request: Request, response: Response) -> None:
     sid = session_id(request)
     if sid:
         request.app.state.token_cache.drop(sid)
+    request.state.session_ended = True
     response.delete_cookie(settings.session_cookie, path="/", secure=settings.secure_cookies, httponly=True)
+
+
+async def resolve(request: Request) -> None:
+    """Find the identity session behind the browser's handle (``request.state.identity_session``)."""
+    handle = request.cookies.get(request.app.state.settings.session_cookie)
+    store: SessionStore = request.app.state.session_store
+    request.state.identity_session = await store.identity_session(handle) if handle else None
+
+
+def _changes_privilege(request: Request, response: Response) -> bool:
+    # Every step of login and account setup (second factor, password, user ID, 2-step) is a POST
+    # under these paths; a success (not a 4xx/5xx) may have raised what the session may do.
+    return (
+        request.method == "POST"
+        and request.url.path.startswith(PRIVILEGE_PATHS)
+        and response.status_code < 400
+    )
+
+
+async def settle(request: Request, response: Response) -> None:
+    """Store a new handle, forget an ended one, or replace the handle after a change of privilege."""
+    store: SessionStore = request.app.state.session_store
+    old = request.cookies.get(request.app.state.settings.session_cookie)
+    started = getattr(request.state, "session_started", None)
+    sid = session_id(request)
+    if started is not None:
+        await store.put(*started)
+    elif getattr(request.state, "session_ended", False):
+        pass
+    elif old and sid and _changes_privilege(request, response):
+        handle = new_handle()
+        await store.put(handle, sid)
+        _set_cookie(request, response, handle)
+    else:
+        return
+    if old:
+        await store.drop(old)
 
 
 def _user_from(body: dict[str, Any]) -> PortalUser:

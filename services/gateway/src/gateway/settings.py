@@ -1,11 +1,15 @@
 """Settings of the gateway service, read from ``GATEWAY_*`` environment variables."""
 
-from typing import Any
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.settings import CommonSettings
+
+DEV_CSRF_SECRET = "development-csrf-secret-not-for-production"
+DEV_SIGNUP_SECRET = "development-gateway-signup-secret"
 
 
 def _url(service_env: str, port: int) -> Any:
@@ -35,6 +39,50 @@ class Settings(CommonSettings):
         default=None, description="Send cookies only over HTTPS; by default everywhere but development."
     )
     session_max_age_seconds: int = Field(default=12 * 3600, gt=0)
+    session_revalidate_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a session is trusted before identity is asked again."
+    )
+    csrf_secret: str = Field(
+        default=DEV_CSRF_SECRET, description="HMAC key that binds CSRF tokens to the browser's session."
+    )
+    public_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose unsafe requests are accepted; "
+        "empty: the origin the request was addressed to.",
+    )
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Peers (addresses or networks) whose X-Forwarded-For is believed; none by default.",
+    )
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+    signup_secret: str = Field(
+        default=DEV_SIGNUP_SECRET,
+        description="Shared with signup (SIGNUP_GATEWAY_SECRET): vouches for the client address sent to it.",
+    )
+
+    @field_validator("public_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.rstrip("/") for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if isinstance(value, list):
+            return [ip_network(str(item), strict=False) for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> "Settings":
+        if self.app_env == "production":
+            for name in ("csrf_secret", "signup_secret"):
+                if getattr(self, name) in (DEV_CSRF_SECRET, DEV_SIGNUP_SECRET):
+                    raise ValueError(f"{name} still has its development placeholder; set a real secret")
+        return self
 
     @property
     def secure_cookies(self) -> bool:

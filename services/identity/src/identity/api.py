@@ -164,7 +164,7 @@ async def reissue(body: ReissueRequest, service: ServiceDep) -> MessageResponse:
     return MessageResponse(message=await service.reissue(body.identifier))
 
 
-@router.get("/users/me", response_model=AccountView)
+@router.get("/users/me", response_model=AccountView, responses={404: {"description": "No such account"}})
 async def me(principal: CurrentPrincipal, service: ServiceDep) -> AccountView:
     """The caller's account."""
     return AccountView.of(await service.account_of(principal))

@@ -1,6 +1,9 @@
 """REST API of signup: the wizard's submission, the confirmation link, the questions, the operator's view."""
 
+import hmac
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
@@ -8,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shared.auth import CurrentOperator
+from signup.limits import PendingApplicationExists, RateLimited
 from signup.models import APPLICATION_NUMBER_PATTERN, PREFECTURES, ApplicationStatus, ConfirmationOutcome
 from signup.schemas import (
     ApplicationAccepted,
@@ -29,6 +33,12 @@ UNAVAILABLE = "ただいま申込みを受け付けられません。しばら�
 NOT_FOUND = "申込みが見つかりません。"
 UNPROCESSABLE = 422
 MALFORMED = "入力形式が正しくありません。"
+TOO_MANY = "お申込みの操作が続いたため、受付を一時停止しています。しばらくしてから再度お試しください。"
+PENDING = (
+    "このメールアドレスには確認待ちのお申込みがあります。お送りした確認メールのURLから"
+    "お手続きを完了してください（URLの有効期限: {expires}）。"
+)
+JST = ZoneInfo("Asia/Tokyo")
 
 
 def _service(request: Request) -> SignupService:
@@ -37,6 +47,24 @@ def _service(request: Request) -> SignupService:
 
 
 Service = Annotated[SignupService, Depends(_service)]
+
+
+def _client_address(request: Request) -> str:
+    """The browser's address as the gateway vouches for it, else the peer's address."""
+    secret = request.app.state.settings.gateway_secret
+    given = request.headers.get("x-gateway-secret", "")
+    named = request.headers.get("x-client-address", "")
+    if named and hmac.compare_digest(given.encode(), secret.encode()):
+        return named[:64]
+    return request.client.host if request.client else ""
+
+
+ClientAddress = Annotated[str, Depends(_client_address)]
+
+
+def _jst(moment: datetime) -> str:
+    return moment.astimezone(JST).strftime("%Y/%m/%d %H:%M")
+
 
 router = APIRouter()
 
@@ -52,7 +80,14 @@ def _errors(errors: dict[str, str], code: int = UNPROCESSABLE) -> JSONResponse:
     response_model=ApplicationAccepted,
     responses={
         200: {"model": ApplicationAccepted, "description": "Repeat of an earlier request with the same key."},
+        409: {"model": ErrorBody, "description": "The address already has an application awaiting its link."},
+        413: {"model": ErrorBody, "description": "The body is too large."},
         422: {"model": ErrorBody, "description": "Invalid fields, with the Japanese message for each."},
+        429: {
+            "model": ErrorBody,
+            "description": "Too many confirmation mails for this client or address (see Retry-After).",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+        },
         503: {"model": ErrorBody, "description": "The confirmation mail could not be queued; retry."},
     },
 )
@@ -60,6 +95,7 @@ async def submit_application(
     body: ApplicationIn,
     service: Service,
     response: Response,
+    client: ClientAddress,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -70,9 +106,17 @@ async def submit_application(
 ) -> Any:
     """Store a pending application and send the confirmation mail with its single-use link."""
     try:
-        accepted = await service.submit(body.model_dump(), idempotency_key=idempotency_key)
+        accepted = await service.submit(body.model_dump(), idempotency_key=idempotency_key, client=client)
     except InvalidApplication as exc:
         return _errors(exc.errors)
+    except RateLimited as exc:
+        limited = _errors({FORM: TOO_MANY}, status.HTTP_429_TOO_MANY_REQUESTS)
+        limited.headers["Retry-After"] = str(exc.retry_after)
+        return limited
+    except PendingApplicationExists as exc:
+        return _errors(
+            {"company.email": PENDING.format(expires=_jst(exc.expires_at))}, status.HTTP_409_CONFLICT
+        )
     except PublishFailed:
         return _errors({FORM: UNAVAILABLE}, status.HTTP_503_SERVICE_UNAVAILABLE)
     application = accepted.application

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from shared.app import ServiceRuntime, build_app, create_runtime
 from shared.events import ApplicationConfirmationRequested, ApplicationSubmitted
 from signup.api import router, validation_error_handler
+from signup.limits import MongoSubmissionLimits, Quota
 from signup.repository import MongoApplicationRepository, MongoQuestionRepository
 from signup.service import SignupService
 from signup.settings import Settings
@@ -25,20 +26,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SERVICE, settings, publishes=[ApplicationConfirmationRequested, ApplicationSubmitted]
     )
     applications = MongoApplicationRepository(runtime.db)
+    limits = MongoSubmissionLimits(runtime.db)
     service = SignupService(
         applications=applications,
         questions=MongoQuestionRepository(runtime.db),
         publish=runtime.publish,
         public_url=settings.public_url,
         confirmation_ttl=timedelta(hours=settings.confirmation_ttl_hours),
+        limits=limits,
+        client_quota=Quota(settings.mails_per_client_per_hour, timedelta(hours=1)),
+        email_quota=Quota(settings.mails_per_email_per_hour, timedelta(hours=1)),
     )
 
     async def prepare(runtime: ServiceRuntime) -> None:
         await applications.create_indexes()
+        await limits.create_indexes()
         runtime.spawn(_drain_outbox(service, settings.outbox_interval_seconds), name="signup-outbox")
 
     app = build_app(runtime, title="Signup", routers=[router], on_startup=[prepare])
     app.state.signup_service = service
+    app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     return app
 

@@ -19,9 +19,11 @@ from shared.events import (
     LoginUser,
     utc_now,
 )
+from signup.limits import Quota, SubmissionLimits, email_key
 from signup.models import (
     DEFAULT_QUESTIONS,
     Application,
+    ApplicationForm,
     ApplicationStatus,
     ConfirmationOutcome,
     Page,
@@ -38,6 +40,8 @@ NUMBER_ATTEMPTS = 8
 # A repeat finding no mail sent yet re-sends only if the first attempt failed, or died without a word.
 STALLED_AFTER = timedelta(seconds=60)
 MAX_IDEMPOTENCY_KEY = 200
+CLIENT_QUOTA = Quota(10, timedelta(hours=1))
+EMAIL_QUOTA = Quota(3, timedelta(hours=1))
 
 
 class Publisher(Protocol):
@@ -98,6 +102,9 @@ class SignupService:
         clock: Callable[[], datetime] = utc_now,
         number_factory: Callable[[], str] = new_application_number,
         token_factory: Callable[[], str] = new_token,
+        limits: SubmissionLimits | None = None,
+        client_quota: Quota = CLIENT_QUOTA,
+        email_quota: Quota = EMAIL_QUOTA,
     ) -> None:
         self._applications = applications
         self._questions = questions
@@ -107,6 +114,9 @@ class SignupService:
         self._clock = clock
         self._new_number = number_factory
         self._new_token = token_factory
+        self._limits = limits
+        self._client_quota = client_quota
+        self._email_quota = email_quota
 
     # --- questions ---
 
@@ -131,11 +141,15 @@ class SignupService:
         if errors:
             raise InvalidApplication(errors)
 
-    async def submit(self, raw: Mapping[str, Any], *, idempotency_key: str | None) -> Accepted:
+    async def submit(
+        self, raw: Mapping[str, Any], *, idempotency_key: str | None, client: str = ""
+    ) -> Accepted:
         """Store a pending application and ask for its confirmation mail.
 
         A repeat with the same idempotency key returns the first application and sends nothing again
         (unless the first mail could not be handed to Kafka, in which case a new link is sent).
+        Every mail counts against ``client`` and the address (``RateLimited``), and an address with
+        an application awaiting confirmation gets no other (``PendingApplicationExists``).
         """
         key = (idempotency_key or "").strip()
         if len(key) > MAX_IDEMPOTENCY_KEY:
@@ -143,19 +157,52 @@ class SignupService:
         if key:
             existing = await self._applications.by_idempotency_key(key)
             if existing is not None:
-                return await self._repeat(existing)
+                return await self._repeat(existing, client)
         form, errors = validate_application(raw, await self.current_questions())
         if form is None:
             raise InvalidApplication(errors)
         token = self._new_token()
         now = self._clock()
+        key = key or f"none:{uuid4()}"
+        await self._count_mail(client, form.company.email, now)
+        if self._limits is not None:
+            await self._limits.claim_email(form.company.email, key, now + self._ttl, now)
+        try:
+            stored = await self._store(form, token, key, now)
+        except BaseException:
+            await self._release(form.company.email, key)
+            raise
+        if isinstance(stored, Accepted):
+            return stored
+        application, token = stored
+        log.info("application stored", extra={"application_number": application.application_number})
+        try:
+            await self._request_confirmation(application, token)
+        except PublishFailed:
+            await self._release(form.company.email, key)
+            raise
+        return Accepted(application, created=True)
+
+    async def _count_mail(self, client: str, email: str, now: datetime) -> None:
+        if self._limits is not None:
+            await self._limits.hit("client", client or "unknown", self._client_quota, now)
+            await self._limits.hit("email", email_key(email), self._email_quota, now)
+
+    async def _release(self, email: str, key: str) -> None:
+        if self._limits is not None:
+            await self._limits.release_email(email, key)
+
+    async def _store(
+        self, form: ApplicationForm, token: str, key: str, now: datetime
+    ) -> tuple[Application, str] | Accepted:
+        """Insert the application under a free number (and token); a racing double click gets its winner."""
         for _ in range(NUMBER_ATTEMPTS):
             application = Application(
                 application_number=self._new_number(),
                 form=form,
                 status=ApplicationStatus.PENDING,
                 token_hash=hash_token(token),
-                idempotency_key=key or f"none:{uuid4()}",
+                idempotency_key=key,
                 created_at=now,
                 expires_at=now + self._ttl,
             )
@@ -170,18 +217,15 @@ class SignupService:
                 if exc.field == "token_hash":
                     token = self._new_token()
                 continue
-            break
-        else:
-            raise RuntimeError("no free application number after several attempts")
-        log.info("application stored", extra={"application_number": application.application_number})
-        await self._request_confirmation(application, token)
-        return Accepted(application, created=True)
+            return application, token
+        raise RuntimeError("no free application number after several attempts")
 
-    async def _repeat(self, existing: Application) -> Accepted:
+    async def _repeat(self, existing: Application, client: str) -> Accepted:
         """A repeat of a submission; the first request may still be running (a double click)."""
         now = self._clock()
         unsent = existing.status == ApplicationStatus.PENDING and not existing.confirmation_published
         if unsent and (existing.confirmation_failed or now - existing.created_at > STALLED_AFTER):
+            await self._count_mail(client, existing.form.company.email, now)
             token = self._new_token()
             replaced = await self._applications.replace_token(
                 existing.application_number,
@@ -227,6 +271,7 @@ class SignupService:
         confirmed = await self._applications.confirm(token_hash, now=now, event_id=str(uuid4()))
         if confirmed is not None:
             log.info("application confirmed", extra=_number(confirmed))
+            await self._release(confirmed.form.company.email, confirmed.idempotency_key)
             await self._publish_submitted(confirmed)
             return Confirmation(ConfirmationOutcome.COMPLETED, confirmed)
         existing = await self._applications.by_token_hash(token_hash)

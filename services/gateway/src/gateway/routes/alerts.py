@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.paths import backend_path
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
 
@@ -42,7 +43,7 @@ def _day(value: str, fallback: date) -> date:
         return fallback
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})
 async def alert_log(
     request: Request,
     user: CurrentUser,
@@ -112,11 +113,31 @@ async def _units(backends: Any, user: Any) -> list[dict[str, Any]]:
     return [u for u in response.json() if u["status"] == "registered"]
 
 
-@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def _is_alert(response: Any, alert_id: str) -> bool:
+    """Whether the backend answered with this very alert (a path like ``summary`` is another route)."""
+    if response.status_code != 200:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("alert_id") == alert_id
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response_class=HTMLResponse,
+    responses={
+        404: {"description": "No such alert of this company."},
+        502: {"description": "Backend error."},
+    },
+)
 async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDep, alert_id: str) -> Response:
     """アラート詳細 with what happened, 説明, 対処 and an お問い合わせ link carrying the alert ID and MAC."""
-    response = await backends.call("alert-pipeline", "GET", f"/alerts/{alert_id}", user=user)
-    if response.status_code == 404:
+    response = await backends.call(
+        "alert-pipeline", "GET", backend_path("/alerts/{alert_id}", alert_id=alert_id), user=user
+    )
+    if 400 <= response.status_code < 500 or not _is_alert(response, alert_id):
         return error_page(
             request, status_code=404, title="アラート詳細", message="アラートが見つかりません。"
         )

@@ -90,7 +90,9 @@ async def notices_page(request: Request, user: CurrentUser, backends: BackendsDe
 
 
 @router.get("/reports", response_class=HTMLResponse)
-@router.get("/reports/{kind}", response_class=HTMLResponse)
+@router.get(
+    "/reports/{kind}", response_class=HTMLResponse, responses={404: {"description": "No such report."}}
+)
 async def report_page(request: Request, user: CurrentUser, kind: str = "threats") -> Response:
     """Reports (UTM脅威レポート, 参加企業平均と比べる, 自社UTM同士を比べる): not offered yet."""
     title = REPORTS.get(kind)

@@ -1,16 +1,18 @@
 """Operator pages for UTM shipments: pick a company's expected unit, record serial, MAC and code."""
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep
 from gateway.csrf import CsrfProtected
+from gateway.paths import backend_path
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
 
-router = APIRouter(tags=["operator"])
+router = APIRouter(tags=["operator"], include_in_schema=False)
 STATUS_LABELS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)", "registered": "登録済み"}
 
 
@@ -64,7 +66,7 @@ async def record_shipment(
     response = await backends.call(
         "device-registry",
         "POST",
-        f"/operator/units/{unit_id}/shipment",
+        backend_path("/operator/units/{unit_id}/shipment", unit_id=unit_id),
         user=user,
         json={
             "serial_number": serial_number,
@@ -73,8 +75,8 @@ async def record_shipment(
         },
     )
     if response.status_code == 200:
-        suffix = f"&company_id={company_id}" if company_id else ""
-        return RedirectResponse(f"/operator/shipments?saved={unit_id}{suffix}", status_code=303)
+        query = {"saved": unit_id, **({"company_id": company_id} if company_id else {})}
+        return RedirectResponse(f"/operator/shipments?{urlencode(query)}", status_code=303)
     detail = (
         response.json().get("detail")
         if response.headers.get("content-type", "").startswith("application/json")

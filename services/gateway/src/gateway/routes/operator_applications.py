@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.paths import backend_path
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
 
-router = APIRouter(tags=["operator"])
+router = APIRouter(tags=["operator"], include_in_schema=False)
 
 PAGE_SIZE = 50
 STATUS_LABELS = {"pending": "確認待ち", "confirmed": "申込み完了", "expired": "期限切れ"}
@@ -48,7 +49,9 @@ async def application_detail(
     request: Request, application_number: str, user: CurrentOperatorUser, backends: BackendsDep
 ) -> HTMLResponse:
     """申込み詳細: what the applicant entered, and whether the contract event went out."""
-    response = await backends.call("signup", "GET", f"/applications/{application_number[:20]}", user=user)
+    response = await backends.call(
+        "signup", "GET", backend_path("/applications/{number}", number=application_number[:20]), user=user
+    )
     if response.status_code == 404:
         return error_page(request, status_code=404, title="申込み詳細", message="申込みが見つかりません。")
     if response.status_code != 200:

@@ -51,7 +51,21 @@ async def wizard(request: Request, backends: BackendsDep) -> HTMLResponse:
     )
 
 
-@router.post("/signup/applications")
+@router.post(
+    "/signup/applications",
+    status_code=201,
+    responses={
+        200: {"description": "A repeat of the same submission (same Idempotency-Key)."},
+        201: {"description": "Accepted: the confirmation mail is on its way."},
+        409: {"description": "The address already has an application awaiting its confirmation link."},
+        422: {"description": "Invalid fields, each with its Japanese message."},
+        429: {
+            "description": "Too many confirmation mails for this client or address.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+        },
+        502: {"description": "signup answered in a way the portal cannot show."},
+    },
+)
 async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> Response:
     """The wizard's 申込み: forwarded to signup with the wizard's idempotency key; answers are JSON."""
     body = await request.body()
@@ -61,7 +75,11 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
         payload: Any = json.loads(body)
     except ValueError:
         return JSONResponse({"errors": {FORM: "入力形式が正しくありません。"}}, status_code=422)
-    headers = {}
+    # Signup limits mails per client: it believes the address the gateway vouches for with its secret.
+    headers = {
+        "X-Client-Address": request.state.client_address,
+        "X-Gateway-Secret": request.app.state.settings.signup_secret,
+    }
     key = request.headers.get("idempotency-key")
     if key:
         headers["Idempotency-Key"] = key[:200]
@@ -76,10 +94,17 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
         content = response.json()
     except ValueError:
         return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
-    return JSONResponse(content, status_code=response.status_code)
+    answer = JSONResponse(content, status_code=response.status_code)
+    if "retry-after" in response.headers:
+        answer.headers["Retry-After"] = response.headers["retry-after"]
+    return answer
 
 
-@router.get("/signup/confirm/{token}", response_class=HTMLResponse)
+@router.get(
+    "/signup/confirm/{token}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "Unknown link."}, 410: {"description": "The link expired."}},
+)
 async def confirm(request: Request, token: str, backends: BackendsDep) -> HTMLResponse:
     """The link of the 申込み確認 mail: completes the application once; later opens say so."""
     response = await backends.call("signup", "POST", "/applications/confirm", json={"token": token[:500]})

@@ -25,7 +25,7 @@ def jst(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-@router.get("/units", response_class=HTMLResponse)
+@router.get("/units", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})
 async def unit_list(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
     """UTM監視状況."""
     response = await backends.call("device-registry", "GET", "/units", user=user)
@@ -56,7 +56,16 @@ async def register_form(request: Request, user: CurrentUser) -> Response:
     return render(request, "units/register.html", identifier="", unit_name="", error=None)
 
 
-@router.post("/units/register", response_class=HTMLResponse)
+@router.post(
+    "/units/register",
+    response_class=HTMLResponse,
+    responses={
+        404: {"description": "No unit with this MAC address or serial number."},
+        409: {"description": "The unit is registered already."},
+        422: {"description": "Missing fields or a wrong registration code."},
+        502: {"description": "Backend error."},
+    },
+)
 async def register_unit(
     request: Request,
     user: CurrentUser,
