@@ -23,7 +23,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
     runtime = create_runtime(SERVICE, settings)
-    backends = Backends(settings.backend_urls(), timeout=settings.backend_timeout_seconds)
+    backends = Backends(
+        settings.backend_urls(),
+        timeout=settings.backend_timeout_seconds,
+        service_tokens={"identity": settings.identity_secret},
+    )
 
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
