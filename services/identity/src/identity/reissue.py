@@ -78,7 +78,9 @@ class Reissue:
             return
         password = generate_temporary_password()
         expires_at = now + timedelta(hours=self.ctx.settings.reissue_password_hours)
-        pending = ReissuedPassword(password_hash=self.ctx.hasher.hash(password), expires_at=expires_at)
+        # argon2 in a worker thread: the event loop keeps answering other requests meanwhile.
+        password_hash = await asyncio.to_thread(self.ctx.hasher.hash, password)
+        pending = ReissuedPassword(password_hash=password_hash, expires_at=expires_at)
         # Only the pending password changes: a concurrent save of the account keeps its other fields.
         current = await self.ctx.repo.get_account(account.account_id) or account
         await self.ctx.repo.save_account(current.model_copy(update={"reissued": pending, "updated_at": now}))
