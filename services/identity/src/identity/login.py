@@ -4,6 +4,7 @@ Brute force is slowed by identity.throttle; known and unknown user IDs go throug
 the same argon2 work and the same answers.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,16 +56,17 @@ class LoginFlow:
             raise errors.MissingFields("missing_fields", "ユーザIDとパスワードを入力してください。")
         await self.throttle.check_allowed(login_id, client, now)
         account = await self.ctx.repo.account_by_login_id(login_id)
-        hasher = self.ctx.hasher
+        verify = self.ctx.hasher.verify
         reissued = False
-        password_ok = hasher.verify(account.password_hash if account else None, password)
+        # argon2 runs in a worker thread so that the event loop keeps serving other requests.
+        password_ok = await asyncio.to_thread(verify, account.password_hash if account else None, password)
         if not password_ok:
             # A second argon2 verification every time (against a dummy when nothing is pending), so
             # a pending reissue is not told apart by time either.
             pending = (
                 account.reissued if account and account.reissued and account.reissued.valid(now) else None
             )
-            reissued = hasher.verify(pending.password_hash if pending else None, password)
+            reissued = await asyncio.to_thread(verify, pending.password_hash if pending else None, password)
         if account is None or not (password_ok or reissued):
             await self.throttle.record_failure(login_id, client, now)
             raise errors.BadCredentials("invalid_credentials", errors.INVALID_CREDENTIALS)
