@@ -147,3 +147,22 @@ def test_tokens_of_an_unknown_key_or_without_kid_are_refused(identity: Identity)
         assert response.json() == {"detail": "invalid or missing access token"}
     good = sign(claims(), DEV_TOKEN_PRIVATE_KEY)
     assert identity.http.get("/users", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_keys_rotate_by_kid_and_a_retired_key_stops_verifying() -> None:
+    from shared.auth import Principal, issue_token, verify_token
+
+    def pair() -> tuple[str, str]:
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return pem, keys.public_pem(key)
+
+    (old_private, old_public), (new_private, new_public) = pair(), pair()
+    alice = Principal("A-alice", "C-ALICE", "customer")
+    both = f"{new_public}\n{old_public}"
+    assert verify_token(issue_token(alice, private_key=old_private), public_key=both) == alice
+    assert verify_token(issue_token(alice, private_key=new_private), public_key=both) == alice
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_token(issue_token(alice, private_key=old_private), public_key=new_public)
