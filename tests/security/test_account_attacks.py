@@ -61,12 +61,10 @@ def test_reissue_answers_known_and_unknown_accounts_alike(identity: Identity) ->
 
 def test_failed_logins_from_one_client_do_not_keep_the_victim_out(identity: Identity) -> None:
     victim = identity.user(two_step="sms")
-    attacker = [
-        identity.login(victim.email, "Guess#0000", client="203.0.113.9").status_code for _ in range(10)
-    ]
-    assert set(attacker) <= {401, 429}
-    assert attacker[-1] == 429
-    assert 423 not in attacker
+    attacker = [identity.login(victim.email, "Guess#0000", client="203.0.113.9") for _ in range(10)]
+    statuses = [r.status_code for r in attacker]
+    assert set(statuses) <= {401, 429}
+    assert statuses[-1] == 429
     login = identity.login(victim.email, victim.password, client="198.51.100.20")
     assert login.status_code == 200
     assert login.json()["next_step"] == "second_factor"
@@ -74,12 +72,11 @@ def test_failed_logins_from_one_client_do_not_keep_the_victim_out(identity: Iden
     verified = identity.step("/sessions/current/verify", {"code": identity.sms_code(victim, nth=2)}, session)
     assert verified.json()["next_step"] == "complete"
     assert identity.token(session).status_code == 200
-    # An unknown user ID goes through the same answers.
-    unknown = [
-        identity.login("nobody@example.com", "Guess#0000", client="203.0.113.10").status_code
-        for _ in range(10)
-    ]
-    assert unknown == attacker
+    # An unknown user ID gets the same answers (how many 401s come before the 429s depends on how
+    # long each attempt took against the growing waits; the unit tests compare them on a fixed clock).
+    unknown = [identity.login("nobody@example.com", "Guess#0000", client="203.0.113.10") for _ in range(10)]
+    assert {(r.status_code, r.text) for r in unknown} == {(r.status_code, r.text) for r in attacker}
+    assert unknown[-1].status_code == 429
 
 
 def test_a_forged_client_address_does_not_reset_the_limits_at_identity(identity: Identity) -> None:
