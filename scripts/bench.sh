@@ -44,4 +44,4 @@ trap 'exit 143' TERM
 
 echo "bench servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT"
 cd "$ROOT"
-"$ROOT/.venv/bin/python" benchmarks/pipeline_bench.py "$@"
+"$ROOT/.venv/bin/python" "${BENCH_SCRIPT:-benchmarks/pipeline_bench.py}" "$@"

@@ -37,6 +37,7 @@ selected() {
 start() {
   [[ -x "$UVICORN" ]] || die "$UVICORN not found: run 'uv sync --all-packages' (make run does)"
   mkdir -p "$MAILDIR"/{cur,new,tmp} "$SMS_OUTBOX_DIR"
+  "$ROOT/scripts/keys.sh"
   cd "$ROOT" || exit 1
   local name pkg port pid
   while read -r name pkg port; do

@@ -59,6 +59,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$ROOT/scripts/infra.sh" start
+"$ROOT/scripts/keys.sh"
 
 echo "test servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT," \
   "syslog 127.0.0.1:$SYSLOG_PORT (tls $SYSLOG_TLS_PORT)"

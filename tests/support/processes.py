@@ -131,8 +131,9 @@ class Stack:
         )
         return self.services[name]
 
-    def start(self, *names: str, timeout: float = 60.0) -> None:
-        """Start the named (or all declared) services and wait until every one is ready."""
+    def start(self, *names: str, timeout: float = 180.0) -> None:
+        """Start the named (or all declared) services and wait until every one is ready (six services
+        starting at once on a busy two-core machine take well over a minute)."""
         chosen = [self.services[name] for name in names] if names else list(self.services.values())
         for service in chosen:
             service.env = {**self.base_env(), **service.env}

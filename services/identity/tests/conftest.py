@@ -5,17 +5,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
+from identity.context import StepResult
 from identity.passwords import Hasher
 from identity.repository import InMemoryRepository
 from identity.service import IdentityService
 from identity.settings import Settings
 from shared.events import (
+    AccountProvisioned,
     ApplicationSubmitted,
     CompanyProfile,
     DeliveryDestination,
     Event,
     LoginUser,
 )
+from shared.sealing import Sealer
+from shared.settings import DEV_SEALING_KEY
+
+NEW_PASSWORD = "Kawasaki#2026"
+SEALER = Sealer(DEV_SEALING_KEY)
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 class FakeClock:
@@ -59,10 +67,58 @@ def repo() -> InMemoryRepository:
     return InMemoryRepository()
 
 
+def make_service(
+    repo: InMemoryRepository, outbox: Outbox, clock: FakeClock, **settings: object
+) -> IdentityService:
+    return IdentityService(
+        repo=repo, settings=Settings(**settings), publish=outbox, clock=clock, hasher=Hasher(CHEAP)
+    )
+
+
 @pytest.fixture
 def service(repo: InMemoryRepository, outbox: Outbox, clock: FakeClock) -> IdentityService:
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    return IdentityService(repo=repo, settings=Settings(), publish=outbox, clock=clock, hasher=Hasher(cheap))
+    return make_service(repo, outbox, clock)
+
+
+class Flow:
+    """A user going through the use cases, following the session id as each step renews it."""
+
+    def __init__(self, service: IdentityService, outbox: Outbox, client: str = "198.51.100.7") -> None:
+        self.service = service
+        self.outbox = outbox
+        self.client = client
+        self.sid = ""
+
+    def follow(self, result: StepResult) -> StepResult:
+        if result.session_id:
+            self.sid = result.session_id
+        return result
+
+    async def provision(self, **kwargs: object) -> tuple[str, str]:
+        """Provision one user; their user ID and the temporary password from the sealed event."""
+        await self.service.provision(application(**kwargs))  # type: ignore[arg-type]
+        event = self.outbox.of(AccountProvisioned)[-1]
+        assert isinstance(event, AccountProvisioned)
+        return event.login_id, SEALER.open(event.sealed_temporary_password)
+
+    async def login(self, login_id: str, password: str, client: str | None = None) -> str:
+        result = await self.service.login.login(login_id, password, client=client or self.client)
+        self.sid = result.session_id
+        return result.next_step.value
+
+    async def active(self, two_step: str = "none", email: str = "user1@example.com") -> str:
+        """Through the whole first-login setup; returns the user ID."""
+        login_id, temporary = await self.provision()
+        await self.login(login_id, temporary)
+        self.follow(await self.service.setup.change_password(self.sid, NEW_PASSWORD, NEW_PASSWORD))
+        result = await self.service.setup.request_login_id(self.sid, email)
+        assert isinstance(result, StepResult)
+        self.follow(result)
+        if two_step == "none":
+            chosen = await self.service.two_step.choose(self.sid, use=False)
+            assert isinstance(chosen, StepResult)
+            self.follow(chosen)
+        return email
 
 
 def application(

@@ -11,11 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from identity.main import create_app
-from identity.service import REISSUE_ANSWER
+from identity.reissue import REISSUE_ANSWER
 from identity.settings import Settings
-from shared.events import AccountProvisioned, Event, PasswordReissued, SendSmsCode
+from shared.auth import Principal, issue_token
+from shared.events import AccountProvisioned, Event, NotificationRequested, PasswordReissued, SendSmsCode
 from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
+from shared.settings import DEV_GATEWAY_SECRET, DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY
 
 from .conftest import FakeClock, application
 
@@ -45,10 +46,27 @@ class Harness:
         provisioned = [e for e in self.events if isinstance(e, AccountProvisioned)][-users:]
         return [(e.login_id, SEALER.open(e.sealed_temporary_password)) for e in provisioned]
 
-    async def login(self, login_id: str, password: str) -> httpx.Response:
+    async def login(self, login_id: str, password: str, client: str = "192.0.2.1") -> httpx.Response:
+        gateway = {"X-Service-Token": DEV_GATEWAY_SECRET, "X-Client-Address": client}
         return await self.client.post(
-            "/login", json={"login_id": login_id, "password": password, "client": "t"}
+            "/login", json={"login_id": login_id, "password": password}, headers=gateway
         )
+
+    async def step(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """POST a session step; a renewed session id replaces the old one in ``headers``."""
+        response = await self.client.post(path, json=body, headers=headers)
+        if response.status_code == 200 and response.json().get("session_id"):
+            headers["X-Identity-Session"] = response.json()["session_id"]
+        return response
+
+    async def set_user_id(self, email: str, headers: dict[str, str]) -> httpx.Response:
+        """ユーザID設定 with the code mailed to ``email``."""
+        asked = await self.step("/sessions/current/user-id", {"new_login_id": email}, headers)
+        assert asked.json()["code_sent_to"] == email
+        mail = self.last(NotificationRequested)
+        assert mail.recipient == email
+        code = SEALER.open(mail.context["sealed_code"])
+        return await self.step("/sessions/current/user-id/confirm", {"code": code}, headers)
 
     async def setup_session(self) -> tuple[str, dict[str, str]]:
         """A user through password change and user ID; the session stands at 2-step setup."""
@@ -56,21 +74,17 @@ class Harness:
         sid = (await self.login(login_id, temporary)).json()["session_id"]
         headers = {"X-Identity-Session": sid}
         body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
-        assert (
-            await self.client.post("/sessions/current/password", json=body, headers=headers)
-        ).status_code == 200
+        assert (await self.step("/sessions/current/password", body, headers)).status_code == 200
         email = f"{uuid.uuid4().hex[:10]}@example.com"
-        response = await self.client.post(
-            "/sessions/current/user-id", json={"new_login_id": email}, headers=headers
-        )
-        assert response.json() == {"next_step": "two_step_setup"}
+        response = await self.set_user_id(email, headers)
+        assert response.json()["next_step"] == "two_step_setup"
         return email, headers
 
 
 @pytest.fixture
 async def api(servers: object) -> AsyncIterator[Harness]:
     clock = FakeClock()
-    settings = Settings(database=f"identity-test-{uuid.uuid4().hex[:8]}", rate_limit_per_login_id=8)
+    settings = Settings(database=f"identity-test-{uuid.uuid4().hex[:8]}")
     app = create_app(settings, clock=clock)
     service = app.state.identity
     real_publish = service.publish
@@ -103,15 +117,15 @@ async def test_first_login_walks_the_setup_steps_and_gets_a_token(api: Harness) 
     assert token.json()["detail"]["next_step"] == "password_change"
 
     body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
-    assert (await api.client.post("/sessions/current/password", json=body, headers=headers)).json() == {
-        "next_step": "user_id_setup"
-    }
+    old = dict(headers)
+    changed = await api.step("/sessions/current/password", body, headers)
+    assert changed.json()["next_step"] == "user_id_setup"
+    assert headers != old  # renewed at the change of privilege; the old id is gone
+    assert (await api.client.get("/sessions/current", headers=old)).status_code == 401
     email = f"{uuid.uuid4().hex[:10]}@example.com"
-    response = await api.client.post(
-        "/sessions/current/user-id", json={"new_login_id": email}, headers=headers
-    )
-    assert response.json() == {"next_step": "two_step_setup"}
-    response = await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
+    response = await api.set_user_id(email, headers)
+    assert response.json()["next_step"] == "two_step_setup"
+    response = await api.step("/sessions/current/two-step", {"use": False}, headers)
     assert response.json()["next_step"] == "complete"
 
     token = await api.client.post("/sessions/current/token", headers=headers)
@@ -165,6 +179,7 @@ async def test_malformed_bodies_get_a_422_with_a_japanese_message(api: Harness, 
         ("POST", "/sessions/current/token"),
         ("POST", "/sessions/current/password"),
         ("POST", "/sessions/current/user-id"),
+        ("POST", "/sessions/current/user-id/confirm"),
         ("POST", "/sessions/current/two-step"),
         ("GET", "/sessions/current/two-step/totp"),
         ("POST", "/sessions/current/two-step/totp/confirm"),
@@ -188,7 +203,7 @@ async def test_user_endpoints_need_a_bearer_token(api: Harness) -> None:
     assert (await api.client.get("/users", headers={"Authorization": "Bearer forged"})).status_code == 401
 
 
-async def test_login_errors_missing_wrong_expired_locked(api: Harness) -> None:
+async def test_login_errors_missing_wrong_expired_throttled(api: Harness) -> None:
     empty = await api.login("", "")
     assert empty.status_code == 400
     login_id, temporary = (await api.provision())[0]
@@ -201,13 +216,11 @@ async def test_login_errors_missing_wrong_expired_locked(api: Harness) -> None:
     assert expired.status_code == 403
     assert expired.json()["detail"]["code"] == "credentials_expired"
 
-    for _ in range(4):
-        await api.login(login_id, "Wrong#pass1")
-    locked = await api.login(login_id, temporary)
-    assert locked.status_code == 423
-    assert "ロック" in locked.json()["detail"]["message"]
-    limited = [await api.login(login_id, "Wrong#pass1") for _ in range(3)]
-    assert limited[-1].status_code == 429
+    attempts = [await api.login(login_id, "Wrong#pass1") for _ in range(4)]
+    assert [a.status_code for a in attempts] == [401, 401, 429, 429]  # waiting after 3 failures
+    assert "しばらく時間をおいて" in attempts[-1].json()["detail"]["message"]
+    # Another client is not held back by them (the temporary password has expired: 403, not 429).
+    assert (await api.login(login_id, temporary, client="192.0.2.99")).status_code == 403
 
 
 async def test_setup_steps_refuse_bad_input_and_wrong_order(api: Harness) -> None:
@@ -234,8 +247,8 @@ async def test_setup_steps_refuse_bad_input_and_wrong_order(api: Harness) -> Non
 
     email, other_headers = await api.setup_session()
     body = {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
-    await api.client.post("/sessions/current/password", json=body, headers=headers)
-    taken = await api.client.post("/sessions/current/user-id", json={"new_login_id": email}, headers=headers)
+    await api.step("/sessions/current/password", body, headers)
+    taken = await api.set_user_id(email, headers)  # told only once the address is proven
     assert taken.status_code == 409
     assert "すでに使用されています" in taken.json()["detail"]["errors"]["new_login_id"]
     invalid = await api.client.post(
@@ -273,10 +286,10 @@ async def test_authenticator_setup_and_login_with_code(api: Harness) -> None:
     )
     assert wrong.status_code == 422
     code = pyotp.TOTP(totp["secret"]).at(api.clock.now)
-    confirmed = await api.client.post(
-        "/sessions/current/two-step/totp/confirm", json={"code": code}, headers=headers
-    )
-    assert confirmed.json() == {"next_step": "complete"}
+    confirmed = await api.step("/sessions/current/two-step/totp/confirm", {"code": code}, headers)
+    assert confirmed.json()["next_step"] == "complete"
+    stored = await api.app.state.runtime.db["accounts"].find_one({"login_id": email})
+    assert totp["secret"] not in str(stored)  # sealed at rest
 
     login = await api.login(email, NEW_PASSWORD)
     assert login.json()["next_step"] == "second_factor"
@@ -287,8 +300,8 @@ async def test_authenticator_setup_and_login_with_code(api: Harness) -> None:
     assert replay.status_code == 422
     api.clock.advance(seconds=30)
     fresh = pyotp.TOTP(totp["secret"]).at(api.clock.now)
-    verified = await api.client.post("/sessions/current/verify", json={"code": fresh}, headers=second)
-    assert verified.json() == {"next_step": "complete"}
+    verified = await api.step("/sessions/current/verify", {"code": fresh}, second)
+    assert verified.json()["next_step"] == "complete"
     assert (await api.client.post("/sessions/current/token", headers=second)).status_code == 200
 
 
@@ -312,35 +325,95 @@ async def test_sms_setup_resend_and_login(api: Harness) -> None:
     resent = await api.client.post("/sessions/current/sms/resend", headers=headers)
     assert resent.status_code == 200
     code = SEALER.open(api.last(SendSmsCode).sealed_code)
-    confirmed = await api.client.post(
-        "/sessions/current/two-step/sms/confirm", json={"code": code}, headers=headers
-    )
-    assert confirmed.json() == {"next_step": "complete"}
+    confirmed = await api.step("/sessions/current/two-step/sms/confirm", {"code": code}, headers)
+    assert confirmed.json()["next_step"] == "complete"
 
     login = await api.login(email, NEW_PASSWORD)
     assert login.json()["second_factor"] == "sms"
     second = {"X-Identity-Session": login.json()["session_id"]}
     login_code = SEALER.open(api.last(SendSmsCode).sealed_code)
     verified = await api.client.post("/sessions/current/verify", json={"code": login_code}, headers=second)
-    assert verified.json() == {"next_step": "complete"}
+    assert verified.json()["next_step"] == "complete"
 
 
-async def test_reissue_same_answer_and_new_temporary_password(api: Harness) -> None:
+async def test_reissue_same_answer_and_a_temporary_password_beside_the_current_one(api: Harness) -> None:
     email, headers = await api.setup_session()
-    await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
+    await api.step("/sessions/current/two-step", {"use": False}, headers)
     unknown = await api.client.post("/password/reissue", json={"identifier": "nobody@example.com"})
     known = await api.client.post("/password/reissue", json={"identifier": email.upper()})
     assert unknown.status_code == known.status_code == 202
     assert unknown.json() == known.json() == {"message": REISSUE_ANSWER}
     empty = await api.client.post("/password/reissue", json={"identifier": " "})
     assert empty.status_code == 422
+    await api.app.state.identity.reissue.drain()
     reissued = api.last(PasswordReissued)
     assert reissued.email == email
-    assert reissued.temporary_password_expires_at == api.clock.now + timedelta(days=14)
-    # The old session ended with the reissue.
-    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 401
+    assert reissued.temporary_password_expires_at == api.clock.now + timedelta(hours=24)
+    # The session and the current password still work.
+    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 200
+    assert (await api.login(email, NEW_PASSWORD)).json()["next_step"] == "complete"
     login = await api.login(email, SEALER.open(reissued.sealed_temporary_password))
     assert login.json()["next_step"] == "password_change"
+
+
+async def test_client_address_is_read_only_from_the_authenticated_gateway(api: Harness) -> None:
+    login_id, temporary = (await api.provision())[0]
+    forged = {"X-Client-Address": "192.0.2.200", "X-Service-Token": "guess"}
+    body = {"login_id": login_id, "password": "Wrong#pass1"}
+    statuses = []
+    for i in range(4):
+        # A caller without the gateway's token changes the header every time: still one client.
+        headers = {**forged, "X-Client-Address": f"192.0.2.{200 + i}"}
+        statuses.append((await api.client.post("/login", json=body, headers=headers)).status_code)
+    assert statuses == [401, 401, 401, 429]
+    # The gateway, proving itself, passes on another browser's address: that browser is not held back.
+    assert (await api.login(login_id, temporary, client="192.0.2.250")).status_code == 200
+
+
+async def test_operator_resets_a_lost_second_factor_with_an_audit_entry(api: Harness) -> None:
+    email, headers = await api.setup_session()
+    await api.step("/sessions/current/two-step", {"use": False}, headers)
+    me = await api.client.post("/sessions/current/token", headers=headers)
+    account_id = me.json()["account"]["account_id"]
+    customer = issue_token(Principal(account_id, "C-TEST0001", "customer"), private_key=DEV_TOKEN_PRIVATE_KEY)
+    operator = issue_token(
+        Principal("A-operator", "operator", "operator", name="運用"), private_key=DEV_TOKEN_PRIVATE_KEY
+    )
+    path = f"/operator/accounts/{account_id}/second-factor/reset"
+    body = {"reason": "電話で本人確認済み"}
+    assert (await api.client.post(path, json=body)).status_code == 401
+    denied = await api.client.post(path, json=body, headers={"Authorization": f"Bearer {customer}"})
+    assert denied.status_code == 403
+    unknown = await api.client.post(
+        "/operator/accounts/A-unknown/second-factor/reset",
+        json=body,
+        headers={"Authorization": f"Bearer {operator}"},
+    )
+    assert unknown.status_code == 404
+    done = await api.client.post(path, json=body, headers={"Authorization": f"Bearer {operator}"})
+    assert done.status_code == 200
+    assert done.json()["operator_id"] == "A-operator"
+    log = await api.client.get("/operator/audit-log", headers={"Authorization": f"Bearer {operator}"})
+    assert [e["account_id"] for e in log.json()["entries"]][:1] == [account_id]
+    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 401
+    assert (await api.login(email, NEW_PASSWORD)).json()["next_step"] == "two_step_setup"
+
+
+def test_openapi_declares_every_error_status_of_the_routes(api_app: FastAPI) -> None:
+    paths = api_app.openapi()["paths"]
+    declared = {(m.upper(), p): set(op["responses"]) for p, ops in paths.items() for m, op in ops.items()}
+    assert {"401", "403", "422", "429"} <= declared[("POST", "/login")]
+    assert {"401", "409", "422", "429"} <= declared[("POST", "/sessions/current/verify")]
+    assert {"401", "409", "422"} <= declared[("POST", "/sessions/current/user-id/confirm")]
+    assert {"422", "429"} <= declared[("POST", "/password/reissue")]
+    assert {"401", "403", "404", "422"} <= declared[
+        ("POST", "/operator/accounts/{account_id}/second-factor/reset")
+    ]
+
+
+@pytest.fixture
+def api_app() -> FastAPI:
+    return create_app(Settings())
 
 
 async def test_operator_is_seeded_at_start_up(api: Harness) -> None:

@@ -59,6 +59,48 @@ def test_reissue_mail_carries_the_new_password_but_not_in_the_stored_copy() -> N
     assert "Re#issued-55x" not in mail.stored_body
 
 
+def test_reissue_mail_says_the_current_password_still_works_and_the_code_is_asked() -> None:
+    body = messages.reissued_mail(reissued(), "Re#issued-55x").body
+    assert "これまでのパスワードも引き続きご利用いただけます。" in body
+    assert "認証コードの入力が必要です" in body
+    assert "使用できなくなりました" not in body
+
+
+def test_user_id_confirmation_mail_carries_the_code_only_in_what_is_sent() -> None:
+    event = NotificationRequested(
+        channel="email",
+        template="login_id_verification",
+        recipient="hanako@example.com",
+        context={"name": "日電 花子", "new_login_id": "hanako@example.com", "minutes": 30},
+    )
+    mail = messages.requested_message(event, {"code": "482913"})
+    assert mail.subject == "ユーザID設定の確認コードのお知らせ"
+    assert mail.body.startswith("日電 花子 様\n\nセキュリティサービスポータルで、このメールアドレスを")
+    for expected in (
+        "新しいユーザID : hanako@example.com",
+        "確認コード : 482913",
+        "確認コードの有効期限は本メール送信から30分間です。",
+        "確認コードを入力しない限りユーザIDは設定されません",
+        *CONTACT_DESK,
+    ):
+        assert expected in mail.body
+    assert "482913" not in mail.stored_body
+    assert "確認コード : ********" in mail.stored_body
+    assert mail.has_secret
+
+
+def test_sealed_values_of_a_request_never_reach_the_rendered_context() -> None:
+    event = NotificationRequested(
+        channel="email",
+        template="login_id_verification",
+        recipient="hanako@example.com",
+        context={"name": "花子", "new_login_id": "h@example.com", "minutes": 30, "sealed_code": "gAAAA-x"},
+    )
+    with pytest.raises(TemplateError, match="code"):
+        messages.requested_message(event)  # the sealed value is not a stand-in for the opened one
+    assert "gAAAA-x" not in messages.requested_message(event, {"code": "111111"}).body
+
+
 def test_sms_code_text_is_the_one_line_of_the_spec() -> None:
     message = messages.sms_code_message(sms_code(), "123456")
     assert message.channel == "sms"

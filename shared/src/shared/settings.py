@@ -5,18 +5,25 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import keys
+
 Environment = Literal["development", "test", "production"]
 
 # Secrets that ship with the repository so that `make run` works out of the box. They are refused
-# anywhere but development and test, so production must set real ones.
+# anywhere but development and test, so production must set real ones. Signing keys are not among
+# them: development keys are generated per checkout under .state/keys/ (see shared.keys).
 DEV_SEALING_KEY = "EKTi-jRSbmpK5H7abnz9_Zi__16oilpwX5jGnDJj5Zg="
-DEV_TOKEN_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
-MC4CAQAwBQYDK2VwBCIEIKnbEXl5h55ZoTikwxdXNcDg5jUTpNkj7FvyIRQ1TVTr
------END PRIVATE KEY-----"""
-DEV_TOKEN_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEAxO6EJMKGYYY5hT4evLJTjR3E1EktYTEM1PIzDqfPImg=
------END PUBLIC KEY-----"""
-PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY})
+DEV_GATEWAY_SECRET = "development-gateway-service-token"
+PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_GATEWAY_SECRET})
+
+
+def __getattr__(name: str) -> str:
+    # The development token keys of this checkout, for tests that sign or verify tokens themselves.
+    if name == "DEV_TOKEN_PRIVATE_KEY":
+        return keys.dev_token_private_key()
+    if name == "DEV_TOKEN_PUBLIC_KEY":
+        return keys.dev_token_public_key()
+    raise AttributeError(name)
 
 
 class KafkaSettings(BaseSettings):
@@ -52,9 +59,17 @@ class CommonSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     token_public_key: str = Field(
-        default=DEV_TOKEN_PUBLIC_KEY,
+        default="",
         validation_alias="AUTH_TOKEN_PUBLIC_KEY",
-        description="Ed25519 public key (PEM) that verifies the access tokens identity signs.",
+        description=(
+            "Ed25519 public key(s) (PEM, several one after another while keys rotate) that verify the "
+            "access tokens identity signs. Development and test generate one under .state/keys/."
+        ),
+    )
+    token_public_key_file: str = Field(
+        default="",
+        validation_alias="AUTH_TOKEN_PUBLIC_KEY_FILE",
+        description="File holding the public key(s) instead (e.g. a container secret).",
     )
 
     @model_validator(mode="after")
@@ -63,4 +78,17 @@ class CommonSettings(BaseSettings):
             for name, value in self:
                 if isinstance(value, str) and value in PLACEHOLDER_SECRETS:
                     raise ValueError(f"{name} still has its development placeholder; set a real secret")
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_token_public_keys(self) -> "CommonSettings":
+        if not self.token_public_key and self.token_public_key_file:
+            self.token_public_key = keys.read_secret_file(self.token_public_key_file)
+        if not self.token_public_key:
+            if self.app_env == "production":
+                raise ValueError(
+                    "AUTH_TOKEN_PUBLIC_KEY (or AUTH_TOKEN_PUBLIC_KEY_FILE) is required in production"
+                )
+            self.token_public_key = keys.dev_token_public_key()
+        keys.load_public_keys(self.token_public_key)  # refuses unreadable and compromised keys
         return self

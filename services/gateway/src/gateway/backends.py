@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVICE_TOKEN_HEADER = "X-Service-Token"
+CLIENT_ADDRESS_HEADER = "X-Client-Address"
+
 SERVICE_LABELS = {
     "signup": "申込み受付",
     "identity": "認証",
@@ -37,7 +40,10 @@ class Backends:
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        service_tokens: dict[str, str] | None = None,
     ) -> None:
+        # Services that want the gateway to prove itself (identity reads the client address only then).
+        self._service_tokens = dict(service_tokens or {})
         self._clients = {
             name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
             for name, url in urls.items()
@@ -51,12 +57,22 @@ class Backends:
         *,
         user: "PortalUser | None" = None,
         headers: dict[str, str] | None = None,
+        client: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a request to ``service``; raises BackendUnavailable when it cannot be reached."""
+        """Send a request to ``service``; raises BackendUnavailable when it cannot be reached.
+
+        ``client`` is the browser's address, passed on (with the gateway's service token) to services
+        that limit by client.
+        """
         merged = dict(headers or {})
         if user is not None:
             merged["Authorization"] = f"Bearer {user.access_token}"
+        token = self._service_tokens.get(service)
+        if token:
+            merged[SERVICE_TOKEN_HEADER] = token
+            if client:
+                merged[CLIENT_ADDRESS_HEADER] = client
         try:
             return await self._clients[service].request(method, path, headers=merged, **kwargs)
         except httpx.TransportError as exc:

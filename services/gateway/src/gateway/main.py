@@ -38,7 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
     runtime = create_runtime(SERVICE, settings)
-    backends = Backends(settings.backend_urls(), timeout=settings.backend_timeout_seconds)
+    backends = Backends(
+        settings.backend_urls(),
+        timeout=settings.backend_timeout_seconds,
+        service_tokens={"identity": settings.identity_secret},
+    )
 
     sessions = SessionStore(runtime.db, timedelta(seconds=settings.session_max_age_seconds))
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import CommonSettings
+from shared.settings import DEV_GATEWAY_SECRET, CommonSettings
 
 DEV_CSRF_SECRET = "development-csrf-secret-not-for-production"
 DEV_SIGNUP_SECRET = "development-gateway-signup-secret"
@@ -32,6 +32,10 @@ class Settings(CommonSettings):
     alert_pipeline_url: str = _url("ALERT_PIPELINE_URL", 8004)
     notifier_url: str = _url("NOTIFIER_URL", 8005)
     backend_timeout_seconds: float = Field(default=10.0, gt=0)
+    identity_secret: str = Field(
+        default=DEV_GATEWAY_SECRET,
+        description="Service token presented to identity (its IDENTITY_GATEWAY_SECRET).",
+    )
 
     session_cookie: str = "watch_session"
     csrf_cookie: str = "watch_csrf"

@@ -3,11 +3,19 @@
 from fastapi import FastAPI
 
 from identity import api, handlers
+from identity.context import Clock
 from identity.repository import MongoRepository
-from identity.service import Clock, IdentityService
+from identity.service import IdentityService
 from identity.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import AccountEmailChanged, AccountProvisioned, PasswordReissued, SendSmsCode, utc_now
+from shared.events import (
+    AccountEmailChanged,
+    AccountProvisioned,
+    NotificationRequested,
+    PasswordReissued,
+    SendSmsCode,
+    utc_now,
+)
 
 SERVICE = "identity"
 
@@ -18,7 +26,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     runtime = create_runtime(
         SERVICE,
         settings,
-        publishes=[AccountProvisioned, AccountEmailChanged, PasswordReissued, SendSmsCode],
+        publishes=[
+            AccountProvisioned,
+            AccountEmailChanged,
+            PasswordReissued,
+            SendSmsCode,
+            NotificationRequested,
+        ],
     )
     repository = MongoRepository(runtime.db)
     service = IdentityService(repo=repository, settings=settings, publish=runtime.publish, clock=clock)
@@ -26,9 +40,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     async def prepare(_: ServiceRuntime) -> None:
         await repository.create_indexes()
-        await service.seed_operator()
+        await service.provisioning.seed_operator()
 
-    app = build_app(runtime, title="Identity", routers=[api.router], on_startup=[prepare])
+    async def finish(_: ServiceRuntime) -> None:
+        await service.reissue.drain()
+
+    app = build_app(
+        runtime, title="Identity", routers=[api.router], on_startup=[prepare], on_shutdown=[finish]
+    )
     app.state.identity = service
     api.install_error_handlers(app)
     return app

@@ -16,6 +16,7 @@ SMS_CODE_TTL = timedelta(minutes=5)
 SMS_MAX_ATTEMPTS = 5
 SMS_MAX_SENDS = 5
 SMS_RESEND_INTERVAL = timedelta(seconds=30)
+EMAIL_MAX_ATTEMPTS = 5
 
 
 def provisioning_key(application_number: str, email: str) -> str:
@@ -34,13 +35,29 @@ class Stage(StrEnum):
 
 
 class TwoStep(BaseModel):
-    """The account's 2-step verification setting."""
+    """The account's 2-step verification setting (TOTP secrets are stored sealed, see identity.crypto)."""
 
     method: TwoStepMethod | None = Field(default=None, description="None until the user has chosen.")
-    totp_secret: str | None = None
+    totp_secret: str | None = Field(default=None, description="Sealed with AES-GCM.")
     totp_last_step: int | None = Field(default=None, description="Last time step used; its code is spent.")
-    pending_totp_secret: str | None = Field(default=None, description="Shown as QR, not yet confirmed.")
+    pending_totp_secret: str | None = Field(
+        default=None, description="Shown as QR, not yet confirmed; sealed."
+    )
     phone: str | None = None
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.method in ("totp", "sms")
+
+
+class ReissuedPassword(BaseModel):
+    """A temporary password mailed on request; the current password keeps working beside it."""
+
+    password_hash: str
+    expires_at: datetime
+
+    def valid(self, now: datetime) -> bool:
+        return now < self.expires_at
 
 
 class Account(BaseModel):
@@ -63,8 +80,7 @@ class Account(BaseModel):
     temporary_expires_at: datetime | None = None
     user_id_set: bool = False
     two_step: TwoStep = Field(default_factory=TwoStep)
-    failed_logins: int = 0
-    locked_until: datetime | None = None
+    reissued: ReissuedPassword | None = Field(default=None, description="Pending reissued password.")
     provisioning_notified: bool = False
     created_at: datetime
     updated_at: datetime
@@ -79,17 +95,13 @@ class Account(BaseModel):
             return Stage.TWO_STEP_SETUP
         return None
 
-    def stage_after_password(self) -> Stage:
-        """Where a correct password leads."""
-        setup = self.next_setup_stage()
-        if setup is not None:
-            return setup
-        if self.two_step.method in ("totp", "sms"):
+    def stage_after_password(self, *, reissued: bool = False) -> Stage:
+        """Where a correct password leads. A reissued password never skips the second factor."""
+        if self.two_step.has_second_factor and (reissued or self.next_setup_stage() is None):
             return Stage.SECOND_FACTOR
-        return Stage.ACTIVE
-
-    def is_locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and self.locked_until > now
+        if reissued:
+            return Stage.PASSWORD_CHANGE
+        return self.next_setup_stage() or Stage.ACTIVE
 
     def temporary_expired(self, now: datetime) -> bool:
         return self.temporary and self.temporary_expires_at is not None and self.temporary_expires_at <= now
@@ -159,6 +171,37 @@ class SmsChallenge(BaseModel):
         return counted, SmsVerdict.WRONG
 
 
+class EmailChallenge(BaseModel):
+    """A code mailed to a new user ID address; the address becomes the user ID once it is entered."""
+
+    address: str
+    code_hash: str
+    salt: str
+    expires_at: datetime
+    attempts: int = 0
+
+    @classmethod
+    def issue(cls, *, address: str, now: datetime, ttl: timedelta) -> tuple["EmailChallenge", str]:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        salt = secrets.token_hex(16)
+        challenge = cls(
+            address=address, code_hash=SmsChallenge.hash_code(code, salt), salt=salt, expires_at=now + ttl
+        )
+        return challenge, code
+
+    def check(self, code: str, *, now: datetime) -> tuple["EmailChallenge", SmsVerdict]:
+        if self.attempts >= EMAIL_MAX_ATTEMPTS:
+            return self, SmsVerdict.EXHAUSTED
+        if now >= self.expires_at:
+            return self, SmsVerdict.EXPIRED
+        counted = self.model_copy(update={"attempts": self.attempts + 1})
+        if hmac.compare_digest(SmsChallenge.hash_code(code.strip(), self.salt), self.code_hash):
+            return counted, SmsVerdict.OK
+        if counted.attempts >= EMAIL_MAX_ATTEMPTS:
+            return counted, SmsVerdict.EXHAUSTED
+        return counted, SmsVerdict.WRONG
+
+
 class Session(BaseModel):
     """A browser's session; only a hash of its id is stored."""
 
@@ -167,7 +210,11 @@ class Session(BaseModel):
     stage: Stage
     created_at: datetime
     expires_at: datetime
+    client: str = Field(default="", description="Client address at login (for the failure counters).")
+    login_id: str = Field(default="", description="User ID typed at login (for the failure counters).")
+    reissued: bool = Field(default=False, description="Opened with a reissued password: it must be changed.")
     sms: SmsChallenge | None = None
+    email: EmailChallenge | None = None
     second_factor_failures: int = 0
 
     @staticmethod

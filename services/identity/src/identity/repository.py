@@ -1,6 +1,7 @@
 """Persistence of accounts, sessions and rate-limit counters (MongoDB, and in memory for unit tests)."""
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, ReturnDocument
@@ -25,15 +26,20 @@ class Repository(Protocol):
     async def account_for_application_user(self, application_number: str, email: str) -> Account | None: ...
     async def accounts_of_company(self, company_id: str) -> list[Account]: ...
     async def login_id_taken(self, login_id: str, *, except_account: str) -> bool: ...
+    async def login_failures(self, login_id: str) -> tuple[int, datetime | None]: ...
     async def record_login_failure(
-        self, account_id: str, *, threshold: int, lock_until: datetime
-    ) -> Account | None: ...
+        self, login_id: str, *, now: datetime, wait_for: Callable[[int], timedelta]
+    ) -> tuple[int, datetime | None]: ...
+    async def clear_login_failures(self, login_id: str) -> None: ...
     async def insert_session(self, session: Session) -> None: ...
     async def get_session(self, session_hash: str) -> Session | None: ...
     async def save_session(self, session: Session) -> None: ...
     async def delete_session(self, session_hash: str) -> None: ...
-    async def delete_sessions_of(self, account_id: str) -> None: ...
+    async def delete_sessions_of(self, account_id: str, *, keep: str | None = None) -> None: ...
     async def hit(self, key: str, *, now: datetime, window: timedelta) -> int: ...
+    async def count(self, key: str, *, now: datetime, window: timedelta) -> int: ...
+    async def add_audit(self, entry: dict[str, Any]) -> None: ...
+    async def audit_entries(self, *, limit: int) -> list[dict[str, Any]]: ...
 
 
 def _account_doc(account: Account) -> dict[str, Any]:
@@ -51,6 +57,16 @@ def _account(doc: dict[str, Any] | None) -> Account | None:
     return Account.model_validate(doc)
 
 
+FAILURES_KEPT = timedelta(hours=24)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # MongoDB gives back naive UTC datetimes unless the client is tz-aware.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _window_key(key: str, now: datetime, window: timedelta) -> tuple[str, datetime]:
     seconds = int(window.total_seconds())
     start = int(now.timestamp()) // seconds * seconds
@@ -64,6 +80,8 @@ class MongoRepository:
         self._accounts = db["accounts"]
         self._sessions = db["sessions"]
         self._counters = db["rate_counters"]
+        self._failures = db["login_failures"]
+        self._audit = db["audit_log"]
 
     async def create_indexes(self) -> None:
         """Indexes the queries rely on; TTL indexes clean expired sessions and counters."""
@@ -76,6 +94,8 @@ class MongoRepository:
         await self._sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
         await self._sessions.create_index([("account_id", ASCENDING)], name="account")
         await self._counters.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
+        await self._failures.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
+        await self._audit.create_index([("at", ASCENDING)], name="at")
 
     async def insert_account(self, account: Account) -> None:
         try:
@@ -116,19 +136,29 @@ class MongoRepository:
         )
         return doc is not None
 
+    async def login_failures(self, login_id: str) -> tuple[int, datetime | None]:
+        doc = await self._failures.find_one({"_id": login_id})
+        if doc is None:
+            return 0, None
+        return int(doc["failures"]), _aware(doc.get("wait_until"))
+
     async def record_login_failure(
-        self, account_id: str, *, threshold: int, lock_until: datetime
-    ) -> Account | None:
-        doc = await self._accounts.find_one_and_update(
-            {"_id": account_id}, {"$inc": {"failed_logins": 1}}, return_document=ReturnDocument.AFTER
+        self, login_id: str, *, now: datetime, wait_for: Callable[[int], timedelta]
+    ) -> tuple[int, datetime | None]:
+        doc = await self._failures.find_one_and_update(
+            {"_id": login_id},
+            {"$inc": {"failures": 1}, "$set": {"expires_at": now + FAILURES_KEPT}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
-        if doc is not None and doc["failed_logins"] >= threshold:
-            doc = await self._accounts.find_one_and_update(
-                {"_id": account_id},
-                {"$set": {"locked_until": lock_until, "failed_logins": 0}},
-                return_document=ReturnDocument.AFTER,
-            )
-        return _account(doc)
+        failures = int(doc["failures"]) if doc else 1
+        wait = wait_for(failures)
+        wait_until = now + wait if wait else None
+        await self._failures.update_one({"_id": login_id}, {"$set": {"wait_until": wait_until}})
+        return failures, wait_until
+
+    async def clear_login_failures(self, login_id: str) -> None:
+        await self._failures.delete_one({"_id": login_id})
 
     async def insert_session(self, session: Session) -> None:
         doc = session.model_dump()
@@ -150,8 +180,11 @@ class MongoRepository:
     async def delete_session(self, session_hash: str) -> None:
         await self._sessions.delete_one({"_id": session_hash})
 
-    async def delete_sessions_of(self, account_id: str) -> None:
-        await self._sessions.delete_many({"account_id": account_id})
+    async def delete_sessions_of(self, account_id: str, *, keep: str | None = None) -> None:
+        query: dict[str, Any] = {"account_id": account_id}
+        if keep is not None:
+            query["_id"] = {"$ne": keep}
+        await self._sessions.delete_many(query)
 
     async def hit(self, key: str, *, now: datetime, window: timedelta) -> int:
         window_key, expires_at = _window_key(key, now, window)
@@ -163,6 +196,18 @@ class MongoRepository:
         )
         return int(doc["count"]) if doc else 1
 
+    async def count(self, key: str, *, now: datetime, window: timedelta) -> int:
+        window_key, _ = _window_key(key, now, window)
+        doc = await self._counters.find_one({"_id": window_key})
+        return int(doc["count"]) if doc else 0
+
+    async def add_audit(self, entry: dict[str, Any]) -> None:
+        await self._audit.insert_one({"_id": entry["audit_id"], **entry})
+
+    async def audit_entries(self, *, limit: int) -> list[dict[str, Any]]:
+        cursor = self._audit.find({}, {"_id": 0}).sort("at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
 
 class InMemoryRepository:
     """The same behaviour in dictionaries, for unit tests of the use cases."""
@@ -171,6 +216,8 @@ class InMemoryRepository:
         self.accounts: dict[str, Account] = {}
         self.sessions: dict[str, Session] = {}
         self.counters: dict[str, int] = {}
+        self.failures: dict[str, tuple[int, datetime | None]] = {}
+        self.audit: list[dict[str, Any]] = []
 
     def _check_unique(self, account: Account) -> None:
         for other in self.accounts.values():
@@ -216,19 +263,19 @@ class InMemoryRepository:
             a.login_id == login_id.lower() and a.account_id != except_account for a in self.accounts.values()
         )
 
+    async def login_failures(self, login_id: str) -> tuple[int, datetime | None]:
+        return self.failures.get(login_id, (0, None))
+
     async def record_login_failure(
-        self, account_id: str, *, threshold: int, lock_until: datetime
-    ) -> Account | None:
-        account = self.accounts.get(account_id)
-        if account is None:
-            return None
-        failures = account.failed_logins + 1
-        if failures >= threshold:
-            account = account.model_copy(update={"failed_logins": 0, "locked_until": lock_until})
-        else:
-            account = account.model_copy(update={"failed_logins": failures})
-        self.accounts[account_id] = account
-        return account
+        self, login_id: str, *, now: datetime, wait_for: Callable[[int], timedelta]
+    ) -> tuple[int, datetime | None]:
+        failures = self.failures.get(login_id, (0, None))[0] + 1
+        wait = wait_for(failures)
+        self.failures[login_id] = (failures, now + wait if wait else None)
+        return self.failures[login_id]
+
+    async def clear_login_failures(self, login_id: str) -> None:
+        self.failures.pop(login_id, None)
 
     async def insert_session(self, session: Session) -> None:
         self.sessions[session.session_hash] = session
@@ -242,10 +289,19 @@ class InMemoryRepository:
     async def delete_session(self, session_hash: str) -> None:
         self.sessions.pop(session_hash, None)
 
-    async def delete_sessions_of(self, account_id: str) -> None:
-        self.sessions = {k: s for k, s in self.sessions.items() if s.account_id != account_id}
+    async def delete_sessions_of(self, account_id: str, *, keep: str | None = None) -> None:
+        self.sessions = {k: s for k, s in self.sessions.items() if s.account_id != account_id or k == keep}
 
     async def hit(self, key: str, *, now: datetime, window: timedelta) -> int:
         window_key, _ = _window_key(key, now, window)
         self.counters[window_key] = self.counters.get(window_key, 0) + 1
         return self.counters[window_key]
+
+    async def count(self, key: str, *, now: datetime, window: timedelta) -> int:
+        return self.counters.get(_window_key(key, now, window)[0], 0)
+
+    async def add_audit(self, entry: dict[str, Any]) -> None:
+        self.audit.append(dict(entry))
+
+    async def audit_entries(self, *, limit: int) -> list[dict[str, Any]]:
+        return list(reversed(self.audit))[:limit]

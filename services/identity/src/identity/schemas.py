@@ -1,11 +1,13 @@
 """HTTP bodies of the identity API."""
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from identity.models import Account, Stage
-from identity.service import TotpSetup, mask_phone
+from identity.context import StepResult, mask_phone
+from identity.models import Account
+from identity.two_step import TotpSetup
 
 NextStep = Literal["password_change", "user_id_setup", "two_step_setup", "second_factor", "complete"]
 
@@ -13,7 +15,6 @@ NextStep = Literal["password_change", "user_id_setup", "two_step_setup", "second
 class LoginRequest(BaseModel):
     login_id: str = Field(max_length=254, description="User ID (generated, or the email set by the user).")
     password: str = Field(max_length=256)
-    client: str = Field(default="", max_length=100, description="Client address, for rate limiting.")
 
 
 class LoginResponse(BaseModel):
@@ -25,6 +26,9 @@ class LoginResponse(BaseModel):
 
 class StepResponse(BaseModel):
     next_step: NextStep
+    session_id: str | None = Field(
+        default=None, description="The session's new id when the step renewed it (the old one stops working)."
+    )
 
 
 class AccountView(BaseModel):
@@ -61,6 +65,9 @@ class SessionView(BaseModel):
     account: AccountView
     sms_sent_to: str | None = Field(default=None, description="Masked phone of the pending SMS code.")
     totp_pending: bool = False
+    login_id_pending: str | None = Field(
+        default=None, description="Address a user ID confirmation code was mailed to, awaiting the code."
+    )
 
 
 class TokenResponse(BaseModel):
@@ -99,6 +106,7 @@ class TotpSetupResponse(BaseModel):
 
 class TwoStepResponse(BaseModel):
     next_step: NextStep
+    session_id: str | None = None
     totp: TotpSetupResponse | None = None
     sms_sent_to: str | None = None
 
@@ -123,5 +131,33 @@ class UsersResponse(BaseModel):
     users: list[AccountView]
 
 
-def step(stage: Stage) -> StepResponse:
-    return StepResponse(next_step=stage.value)
+class LoginIdResponse(BaseModel):
+    next_step: NextStep
+    session_id: str | None = None
+    code_sent_to: str | None = Field(
+        default=None, description="The address a confirmation code was mailed to; it is set once confirmed."
+    )
+
+
+class SecondFactorResetRequest(BaseModel):
+    reason: str = Field(default="", max_length=500, description="How the operator checked who asked.")
+
+
+class AuditEntry(BaseModel):
+    audit_id: str
+    at: datetime
+    action: Literal["second_factor_reset"]
+    operator_id: str
+    operator_name: str = ""
+    account_id: str
+    company_id: str
+    previous_method: str | None = None
+    reason: str
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]
+
+
+def step(result: StepResult) -> StepResponse:
+    return StepResponse(next_step=result.stage.value, session_id=result.session_id)

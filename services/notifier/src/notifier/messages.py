@@ -209,10 +209,19 @@ def alert_follow_up_mail(
     )
 
 
-def requested_message(event: NotificationRequested) -> Outgoing:
-    """A message asked for by name through NotificationRequested."""
+SEALED_PREFIX = "sealed_"
+
+
+def requested_message(event: NotificationRequested, secrets: dict[str, str] | None = None) -> Outgoing:
+    """A message asked for by name through NotificationRequested.
+
+    ``secrets`` are the opened ``sealed_*`` values of the context (``sealed_code`` → ``code``): they are
+    in what is sent, masked in what is stored.
+    """
+    context = {k: v for k, v in event.context.items() if not k.startswith(SEALED_PREFIX)}
     if event.channel == "sms":
-        body = render_sms(event.template, event.context)
+        body = render_sms(event.template, {**context, **(secrets or {})})
+        stored = render_sms(event.template, {**context, **dict.fromkeys(secrets or {}, MASK)})
         return Outgoing(
             source_key=str(event.event_id),
             channel="sms",
@@ -220,13 +229,14 @@ def requested_message(event: NotificationRequested) -> Outgoing:
             template=event.template,
             subject="",
             body=body,
-            stored_body=body,
+            stored_body=stored,
             company_id=event.company_id,
             event_time=event.occurred_at,
         )
     return _mail(
         event.template,
-        event.context,
+        context,
+        secrets=secrets,
         source_key=str(event.event_id),
         recipient=event.recipient,
         company_id=event.company_id,

@@ -109,8 +109,13 @@ class Notifier:
         await self._send([messages.sms_code_message(event, code)])
 
     async def notification_requested(self, event: NotificationRequested) -> None:
+        secrets = {
+            key.removeprefix(messages.SEALED_PREFIX): self._open(str(value))
+            for key, value in event.context.items()
+            if key.startswith(messages.SEALED_PREFIX)
+        }
         try:
-            message = messages.requested_message(event)
+            message = messages.requested_message(event, secrets)
         except TemplateError as exc:
             raise PoisonMessage(str(exc)) from exc
         await self._send([message])

@@ -34,6 +34,22 @@ def _see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
+def _client(request: Request) -> str:
+    """The browser's address (behind a trusted proxy, the one it reports), for identity's per-client limits."""
+    return str(
+        getattr(request.state, "client_address", "") or (request.client.host if request.client else "")
+    )
+
+
+def _renewed(request: Request, response: Response, body: dict[str, Any]) -> Response:
+    """Identity renewed the session id at a change of privilege: the browser gets the new one."""
+    new_id = body.get("session_id")
+    if isinstance(new_id, str) and new_id:
+        end_session(request, response)
+        start_session(request, response, new_id)
+    return response
+
+
 def _problem(response: httpx.Response) -> dict[str, Any]:
     """The identity error body: code, message and field errors."""
     try:
@@ -93,9 +109,12 @@ async def login(
     password: FormText = "",
 ) -> Response:
     """Check the user ID and password with identity; go on to the next step."""
-    client = request.client.host if request.client else ""
     response = await backends.call(
-        "identity", "POST", "/login", json={"login_id": login_id, "password": password, "client": client}
+        "identity",
+        "POST",
+        "/login",
+        json={"login_id": login_id, "password": password},
+        client=_client(request),
     )
     if response.status_code != 200:
         problem = _problem(response)
@@ -147,8 +166,9 @@ async def verify(request: Request, backends: BackendsDep, _: CsrfProtected, code
         "identity", "POST", "/sessions/current/verify", json={"code": code}, headers=session_headers(request)
     )
     if response.status_code == 200:
-        return _see_other(_page_for(response.json()["next_step"]))
-    if response.status_code in (401, 423):
+        body = response.json()
+        return _renewed(request, _see_other(_page_for(body["next_step"])), body)
+    if response.status_code in (401, 429):
         return render(
             request,
             "account/login.html",
@@ -216,12 +236,13 @@ async def change_password(
         headers=session_headers(request),
     )
     if response.status_code == 200:
-        next_step = response.json()["next_step"]
-        if next_step == "complete":
-            return render(
+        body = response.json()
+        if body["next_step"] == "complete":
+            done = render(
                 request, "account/done.html", title="パスワード変更", message="パスワードを変更しました。"
             )
-        return _see_other(_page_for(next_step))
+            return _renewed(request, done, body)
+        return _renewed(request, _see_other(_page_for(body["next_step"])), body)
     if response.status_code == 401:
         return _see_other("/login")
     problem = _problem(response)
@@ -238,10 +259,13 @@ async def change_password(
     )
 
 
+USER_ID_STAGES = ("user_id_setup", "complete")
+
+
 @router.get("/account/user-id", response_class=HTMLResponse)
 async def user_id_page(request: Request, backends: BackendsDep) -> Response:
-    """ユーザID設定 (guide §4 ④)."""
-    view, elsewhere = await _session_at(request, backends, "user_id_setup")
+    """ユーザID設定 (guide §4 ④), also ユーザID変更 from ユーザ情報."""
+    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
     if elsewhere:
         return elsewhere
     return render(request, "account/user_id.html", view=view, value="", errors={}, error=None)
@@ -251,20 +275,29 @@ async def user_id_page(request: Request, backends: BackendsDep) -> Response:
 async def set_user_id(
     request: Request, backends: BackendsDep, _: CsrfProtected, new_login_id: FormText = ""
 ) -> Response:
-    """Make the user's email address the user ID."""
+    """Mail a confirmation code to the address (or set it at once when it is the account's own)."""
     response = await backends.call(
         "identity",
         "POST",
         "/sessions/current/user-id",
         json={"new_login_id": new_login_id},
         headers=session_headers(request),
+        client=_client(request),
     )
     if response.status_code == 200:
-        return _see_other(_page_for(response.json()["next_step"]))
+        body = response.json()
+        if body.get("code_sent_to"):
+            return _see_other("/account/user-id/confirm")
+        if body["next_step"] == "complete":
+            done = render(
+                request, "account/done.html", title="ユーザID設定", message="ユーザIDを設定しました。"
+            )
+            return _renewed(request, done, body)
+        return _renewed(request, _see_other(_page_for(body["next_step"])), body)
     if response.status_code == 401:
         return _see_other("/login")
     problem = _problem(response)
-    view, elsewhere = await _session_at(request, backends, "user_id_setup")
+    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
     if elsewhere:
         return elsewhere
     return render(
@@ -275,6 +308,66 @@ async def set_user_id(
         value=new_login_id,
         errors=problem["errors"],
         error=None if problem["errors"] else problem["message"],
+    )
+
+
+@router.get("/account/user-id/confirm", response_class=HTMLResponse)
+async def user_id_code_page(request: Request, backends: BackendsDep) -> Response:
+    """確認コード入力: the code mailed to the new user ID."""
+    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
+    if elsewhere:
+        return elsewhere
+    assert view is not None
+    if not view.get("login_id_pending"):
+        return _see_other("/account/user-id")
+    return render(request, "account/user_id_code.html", view=view, error=None)
+
+
+@router.post("/account/user-id/confirm", response_class=HTMLResponse)
+async def confirm_user_id(
+    request: Request, backends: BackendsDep, _: CsrfProtected, code: FormText = ""
+) -> Response:
+    """The mailed code makes the address the user ID and contact address."""
+    response = await backends.call(
+        "identity",
+        "POST",
+        "/sessions/current/user-id/confirm",
+        json={"code": code},
+        headers=session_headers(request),
+    )
+    if response.status_code == 200:
+        body = response.json()
+        if body["next_step"] == "complete":
+            done = render(
+                request, "account/done.html", title="ユーザID設定", message="ユーザIDを設定しました。"
+            )
+            return _renewed(request, done, body)
+        return _renewed(request, _see_other(_page_for(body["next_step"])), body)
+    if response.status_code == 401:
+        return _see_other("/login")
+    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
+    if elsewhere:
+        return elsewhere
+    assert view is not None
+    problem = _problem(response)
+    if response.status_code == 409 and problem["code"] == "login_id_taken":
+        return render(
+            request,
+            "account/user_id.html",
+            status_code=409,
+            view=view,
+            value="",
+            errors=problem["errors"],
+            error=None if problem["errors"] else problem["message"],
+        )
+    if not view.get("login_id_pending"):
+        return _see_other("/account/user-id")
+    return render(
+        request,
+        "account/user_id_code.html",
+        status_code=response.status_code,
+        view=view,
+        error=problem["message"],
     )
 
 
@@ -322,9 +415,10 @@ async def choose_two_step(
             return _see_other("/account/two-step/app")
         if result.get("sms_sent_to"):
             return _see_other("/account/two-step/sms")
-        return _two_step_done(
+        done = _two_step_done(
             request, was_active, result["next_step"], "2段階認証を利用しない設定にしました。"
         )
+        return _renewed(request, done, result)
     if response.status_code == 401:
         return _see_other("/login")
     problem = _problem(response)
@@ -407,7 +501,8 @@ async def _confirm_two_step(
         headers=session_headers(request),
     )
     if response.status_code == 200:
-        return _two_step_done(request, was_active, response.json()["next_step"], done_message)
+        body = response.json()
+        return _renewed(request, _two_step_done(request, was_active, body["next_step"], done_message), body)
     if response.status_code == 401:
         return _see_other("/login")
     view, elsewhere = await _session_at(request, backends, *TWO_STEP_STAGES)
@@ -498,13 +593,15 @@ async def reissue(
     request: Request, backends: BackendsDep, _: CsrfProtected, identifier: FormText = ""
 ) -> Response:
     """Ask identity for a new temporary password (same answer whether or not the account exists)."""
-    response = await backends.call("identity", "POST", "/password/reissue", json={"identifier": identifier})
+    response = await backends.call(
+        "identity", "POST", "/password/reissue", json={"identifier": identifier}, client=_client(request)
+    )
     if response.status_code == 202:
         return render(request, "account/reissue.html", value="", error=None, done=response.json()["message"])
     return render(
         request,
         "account/reissue.html",
-        status_code=422,
+        status_code=429 if response.status_code == 429 else 422,
         value=identifier,
         error=_problem(response)["message"],
         done=None,
