@@ -35,7 +35,7 @@ def _see_other(location: str) -> RedirectResponse:
 
 
 def _client(request: Request) -> str:
-    """The browser's address (behind a trusted proxy, the one it reports), for identity's per-client limits."""
+    """The browser's address (behind a trusted proxy, the one it reports), for identity's limits."""
     return str(
         getattr(request.state, "client_address", "") or (request.client.host if request.client else "")
     )
