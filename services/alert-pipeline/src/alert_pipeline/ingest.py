@@ -19,6 +19,7 @@ from alert_pipeline.models import (
 )
 from alert_pipeline.parsing import ParsedEvent, ParseError, parse_record
 from alert_pipeline.repository import CounterKey, PipelineStore
+from alert_pipeline.topn import add_top_counts
 from shared.events import AlertDetected
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class IngestService:
                 prefix = f"threats.{doc['category_key']}"
                 fields[f"{prefix}.count"] += 1
                 fields[f"{prefix}.severity_{doc['severity']}"] += 1
+                add_top_counts(fields, doc)
         await asyncio.gather(self.store.add_counts(counts), self._notify_into(result, alerts, new_ids))
         return result
 

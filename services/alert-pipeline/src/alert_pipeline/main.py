@@ -2,15 +2,17 @@
 
 from fastapi import FastAPI
 
-from alert_pipeline import api, handlers
+from alert_pipeline import api, api_reports, handlers
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.ingest import IngestService
 from alert_pipeline.monitoring import MonitoringService
+from alert_pipeline.reports import ReportReader
 from alert_pipeline.repository import MongoPipelineStore
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
 from shared.events import AlertDetected
 from shared.kafka import publish
+from shared.labels import CATEGORY_NAMES
 
 SERVICE = "alert-pipeline"
 
@@ -24,9 +26,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def publish_alert(event: AlertDetected) -> None:
         await publish(runtime.broker, event, key=event.company_id)
 
-    ingest = IngestService(
-        store=store, classifier=Classifier.load(settings.rules_file), publish_alert=publish_alert
-    )
+    classifier = Classifier.load(settings.rules_file)
+    ingest = IngestService(store=store, classifier=classifier, publish_alert=publish_alert)
     monitoring = MonitoringService(store=store, publish_alert=publish_alert)
     handlers.register(runtime, settings, ingest, monitoring)
 
@@ -34,6 +35,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.create_indexes()
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
 
-    app = build_app(runtime, title="Alert pipeline", routers=[api.router], on_startup=[start])
+    app = build_app(
+        runtime, title="Alert pipeline", routers=[api.router, api_reports.router], on_startup=[start]
+    )
     app.state.pipeline_store = store
+    app.state.category_names = {
+        **CATEGORY_NAMES,
+        **{key: c.name for key, c in classifier.categories.items()},
+    }
+    app.state.report_reader = ReportReader(
+        store.counters, store.units, category_keys=classifier.categories.keys()
+    )
     return app
