@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
-from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
+from gateway.routes import account, alerts, dashboard, operator, operator_applications, reports, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             operator_applications.router,
             units.router,
             alerts.router,
+            reports.router,
             operator.router,
         ],
         on_shutdown=[close_backends],
