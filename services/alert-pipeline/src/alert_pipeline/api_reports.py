@@ -32,13 +32,13 @@ def _period(request: Request, first: str, last: str) -> Period:
     unknown = set(request.query_params) - ALLOWED_PARAMS
     if unknown:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             "指定できない条件が含まれています: " + ", ".join(sorted(unknown)),
         )
     try:
         return Period(parse_day(first), parse_day(last))
     except PeriodError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 First = Annotated[str, Query(max_length=10, description="First JST date of the period (YYYY-MM-DD).")]
