@@ -65,7 +65,7 @@ class Env:
 
 @pytest.fixture
 async def env(servers: Servers) -> AsyncIterator[Env]:
-    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri)
+    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
     db = client[f"reports-api-{uuid.uuid4().hex[:8]}"]
     store = MongoPipelineStore(db)
     await store.create_indexes()

@@ -6,12 +6,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
+from alert_pipeline.api_triage import open_query
 from alert_pipeline.models import public_alert
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import CurrentPrincipal
+from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN, TRIAGE_STATUSES
 
 router = APIRouter(tags=["alerts"])
 DEFAULT_PERIOD = timedelta(days=30)
+
+
+class StatusEntry(BaseModel):
+    """One change of an alert's status: who, when, and their comment."""
+
+    status: str
+    by: str
+    by_name: str = ""
+    at: datetime
+    comment: str = ""
 
 
 class AlertView(BaseModel):
@@ -34,6 +46,9 @@ class AlertView(BaseModel):
     remedy: str
     detected_at: datetime
     cleared_at: datetime | None = None
+    status: str = Field(default="open", examples=["open"], description="open, acknowledged or resolved.")
+    status_label: str = Field(default="未対応", examples=["未対応"])
+    status_history: list[StatusEntry] = Field(default_factory=list)
 
 
 class AlertPage(BaseModel):
@@ -52,6 +67,7 @@ class AlertSummary(BaseModel):
     by_severity: dict[str, int]
     by_category: dict[str, int]
     latest: list[AlertView]
+    unresolved_important: int = Field(default=0, description="未対応 alerts of ★★☆ and above.")
 
 
 def _store(request: Request) -> MongoPipelineStore:
@@ -83,6 +99,7 @@ async def list_alerts(
     severity: Annotated[list[int] | None, Query()] = None,
     category: str | None = None,
     unit_id: str | None = None,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
@@ -94,6 +111,10 @@ async def list_alerts(
         query["severity"] = {"$in": severity}
     if category:
         query["category"] = category
+    if status_filter:
+        if status_filter not in TRIAGE_STATUSES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "対応状況の指定が正しくありません。")
+        query.update(open_query() if status_filter == TRIAGE_OPEN else {"status": status_filter})
     if unit_id:
         allowed = query["unit_id"]["$in"]
         query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
@@ -124,7 +145,11 @@ async def alert_summary(
         by_severity[str(row["_id"]["s"])] = by_severity.get(str(row["_id"]["s"]), 0) + row["n"]
         by_category[row["_id"]["c"]] = by_category.get(row["_id"]["c"], 0) + row["n"]
     latest = [public_alert(d) async for d in alerts.find(query).sort("detected_at", -1).limit(5)]
+    unresolved = await alerts.count_documents(
+        {**query, "severity": {"$gte": IMPORTANT_SEVERITY}, **open_query()}
+    )
     return {
+        "unresolved_important": unresolved,
         "total": sum(by_severity.values()),
         "by_severity": by_severity,
         "by_category": dict(sorted(by_category.items(), key=lambda kv: -kv[1])),

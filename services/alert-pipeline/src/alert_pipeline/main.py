@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from alert_pipeline import api, api_reports, handlers
+from alert_pipeline import api, api_reports, api_triage, handlers
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.ingest import IngestService
 from alert_pipeline.monitoring import MonitoringService
@@ -36,7 +36,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
 
     app = build_app(
-        runtime, title="Alert pipeline", routers=[api.router, api_reports.router], on_startup=[start]
+        runtime,
+        title="Alert pipeline",
+        routers=[api.router, api_reports.router, api_triage.router],
+        on_startup=[start],
     )
     app.state.pipeline_store = store
     app.state.category_names = {

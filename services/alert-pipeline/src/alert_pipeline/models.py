@@ -10,6 +10,7 @@ from typing import Any
 from alert_pipeline.classifier import SEVERITY_LABELS, Classification
 from alert_pipeline.parsing import ParsedEvent
 from shared.events import AlertDetected
+from shared.labels import TRIAGE_OPEN, TRIAGE_STATUSES
 
 JST = timezone(timedelta(hours=9), "JST")
 MONITORING_CATEGORY = "UTM監視"
@@ -124,4 +125,7 @@ def public_alert(doc: dict[str, Any]) -> dict[str, Any]:
         "remedy": doc["remedy"],
         "detected_at": doc["detected_at"],
         "cleared_at": doc.get("cleared_at"),
+        "status": doc.get("status") or TRIAGE_OPEN,
+        "status_label": TRIAGE_STATUSES[doc.get("status") or TRIAGE_OPEN],
+        "status_history": doc.get("status_history", []),
     }
