@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from alert_pipeline.parsing import ParsedEvent
+from shared.labels import SEVERITY_STARS, severity_label
 
-SEVERITY_LABELS: Mapping[int, str] = {1: "★☆☆(低)", 2: "★★☆(中)", 3: "★★★(高)"}
+SEVERITY_LABELS: Mapping[int, str] = {s: severity_label(s) for s in SEVERITY_STARS}
 BLOCKING_ACTIONS = frozenset(
     {"blocked", "block", "deny", "dropped", "drop", "reset", "clear_session", "redirect"}
 )

@@ -4,17 +4,18 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from alert_pipeline.classifier import SEVERITY_LABELS, Classification
+from alert_pipeline.classifier import Classification
 from alert_pipeline.parsing import ParsedEvent
+from shared import labels
 from shared.events import AlertDetected
-from shared.labels import TRIAGE_OPEN, TRIAGE_STATUSES
+from shared.labels import JST, TRIAGE_OPEN, TRIAGE_STATUSES
 
-JST = timezone(timedelta(hours=9), "JST")
-MONITORING_CATEGORY = "UTM監視"
-IMPORTANT_SEVERITY = 2
+# The name stored in alerts of the service's own UTM監視 category.
+MONITORING_CATEGORY = labels.SERVICE_CATEGORIES[labels.MONITORING_CATEGORY]
+IMPORTANT_SEVERITY = labels.IMPORTANT_SEVERITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def _uuid_for(alert_id: str) -> uuid.UUID:
 
 def severity_label(severity: int) -> str:
     """★★☆(中) and friends."""
-    return SEVERITY_LABELS.get(severity, "")
+    return labels.severity_label(severity)
 
 
 def public_alert(doc: dict[str, Any]) -> dict[str, Any]:

@@ -12,23 +12,27 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
-from shared.labels import TRIAGE_STATUSES
+from shared.labels import MONITORING_CATEGORY, TRIAGE_STATUSES, category_name, severity_label
 
 router = APIRouter(tags=["alerts"])
 JST = ZoneInfo("Asia/Tokyo")
 PER_PAGE = 50
 DEFAULT_DAYS = 30
-SEVERITY_LABELS = {3: "★★★(高)", 2: "★★☆(中)", 1: "★☆☆(低)"}
+SEVERITY_LABELS = {s: severity_label(s) for s in (3, 2, 1)}
 AT_LEAST = {"2+": "★★☆(中)以上"}
-CATEGORIES = (
-    "Webガード",
-    "アンチウイルス",
-    "不正侵入防御(IPS)",
-    "アプリケーション制御",
-    "C&C/ボット通信",
-    "DNSフィルタ",
-    "その他の脅威",
-    "UTM監視",
+# The categories the classifier stores (by name), then the service's own UTM監視.
+CATEGORIES = tuple(
+    category_name(code)
+    for code in (
+        "webfilter",
+        "antivirus",
+        "ips",
+        "app-control",
+        "botnet",
+        "dns-filter",
+        "other",
+        MONITORING_CATEGORY,
+    )
 )
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
 from gateway.session import CurrentUser, PortalUser
 from gateway.web import STATIC_DIR, render
+from shared.labels import severity_label
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["dashboard"])
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_PERIOD_DAYS = 30
-SEVERITY_LABELS = {"3": "★★★(高)", "2": "★★☆(中)", "1": "★☆☆(低)"}
+SEVERITY_LABELS = {str(s): severity_label(s) for s in (3, 2, 1)}
 MANUAL = STATIC_DIR / "manual" / "portal-manual.html"
 
 
