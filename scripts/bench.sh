@@ -6,6 +6,7 @@
 # run while `make run` or `make test` is up. Whatever this script starts is stopped on exit.
 #
 #   scripts/bench.sh [benchmark args...]      e.g. --events 300000 --no-notifier
+#   BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh    (make bench-reports)
 #
 # Ports (override with BENCH_*): Kafka 29092 (+29093 controller), MongoDB 47017, SMTP 21025.
 set -euo pipefail
@@ -41,4 +42,4 @@ trap 'exit 143' TERM
 
 echo "bench servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT"
 cd "$ROOT"
-"$ROOT/.venv/bin/python" benchmarks/pipeline_bench.py "$@"
+"$ROOT/.venv/bin/python" "${BENCH_SCRIPT:-benchmarks/pipeline_bench.py}" "$@"
