@@ -16,7 +16,9 @@ MC4CAQAwBQYDK2VwBCIEIKnbEXl5h55ZoTikwxdXNcDg5jUTpNkj7FvyIRQ1TVTr
 DEV_TOKEN_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
 MCowBQYDK2VwAyEAxO6EJMKGYYY5hT4evLJTjR3E1EktYTEM1PIzDqfPImg=
 -----END PUBLIC KEY-----"""
-PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY})
+# Shared by the gateway (report PDF rendering) and the notifier (monthly report mails).
+DEV_RENDER_TOKEN = "dev-render-token-not-for-production"
+PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY, DEV_RENDER_TOKEN})
 
 
 class KafkaSettings(BaseSettings):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from alert_pipeline.reports import ReportReader, unit_comparison
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentOperator, CurrentPrincipal
 from shared.periods import Period, PeriodError, parse_day
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -73,3 +73,23 @@ async def units_comparison(
     period = _period(request, first, last)
     report = await _reader(request).threat_report(principal.company_id, period, _names(request))
     return {"company_id": principal.company_id, **unit_comparison(report, _names(request))}
+
+
+@router.post("/monthly/{company_id}/{month}/resend")
+async def resend_monthly_report(
+    request: Request, operator: CurrentOperator, company_id: str, month: str
+) -> dict[str, Any]:
+    """Operator: mail one company's monthly report (YYYY-MM) again to its users (not opted out)."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        if not 1 <= number <= 12:
+            raise ValueError(month)
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "月はYYYY-MMの形式で指定してください。"
+        ) from None
+    units = await _reader(request).company_units(company_id)
+    if not units:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "UTMが登録された企業が見つかりません。")
+    event = await request.app.state.monthly_reports.resend(company_id, year, number)
+    return {"company_id": company_id, "month": event.month, "resend": event.resend}

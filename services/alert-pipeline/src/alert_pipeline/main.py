@@ -6,11 +6,12 @@ from alert_pipeline import api, api_reports, api_triage, handlers
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.ingest import IngestService
 from alert_pipeline.monitoring import MonitoringService
+from alert_pipeline.monthly import MonthlyReports
 from alert_pipeline.reports import ReportReader
 from alert_pipeline.repository import MongoPipelineStore
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import AlertDetected
+from shared.events import AlertDetected, MonthlyReportReady, utc_now
 from shared.kafka import publish
 from shared.labels import CATEGORY_NAMES
 
@@ -31,9 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     monitoring = MonitoringService(store=store, publish_alert=publish_alert)
     handlers.register(runtime, settings, ingest, monitoring)
 
+    category_names = {**CATEGORY_NAMES, **{key: c.name for key, c in classifier.categories.items()}}
+    reader = ReportReader(store.counters, store.units, category_keys=classifier.categories.keys())
+
+    async def publish_monthly(event: MonthlyReportReady) -> None:
+        await publish(runtime.broker, event, key=event.company_id)
+
+    monthly = MonthlyReports(runtime.db, reader, publish_monthly, category_names, clock=utc_now)
+
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
+        rt.spawn(handlers.every(settings.monthly_check_seconds, monthly.check), name="monthly-reports")
 
     app = build_app(
         runtime,
@@ -42,11 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[start],
     )
     app.state.pipeline_store = store
-    app.state.category_names = {
-        **CATEGORY_NAMES,
-        **{key: c.name for key, c in classifier.categories.items()},
-    }
-    app.state.report_reader = ReportReader(
-        store.counters, store.units, category_keys=classifier.categories.keys()
-    )
+    app.state.category_names = category_names
+    app.state.report_reader = reader
+    app.state.monthly_reports = monthly
     return app

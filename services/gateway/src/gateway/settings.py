@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings
+from shared.settings import DEV_RENDER_TOKEN, CommonSettings
 
 
 def _url(service_env: str, port: int) -> Any:
@@ -28,6 +28,11 @@ class Settings(CommonSettings):
     alert_pipeline_url: str = _url("ALERT_PIPELINE_URL", 8004)
     notifier_url: str = _url("NOTIFIER_URL", 8005)
     backend_timeout_seconds: float = Field(default=10.0, gt=0)
+    render_token: str = Field(
+        default=DEV_RENDER_TOKEN,
+        validation_alias=AliasChoices("GATEWAY_RENDER_TOKEN", "REPORT_RENDER_TOKEN"),
+        description="Secret the notifier shows to have a monthly report PDF rendered (internal route).",
+    )
 
     session_cookie: str = "watch_session"
     csrf_cookie: str = "watch_csrf"

@@ -8,6 +8,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 import shared.topics as topics
+from notifier.monthly import MonthlyMailer
 from notifier.service import Notifier
 from shared.app import ServiceRuntime
 from shared.events import (
@@ -17,6 +18,7 @@ from shared.events import (
     ApplicationConfirmationRequested,
     DeadLetter,
     Event,
+    MonthlyReportReady,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -71,3 +73,12 @@ async def _dead_letter(broker: KafkaBroker, service: str, topic: str, payload: A
         reason=f"{type(exc).__name__}: {exc}"[:2000],
     )
     await publish(broker, letter, key=topic)
+
+
+def register_monthly(runtime: ServiceRuntime, mailer: MonthlyMailer, *, group: str) -> None:
+    """The monthly report mails, on a consumer of their own (a PDF per company takes a while)."""
+    options = consumer_options(f"{group}-monthly", runtime.settings.kafka)
+
+    @runtime.broker.subscriber(topics.MONTHLY_REPORT_READY, **options)
+    async def on_monthly_report_ready(event: MonthlyReportReady) -> None:
+        await mailer.report_ready(event)

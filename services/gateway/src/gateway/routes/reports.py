@@ -5,18 +5,22 @@ charts are SVG images rendered here, PDF by WeasyPrint, CSV as UTF-8 with a BOM 
 """
 
 import asyncio
+import hmac
 import logging
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from gateway import report_export
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.csrf import CsrfProtected
 from gateway.report_charts import CHARTS
-from gateway.session import CurrentUser, PortalUser
+from gateway.session import CurrentOperatorUser, CurrentUser, PortalUser
 from gateway.web import error_page, render
 from shared.labels import JST
 from shared.periods import PRESETS, Period, PeriodError, preset_period
@@ -159,3 +163,130 @@ async def report_download(
         )
     pdf = await asyncio.to_thread(report_export.report_pdf, kind, title, user.company_name, report)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+
+class RenderRequest(BaseModel):
+    """A report to render as PDF for the notifier's monthly mail (figures from the pipeline's event)."""
+
+    company_name: str = Field(max_length=200)
+    report: dict[str, Any]
+
+
+@router.post("/internal/reports/threats.pdf", include_in_schema=False)
+async def render_monthly_pdf(request: Request, body: RenderRequest) -> Response:
+    """Internal: the monthly UTM脅威レポート as PDF; only for a caller that knows the render token."""
+    given = request.headers.get("x-render-token", "")
+    if not hmac.compare_digest(given.encode(), request.app.state.settings.render_token.encode()):
+        return Response(status_code=403)
+    try:
+        pdf = await asyncio.to_thread(
+            report_export.report_pdf, "threats", REPORTS["threats"][0], body.company_name, body.report
+        )
+    except (KeyError, TypeError, ValueError):
+        return Response("report figures incomplete", status_code=422)
+    return Response(pdf, media_type="application/pdf")
+
+
+@router.get("/users/monthly-report", response_class=HTMLResponse)
+async def mail_setting(
+    request: Request, user: CurrentUser, backends: BackendsDep, saved: int = 0
+) -> Response:
+    """ユーザ情報 → 月次レポートメールの設定 (the notifier keeps the opt-out)."""
+    opted_out: bool | None = None
+    try:
+        response = await backends.call("notifier", "GET", "/preferences/monthly-report", user=user)
+        if response.status_code == 200:
+            opted_out = bool(response.json().get("opted_out"))
+    except BackendUnavailable:
+        pass
+    return render(request, "reports/mail_setting.html", opted_out=opted_out, saved=bool(saved))
+
+
+@router.post("/users/monthly-report", response_class=HTMLResponse)
+async def save_mail_setting(
+    request: Request,
+    user: CurrentUser,
+    backends: BackendsDep,
+    _: CsrfProtected,
+    receive: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    if receive not in ("yes", "no"):
+        return error_page(
+            request,
+            status_code=400,
+            title="月次レポートメールの設定",
+            message="受け取るか受け取らないかを選んでください。",
+        )
+    try:
+        response = await backends.call(
+            "notifier", "PUT", "/preferences/monthly-report", user=user, json={"opted_out": receive == "no"}
+        )
+    except BackendUnavailable:
+        response = None
+    if response is None or response.status_code != 200:
+        return error_page(
+            request,
+            status_code=502,
+            title="月次レポートメールの設定",
+            message="設定を保存できませんでした。しばらくしてから再度お試しください。",
+        )
+    return RedirectResponse("/users/monthly-report?saved=1", status_code=303)
+
+
+@router.get("/operator/monthly-reports", response_class=HTMLResponse)
+async def resend_page(request: Request, user: CurrentOperatorUser) -> Response:
+    """運用: re-send one company's monthly report."""
+    return render(request, "reports/operator_resend.html", message="", failed=False, company_id="", month="")
+
+
+@router.post("/operator/monthly-reports", response_class=HTMLResponse)
+async def resend_monthly(
+    request: Request,
+    user: CurrentOperatorUser,
+    backends: BackendsDep,
+    _: CsrfProtected,
+    company_id: Annotated[str, Form(max_length=40)] = "",
+    month: Annotated[str, Form(max_length=7)] = "",
+) -> Response:
+    company_id, month = company_id.strip(), month.strip()
+    form = {"company_id": company_id, "month": month}
+    if not company_id or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        return render(
+            request, "reports/operator_resend.html", status_code=400, failed=True,
+            message="企業IDと対象月(YYYY-MM)を入力してください。", **form,
+        )  # fmt: skip
+    try:
+        response = await backends.call(
+            "alert-pipeline",
+            "POST",
+            f"/reports/monthly/{quote(company_id, safe='')}/{month}/resend",
+            user=user,
+        )
+    except BackendUnavailable:
+        response = None
+    if response is None or response.status_code not in (200, 404):
+        message, failed, status_code = (
+            "再送を受け付けられませんでした。しばらくしてから再度お試しください。",
+            True,
+            502,
+        )
+    elif response.status_code == 404:
+        message, failed, status_code = (
+            "UTMが登録された企業が見つかりません。企業IDを確認してください。",
+            True,
+            404,
+        )
+    else:
+        message, failed, status_code = (
+            f"{company_id} の {month} のレポートの再送を受け付けました。",
+            False,
+            200,
+        )
+    return render(
+        request,
+        "reports/operator_resend.html",
+        status_code=status_code,
+        message=message,
+        failed=failed,
+        **form,
+    )
