@@ -1,8 +1,10 @@
 """Report latency benchmark (``make bench-reports``; not a test).
 
 Writes the aggregates the reports read, directly and in bulk, into a fresh alert-pipeline database:
-100 companies × 2 units × 30 days of hourly counter documents (with top-N material) for 20,000
-events per unit per day (about 5 % threats). One alert-pipeline process serves the report API;
+100 companies × 2 units × 30 days (and the 30 days before, for the change figures) of daily
+roll-ups of the hourly counters (threats by category and severity, top-N material, monitored
+hours) for 20,000 events per unit per day (about 5 % threats), as the pipeline's roll-up job
+writes them for finished days. One alert-pipeline process serves the report API;
 each measured request is what the portal does for a page:
 
 - report_p95_ms: GET /reports/threats for a random company and the 30 days, then the page's
@@ -47,32 +49,39 @@ CATEGORIES = ("webfilter", "antivirus", "ips", "appctrl", "botnet", "dnsfilter",
 THREAT_SHARE = 0.05
 
 
-def _hour_doc(rng: random.Random, company: str, serial: str, hour: Any, per_hour: int) -> dict[str, Any]:
-    threats_n = int(per_hour * THREAT_SHARE)
+def _day_doc(rng: random.Random, company: str, serial: str, day: date, per_day: int) -> dict[str, Any]:
+    """One unit's day as the pipeline's daily roll-up holds it (about 5 % threats, mostly ★☆☆)."""
+    threats_n = int(per_day * THREAT_SHARE)
     threats: dict[str, dict[str, int]] = {}
-    for _ in range(threats_n):
-        category = rng.choice(CATEGORIES)
-        severity = rng.choices((1, 2, 3), weights=(70, 25, 5))[0]
-        entry = threats.setdefault(category, {"count": 0})
-        entry["count"] += 1
-        entry[f"severity_{severity}"] = entry.get(f"severity_{severity}", 0) + 1
-    top: dict[str, dict[str, int]] = {"sig": {}, "src": {}, "dst": {}}
-    for _ in range(threats_n):
-        for dim, pool in (("sig", 40), ("src", 15), ("dst", 60)):
-            key = f"{dim}-{rng.randrange(pool)}%2Eexample"
-            top[dim][key] = top[dim].get(key, 0) + 1
+    share = threats_n // len(CATEGORIES)
+    for category in CATEGORIES:
+        n = rng.randint(share // 2, share * 3 // 2)
+        high = rng.randint(0, n // 20)
+        middle = rng.randint(0, n // 4)
+        threats[category] = {
+            "count": n,
+            "severity_3": high,
+            "severity_2": middle,
+            "severity_1": n - high - middle,
+        }
+    top = {
+        dim: {f"{dim}-{i}%2Eexample": rng.randint(1, 2 * threats_n // pool) for i in range(pool)}
+        for dim, pool in (("sig", 40), ("src", 15), ("dst", 60))
+    }
     return {
-        "_id": f"{company}|{serial}|{hour:%Y%m%d%H}",
+        "_id": f"{company}|{serial}|{day:%Y%m%d}",
         "company_id": company,
         "serial_number": serial,
-        "hour": hour,
-        "benign": {"traffic": per_hour - threats_n},
+        "hour": Period(day, day).since,
+        "hours": 24,
+        "benign": {"traffic": per_day - threats_n},
         "threats": threats,
         "top": top,
     }
 
 
-async def _seed(db: Any, period: Period, companies: int, units: int, per_day: int) -> None:
+async def _seed(db: Any, period: Period, companies: int, units: int, per_day: int) -> int:
+    """The roll-ups the reports read for finished days, and their marks; returns how many documents."""
     rng = random.Random(42)
     await db["units"].insert_many(
         [
@@ -86,15 +95,20 @@ async def _seed(db: Any, period: Period, companies: int, units: int, per_day: in
             for u in range(units)
         ]
     )
-    per_hour = per_day // 24
-    for c in range(companies):
-        docs = [
-            _hour_doc(rng, f"C-{c:03d}", f"SER-{c}-{u}", period.since + timedelta(hours=h), per_hour)
-            for u in range(units)
-            for h in range(period.hours)
-        ]
-        await db["counters"].insert_many(docs, ordered=False)
-    await db["counters"].create_index([("company_id", 1), ("hour", 1)])
+    docs = [
+        _day_doc(rng, f"C-{c:03d}", f"SER-{c}-{u}", day, per_day)
+        for c in range(companies)
+        for u in range(units)
+        for day in period.previous().dates() + period.dates()
+    ]
+    for i in range(0, len(docs), 2000):
+        await db["counters_daily"].insert_many(docs[i : i + 2000], ordered=False)
+    await db["counters_daily"].create_index([("company_id", 1), ("hour", 1)])
+    await db["counters_daily"].create_index([("hour", 1)])
+    await db["rollup_days"].insert_many(
+        [{"_id": d.isoformat()} for d in period.previous().dates() + period.dates()]
+    )
+    return len(docs)
 
 
 def _page(kind: str, report: dict[str, Any], charts: bool) -> str:
@@ -125,9 +139,12 @@ async def main() -> None:
     period = Period(last - timedelta(days=args.days - 1), last)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True)
     started = time.perf_counter()
-    await _seed(mongo[database], period, args.companies, args.units, args.events_per_unit_day)
-    docs = args.companies * args.units * period.hours
-    print(f"seeded {docs} counter documents in {time.perf_counter() - started:.1f}s", flush=True)
+    docs = await _seed(mongo[database], period, args.companies, args.units, args.events_per_unit_day)
+    print(
+        f"seeded {docs} daily roll-up documents (this period and the one before) in "
+        f"{time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
 
     log = ROOT / ".state" / "bench" / "logs" / "reports-bench-alert-pipeline.log"
     pipeline = Service(

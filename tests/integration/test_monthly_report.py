@@ -60,9 +60,7 @@ class Env:
         async def publish(event: MonthlyReportReady) -> None:
             self.published.append(event)
 
-        reader = ReportReader(
-            self.pipeline.counters, self.pipeline.units, category_keys=NAMES, cache_seconds=0
-        )
+        reader = ReportReader(self.pipeline.db, cache_seconds=0)
         return MonthlyReports(self.pipeline.db, reader, publish, NAMES, clock=lambda: now)
 
     def mailer(self) -> MonthlyMailer:

@@ -7,7 +7,7 @@ through ``upsert_unit``; the app is the real router with real token verification
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -34,6 +34,7 @@ PERIOD = {"first": "2026-11-01", "last": "2026-11-02"}
 class Env:
     store: MongoPipelineStore
     client: httpx.AsyncClient
+    reader: ReportReader
 
     def headers(self, company_id: str) -> dict[str, str]:
         token = issue_token(
@@ -75,10 +76,11 @@ async def env(servers: Servers) -> AsyncIterator[Env]:
     app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
     app.state.pipeline_store = store
     app.state.category_names = NAMES
-    app.state.report_reader = ReportReader(store.counters, store.units, category_keys=NAMES, cache_seconds=0)
+    reader = ReportReader(db, cache_seconds=0)
+    app.state.report_reader = reader
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pipeline")
     try:
-        yield Env(store, http)
+        yield Env(store, http, reader)
     finally:
         await http.aclose()
         await client.drop_database(db.name)
@@ -201,3 +203,24 @@ async def test_bad_periods_get_a_japanese_error(env: Env, params: dict[str, str]
 
 async def test_a_token_is_required(env: Env) -> None:
     assert (await env.client.get("/reports/compare", params=PERIOD)).status_code == 401
+
+
+async def test_rolled_up_days_give_the_same_report(env: Env) -> None:
+    await env.company("C-OWN", units=2, hours=30, ips_per_hour=1)
+    for i in range(5):
+        await env.company(f"C-{i}", units=1, hours=24, ips_per_hour=i + 1)
+    headers = env.headers("C-OWN")
+    hourly = (await env.client.get("/reports/threats", params=PERIOD, headers=headers)).json()
+    compare_hourly = (await env.client.get("/reports/compare", params=PERIOD, headers=headers)).json()
+    # 2026-11-03 05:00 JST: Nov 1 and Nov 2 are over; their hourly counters become one document per day.
+    built = await env.reader.rollups.run(datetime(2026, 11, 2, 20, tzinfo=UTC))
+    assert date(2026, 11, 1) in built
+    assert date(2026, 11, 2) in built
+    assert await env.reader.rollups.daily.count_documents({"company_id": "C-OWN"}) == 4
+    rolled = (await env.client.get("/reports/threats", params=PERIOD, headers=headers)).json()
+    assert rolled == hourly
+    assert rolled["total"] == 60
+    assert [d["total"] for d in rolled["daily"]] == [48, 12]
+    assert [u["monitored_hours"] for u in rolled["units"]] == [30, 30]
+    assert rolled["top_signatures"] == [{"name": "C-OWN-secret-signature", "count": 60}]
+    assert (await env.client.get("/reports/compare", params=PERIOD, headers=headers)).json() == compare_hourly

@@ -33,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.register(runtime, settings, ingest, monitoring)
 
     category_names = {**CATEGORY_NAMES, **{key: c.name for key, c in classifier.categories.items()}}
-    reader = ReportReader(store.counters, store.units, category_keys=classifier.categories.keys())
+    reader = ReportReader(runtime.db)
+
+    async def roll_up() -> None:
+        await reader.rollups.run(utc_now())
 
     async def publish_monthly(event: MonthlyReportReady) -> None:
         await publish(runtime.broker, event, key=event.company_id)
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
+        await reader.rollups.ensure_indexes()
+        rt.spawn(handlers.every(settings.rollup_seconds, roll_up), name="daily-rollups")
         rt.spawn(handlers.every(settings.monthly_check_seconds, monthly.check), name="monthly-reports")
 
     app = build_app(

@@ -14,20 +14,22 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any, Final
 
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo import ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
 
 from alert_pipeline.topn import DIMENSIONS, OTHERS, TOP_FIELD, unescape_key
-from shared.labels import IMPORTANT_SEVERITY, severity_label
-from shared.periods import Period, jst_day_of
+from shared.labels import IMPORTANT_SEVERITY, JST, severity_label
+from shared.periods import Period, jst_day_of, jst_today
 
 MIN_COMPANIES: Final = 5
 TOP_N: Final = 10
 SEVERITIES: Final = (1, 2, 3)
 PEER_CACHE_SECONDS: Final = 300.0
-COUNTER_FIELDS: Final = {"serial_number": 1, "hour": 1, "threats": 1, "benign": 1}
+COUNTER_FIELDS: Final = {"serial_number": 1, "hour": 1, "hours": 1, "threats": 1, "benign": 1}
 
 
 @dataclass(slots=True)
@@ -122,7 +124,7 @@ def threat_report(
         if serial not in units:
             continue
         kept.append(doc)
-        hours[serial] += 1
+        hours[serial] += int(doc.get("hours", 1))
         total.add_document(doc)
         per_unit[serial].add_document(doc)
         day = daily.get(jst_day_of(doc["hour"]).isoformat())
@@ -305,17 +307,10 @@ def company_comparison(
 class ReportReader:
     """Reads counter documents and the unit projection; caches the peer sums per period."""
 
-    def __init__(
-        self,
-        counters: AsyncCollection[Any],
-        units: AsyncCollection[Any],
-        *,
-        category_keys: Iterable[str],
-        cache_seconds: float = PEER_CACHE_SECONDS,
-    ) -> None:
-        self.counters = counters
-        self.units = units
-        self.category_keys = sorted(category_keys)
+    def __init__(self, db: AsyncDatabase[Any], *, cache_seconds: float = PEER_CACHE_SECONDS) -> None:
+        self.counters = db["counters"]
+        self.units = db["units"]
+        self.rollups = DailyRollups(db)
         self.cache_seconds = cache_seconds
         self._peer_cache: dict[tuple[datetime, datetime], tuple[float, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
@@ -327,12 +322,33 @@ class ReportReader:
             async for d in self.units.find({"company_id": company_id}, {"unit_id": 1, "name": 1})
         }
 
+    async def _docs(
+        self, query: dict[str, Any], period: Period, fields: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """Counter documents of ``period``: one per unit and day where the day is rolled up, else hourly."""
+        rolled = await self.rollups.rolled_days(period)
+        hourly = [d for d in period.dates() if d not in rolled]
+        reads = []
+        if rolled:
+            days = [datetime.combine(d, dtime.min, tzinfo=JST).astimezone(UTC) for d in sorted(rolled)]
+            reads.append(self.rollups.daily.find({**query, "hour": {"$in": days}}, fields).to_list())
+        for first, last in _runs(hourly):
+            span = Period(first, last)
+            reads.append(
+                self.counters.find(
+                    {**query, "hour": {"$gte": span.since, "$lt": span.until}}, fields
+                ).to_list()
+            )
+        found: list[dict[str, Any]] = []
+        for part in await asyncio.gather(*reads):
+            found.extend(part)
+        return found
+
     async def company_docs(
         self, company_id: str, period: Period, *, with_top: bool = True
     ) -> list[dict[str, Any]]:
         fields = {**COUNTER_FIELDS, TOP_FIELD: 1} if with_top else dict(COUNTER_FIELDS)
-        query = {"company_id": company_id, "hour": {"$gte": period.since, "$lt": period.until}}
-        return await self.counters.find(query, fields).to_list()
+        return await self._docs({"company_id": company_id}, period, fields)
 
     async def threat_report(
         self, company_id: str, period: Period, names: Mapping[str, str]
@@ -358,33 +374,108 @@ class ReportReader:
             return rows
 
     async def _peer_rows(self, period: Period) -> list[dict[str, Any]]:
-        group: dict[str, Any] = {"_id": "$company_id", "hours": {"$sum": 1}}
-        for i, key in enumerate(self.category_keys):
-            group[f"c{i}"] = {"$sum": {"$ifNull": [f"$threats.{key}.count", 0]}}
-            for s in SEVERITIES:
-                group[f"c{i}s{s}"] = {"$sum": {"$ifNull": [f"$threats.{key}.severity_{s}", 0]}}
-        pipeline = [
-            {"$match": {"hour": {"$gte": period.since, "$lt": period.until}, "company_id": {"$ne": ""}}},
-            {"$group": group},
-        ]
-        rows = []
-        async for row in await self.counters.aggregate(pipeline):
-            categories = {k: int(row[f"c{i}"]) for i, k in enumerate(self.category_keys) if row[f"c{i}"]}
-            severities = {
-                s: sum(int(row[f"c{i}s{s}"]) for i in range(len(self.category_keys))) for s in SEVERITIES
+        fields = {"company_id": 1, "threats": 1, "hours": 1}
+        sums: dict[str, Tally] = defaultdict(Tally)
+        hours: Counter[str] = Counter()
+        for doc in await self._docs({"company_id": {"$ne": ""}}, period, fields):
+            company = doc.get("company_id", "")
+            hours[company] += int(doc.get("hours", 1))
+            sums[company].add_document(doc)
+        return [
+            {
+                "company_id": company,
+                "hours": hours[company],
+                "categories": dict(tally.by_category),
+                "severities": dict(tally.by_severity),
             }
-            rows.append(
-                {
-                    "company_id": row["_id"],
-                    "hours": row["hours"],
-                    "categories": categories,
-                    "severities": severities,
-                }
-            )
-        return rows
+            for company, tally in sums.items()
+        ]
 
     async def company_comparison(
         self, company_id: str, period: Period, names: Mapping[str, str]
     ) -> dict[str, Any]:
         rates = company_rates(await self.peer_rows(period))
         return company_comparison(company_id, period, rates, names)
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive runs of sorted days, as (first, last) pairs."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _add_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    """Add nested counts of ``source`` into ``target``."""
+    for key, value in source.items():
+        if isinstance(value, Mapping):
+            _add_into(target.setdefault(key, {}), value)
+        elif isinstance(value, int | float):
+            target[key] = target.get(key, 0) + value
+
+
+class DailyRollups:
+    """One document per company, unit and JST day, summed from the hourly counters of that day.
+
+    Reports of long periods read these (30 per unit and month) instead of 720 hourly documents. A
+    day is rolled up once it is over (plus ``GRACE``) and marked in ``rollup_days``; the last
+    ``REBUILD_DAYS`` days are rebuilt on every run, so records arriving late still count. Days without
+    a mark are read from the hourly documents.
+    """
+
+    GRACE = timedelta(hours=1)
+    REBUILD_DAYS = 2
+    BACKFILL_DAYS = 62
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.counters = db["counters"]
+        self.daily = db["counters_daily"]
+        self.marks = db["rollup_days"]
+
+    async def ensure_indexes(self) -> None:
+        await self.daily.create_index([("company_id", 1), ("hour", 1)])
+        await self.daily.create_index([("hour", 1)])
+
+    async def rolled_days(self, period: Period) -> set[date]:
+        wanted = [d.isoformat() for d in period.dates()]
+        return {
+            date.fromisoformat(m["_id"]) async for m in self.marks.find({"_id": {"$in": wanted}}, {"_id": 1})
+        }
+
+    async def run(self, now: datetime) -> list[date]:
+        """Roll up every finished day of the backfill window not rolled up yet, and rebuild the latest."""
+        last = jst_today(now - self.GRACE) - timedelta(days=1)
+        window = Period(last - timedelta(days=self.BACKFILL_DAYS - 1), last)
+        done = await self.rolled_days(window)
+        due = [d for d in window.dates() if d not in done or d > last - timedelta(days=self.REBUILD_DAYS)]
+        for day in due:
+            await self.build(day, now)
+        return due
+
+    async def build(self, day: date, now: datetime) -> int:
+        """Sum the day's hourly documents per company and unit; returns how many day documents."""
+        span = Period(day, day)
+        start = span.since
+        sums: dict[tuple[str, str], dict[str, Any]] = {}
+        fields = {"company_id": 1, "serial_number": 1, "threats": 1, "benign": 1, TOP_FIELD: 1}
+        async for doc in self.counters.find({"hour": {"$gte": span.since, "$lt": span.until}}, fields):
+            key = (doc.get("company_id", ""), doc.get("serial_number", ""))
+            total = sums.setdefault(key, {"hours": 0})
+            total["hours"] += 1
+            _add_into(total, {k: v for k, v in doc.items() if k in ("threats", "benign", TOP_FIELD)})
+        ops = [
+            ReplaceOne(
+                {"_id": f"{company}|{serial}|{day:%Y%m%d}"},
+                {"company_id": company, "serial_number": serial, "hour": start, **total},
+                upsert=True,
+            )
+            for (company, serial), total in sums.items()
+        ]
+        if ops:
+            await self.daily.bulk_write(ops, ordered=False)
+        await self.marks.update_one({"_id": day.isoformat()}, {"$set": {"built_at": now}}, upsert=True)
+        return len(ops)
