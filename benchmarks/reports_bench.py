@@ -1,10 +1,10 @@
 """Report latency benchmark (``make bench-reports``; not a test).
 
 Writes the aggregates the reports read, directly and in bulk, into a fresh alert-pipeline database:
-100 companies × 2 units × 30 days (and the 30 days before, for the change figures) of daily
-roll-ups of the hourly counters (threats by category and severity, top-N material, monitored
-hours) for 20,000 events per unit per day (about 5 % threats), as the pipeline's roll-up job
-writes them for finished days. One alert-pipeline process serves the report API;
+100 companies × 2 units × 30 days (and the 30 days before, for the change figures) of hourly
+counter documents (threats by category and severity, top-N material) for 20,000 events per unit
+per day (about 5 % threats), and the daily roll-ups the pipeline's roll-up job makes of finished
+days (which the comparison's population is read from). One alert-pipeline process serves the report API;
 each measured request is what the portal does for a page:
 
 - report_p95_ms: GET /reports/threats for a random company and the 30 days, then the page's
@@ -49,11 +49,11 @@ CATEGORIES = ("webfilter", "antivirus", "ips", "appctrl", "botnet", "dnsfilter",
 THREAT_SHARE = 0.05
 
 
-def _day_doc(rng: random.Random, company: str, serial: str, day: date, per_day: int) -> dict[str, Any]:
-    """One unit's day as the pipeline's daily roll-up holds it (about 5 % threats, mostly ★☆☆)."""
-    threats_n = int(per_day * THREAT_SHARE)
+def _counts(rng: random.Random, events: int, hours: int, top_keys: int) -> dict[str, Any]:
+    """Benign and threat counts (about 5 % threats, mostly ★☆☆) and top-N material for ``events``."""
+    threats_n = int(events * THREAT_SHARE)
     threats: dict[str, dict[str, int]] = {}
-    share = threats_n // len(CATEGORIES)
+    share = max(1, threats_n // len(CATEGORIES))
     for category in CATEGORIES:
         n = rng.randint(share // 2, share * 3 // 2)
         high = rng.randint(0, n // 20)
@@ -65,23 +65,15 @@ def _day_doc(rng: random.Random, company: str, serial: str, day: date, per_day: 
             "severity_1": n - high - middle,
         }
     top = {
-        dim: {f"{dim}-{i}%2Eexample": rng.randint(1, 2 * threats_n // pool) for i in range(pool)}
+        dim: {f"{dim}-{rng.randrange(pool)}%2Eexample": rng.randint(1, 1 + 2 * threats_n // top_keys)
+              for _ in range(top_keys)}
         for dim, pool in (("sig", 40), ("src", 15), ("dst", 60))
-    }
-    return {
-        "_id": f"{company}|{serial}|{day:%Y%m%d}",
-        "company_id": company,
-        "serial_number": serial,
-        "hour": Period(day, day).since,
-        "hours": 24,
-        "benign": {"traffic": per_day - threats_n},
-        "threats": threats,
-        "top": top,
-    }
+    }  # fmt: skip
+    return {"hours": hours, "benign": {"traffic": events - threats_n}, "threats": threats, "top": top}
 
 
-async def _seed(db: Any, period: Period, companies: int, units: int, per_day: int) -> int:
-    """The roll-ups the reports read for finished days, and their marks; returns how many documents."""
+async def _seed(db: Any, period: Period, companies: int, units: int, per_day: int) -> tuple[int, int]:
+    """Hourly counters (this period and the one before) and the daily roll-ups of the finished days."""
     rng = random.Random(42)
     await db["units"].insert_many(
         [
@@ -95,20 +87,33 @@ async def _seed(db: Any, period: Period, companies: int, units: int, per_day: in
             for u in range(units)
         ]
     )
-    docs = [
-        _day_doc(rng, f"C-{c:03d}", f"SER-{c}-{u}", day, per_day)
-        for c in range(companies)
-        for u in range(units)
-        for day in period.previous().dates() + period.dates()
-    ]
-    for i in range(0, len(docs), 2000):
-        await db["counters_daily"].insert_many(docs[i : i + 2000], ordered=False)
+    days = period.previous().dates() + period.dates()
+    hourly = daily = 0
+    for c in range(companies):
+        company = f"C-{c:03d}"
+        hour_docs, day_docs = [], []
+        for u in range(units):
+            serial = f"SER-{c}-{u}"
+            for day in days:
+                start = Period(day, day).since
+                for h in range(24):
+                    hour = start + timedelta(hours=h)
+                    key = {"company_id": company, "serial_number": serial, "hour": hour}
+                    counts = _counts(rng, per_day // 24, 1, 8)
+                    hour_docs.append({"_id": f"{company}|{serial}|{hour:%Y%m%d%H}", **key, **counts})
+                key = {"company_id": company, "serial_number": serial, "hour": start}
+                day_docs.append(
+                    {"_id": f"{company}|{serial}|{day:%Y%m%d}", **key, **_counts(rng, per_day, 24, 30)}
+                )
+        await db["counters"].insert_many(hour_docs, ordered=False)
+        await db["counters_daily"].insert_many(day_docs, ordered=False)
+        hourly += len(hour_docs)
+        daily += len(day_docs)
+    await db["counters"].create_index([("company_id", 1), ("hour", 1)])
     await db["counters_daily"].create_index([("company_id", 1), ("hour", 1)])
     await db["counters_daily"].create_index([("hour", 1)])
-    await db["rollup_days"].insert_many(
-        [{"_id": d.isoformat()} for d in period.previous().dates() + period.dates()]
-    )
-    return len(docs)
+    await db["rollup_days"].insert_many([{"_id": d.isoformat()} for d in days])
+    return hourly, daily
 
 
 def _page(kind: str, report: dict[str, Any], charts: bool) -> str:
@@ -139,10 +144,10 @@ async def main() -> None:
     period = Period(last - timedelta(days=args.days - 1), last)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True)
     started = time.perf_counter()
-    docs = await _seed(mongo[database], period, args.companies, args.units, args.events_per_unit_day)
+    hourly, daily = await _seed(mongo[database], period, args.companies, args.units, args.events_per_unit_day)
     print(
-        f"seeded {docs} daily roll-up documents (this period and the one before) in "
-        f"{time.perf_counter() - started:.1f}s",
+        f"seeded {hourly} hourly counter and {daily} daily roll-up documents (this period and the one"
+        f" before) in {time.perf_counter() - started:.1f}s",
         flush=True,
     )
 

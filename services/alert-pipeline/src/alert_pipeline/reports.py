@@ -301,6 +301,25 @@ def company_comparison(
     }
 
 
+def company_sums(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-company monitored unit-hours and threats by category and severity."""
+    sums: dict[str, Tally] = defaultdict(Tally)
+    hours: Counter[str] = Counter()
+    for doc in docs:
+        company = doc.get("company_id", "")
+        hours[company] += int(doc.get("hours", 1))
+        sums[company].add_document(doc)
+    return [
+        {
+            "company_id": company,
+            "hours": hours[company],
+            "categories": dict(tally.by_category),
+            "severities": dict(tally.by_severity),
+        }
+        for company, tally in sums.items()
+    ]
+
+
 # --- reading the counters ---
 
 
@@ -347,8 +366,10 @@ class ReportReader:
     async def company_docs(
         self, company_id: str, period: Period, *, with_top: bool = True
     ) -> list[dict[str, Any]]:
+        """The company's hourly counters: its own figures are always exact and current."""
         fields = {**COUNTER_FIELDS, TOP_FIELD: 1} if with_top else dict(COUNTER_FIELDS)
-        return await self._docs({"company_id": company_id}, period, fields)
+        query = {"company_id": company_id, "hour": {"$gte": period.since, "$lt": period.until}}
+        return await self.counters.find(query, fields).to_list()
 
     async def threat_report(
         self, company_id: str, period: Period, names: Mapping[str, str]
@@ -375,26 +396,20 @@ class ReportReader:
 
     async def _peer_rows(self, period: Period) -> list[dict[str, Any]]:
         fields = {"company_id": 1, "threats": 1, "hours": 1}
-        sums: dict[str, Tally] = defaultdict(Tally)
-        hours: Counter[str] = Counter()
-        for doc in await self._docs({"company_id": {"$ne": ""}}, period, fields):
-            company = doc.get("company_id", "")
-            hours[company] += int(doc.get("hours", 1))
-            sums[company].add_document(doc)
-        return [
-            {
-                "company_id": company,
-                "hours": hours[company],
-                "categories": dict(tally.by_category),
-                "severities": dict(tally.by_severity),
-            }
-            for company, tally in sums.items()
-        ]
+        return company_sums(await self._docs({"company_id": {"$ne": ""}}, period, fields))
+
+    async def own_row(self, company_id: str, period: Period) -> list[dict[str, Any]]:
+        fields = {"company_id": 1, "threats": 1, "hours": 1}
+        query = {"company_id": company_id, "hour": {"$gte": period.since, "$lt": period.until}}
+        return company_sums(await self.counters.find(query, fields).to_list())
 
     async def company_comparison(
         self, company_id: str, period: Period, names: Mapping[str, str]
     ) -> dict[str, Any]:
-        rates = company_rates(await self.peer_rows(period))
+        """Peers from the (cached, rolled-up) sums of every company; the company's own row exact."""
+        peers, own = await asyncio.gather(self.peer_rows(period), self.own_row(company_id, period))
+        rows = [r for r in peers if r["company_id"] != company_id] + own
+        rates = company_rates(rows)
         return company_comparison(company_id, period, rates, names)
 
 
