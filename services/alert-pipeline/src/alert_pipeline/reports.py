@@ -436,7 +436,8 @@ def _add_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
 class DailyRollups:
     """One document per company, unit and JST day, summed from the hourly counters of that day.
 
-    Reports of long periods read these (30 per unit and month) instead of 720 hourly documents. A
+    The comparison's population (every company) is read from these, 30 per unit and month instead
+    of 720 hourly documents; a company's own figures never are (they stay exact to the hour). A
     day is rolled up once it is over (plus ``GRACE``) and marked in ``rollup_days``; the last
     ``REBUILD_DAYS`` days are rebuilt on every run, so records arriving late still count. Days without
     a mark are read from the hourly documents.
