@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from playwright.sync_api import Page, expect
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import Unit, alert_id_for
+from alert_pipeline.reports import DailyRollups
 from alert_pipeline.repository import MongoPipelineStore
 from support.maildir import wait_for_mail
 from support.processes import ARTIFACTS, Stack
@@ -90,6 +91,11 @@ async def _seed(servers: Servers, stack: Stack, email: str, tag: str) -> list[st
             "benign.traffic": 10, "threats.ips.count": 70, "threats.ips.severity_2": 70,
         }  # fmt: skip
         await store.add_counts(counts)
+        # The pipeline's roll-up job had run over October before the traffic was written here: what
+        # it does for finished days, done again now that they hold the month.
+        rollups = DailyRollups(client[f"alert-pipeline-{stack.run_id}"])
+        for day in range(1, 32):
+            await rollups.build(date(2026, 10, day), datetime.now(UTC))
         # Three recent alerts to triage: one ★★★ and two ★★☆.
         now = datetime.now(UTC).replace(microsecond=0)
         alerts = []

@@ -366,10 +366,9 @@ class ReportReader:
     async def company_docs(
         self, company_id: str, period: Period, *, with_top: bool = True
     ) -> list[dict[str, Any]]:
-        """The company's hourly counters: its own figures are always exact and current."""
+        """The company's counters: daily roll-ups of finished days, hourly documents of the others."""
         fields = {**COUNTER_FIELDS, TOP_FIELD: 1} if with_top else dict(COUNTER_FIELDS)
-        query = {"company_id": company_id, "hour": {"$gte": period.since, "$lt": period.until}}
-        return await self.counters.find(query, fields).to_list()
+        return await self._docs({"company_id": company_id}, period, fields)
 
     async def threat_report(
         self, company_id: str, period: Period, names: Mapping[str, str]
@@ -400,13 +399,12 @@ class ReportReader:
 
     async def own_row(self, company_id: str, period: Period) -> list[dict[str, Any]]:
         fields = {"company_id": 1, "threats": 1, "hours": 1}
-        query = {"company_id": company_id, "hour": {"$gte": period.since, "$lt": period.until}}
-        return company_sums(await self.counters.find(query, fields).to_list())
+        return company_sums(await self._docs({"company_id": company_id}, period, fields))
 
     async def company_comparison(
         self, company_id: str, period: Period, names: Mapping[str, str]
     ) -> dict[str, Any]:
-        """Peers from the (cached, rolled-up) sums of every company; the company's own row exact."""
+        """Peers from the (cached) sums of every company; the company's own row read fresh."""
         peers, own = await asyncio.gather(self.peer_rows(period), self.own_row(company_id, period))
         rows = [r for r in peers if r["company_id"] != company_id] + own
         rates = company_rates(rows)
@@ -436,15 +434,14 @@ def _add_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
 class DailyRollups:
     """One document per company, unit and JST day, summed from the hourly counters of that day.
 
-    The comparison's population (every company) is read from these, 30 per unit and month instead
-    of 720 hourly documents; a company's own figures never are (they stay exact to the hour). A
+    Reports read these for finished days (30 per unit and month instead of 720 hourly documents). A
     day is rolled up once it is over (plus ``GRACE``) and marked in ``rollup_days``; the last
     ``REBUILD_DAYS`` days are rebuilt on every run, so records arriving late still count. Days without
     a mark are read from the hourly documents.
     """
 
     GRACE = timedelta(hours=1)
-    REBUILD_DAYS = 2
+    REBUILD_DAYS = 3
     BACKFILL_DAYS = 62
 
     def __init__(self, db: AsyncDatabase[Any]) -> None:
