@@ -125,7 +125,9 @@ def _page(kind: str, report: dict[str, Any], charts: bool) -> str:
 
 
 def _p95(values: list[float]) -> float:
-    return round(statistics.quantiles(values, n=20, method="inclusive")[18], 1) if len(values) >= 2 else round(values[0], 1)
+    if len(values) < 2:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=20, method="inclusive")[18], 1)
 
 
 async def main() -> None:
