@@ -2,9 +2,10 @@
 
 Each check claims (company, last month) for every company with a registered unit by inserting
 ``{_id: "<company>|<YYYY-MM>"}`` into ``monthly_reports``: the unique ``_id`` makes the claim happen
-once across restarts and across several instances. The claimer publishes ``monthly-report-ready``
-with the month's figures and marks the claim published; a claim left unpublished (the process died
-in between) is published by a later check. The event id is derived from (company, month), so a
+once across restarts and across several instances (companies whose units sent nothing that month
+get no report). The claimer publishes ``monthly-report-ready`` with the month's figures and marks
+the claim published; a claim left unpublished (the process died in between) is published by a
+later check. The event id is derived from (company, month), so a
 second publication is the same event and the notifier mails each user once.
 """
 
@@ -52,6 +53,7 @@ class MonthlyReports:
     ) -> None:
         self.claims = db["monthly_reports"]
         self.units = db["units"]
+        self.counters = db["counters"]
         self.reader = reader
         self.publish = publish
         self.names = names
@@ -64,7 +66,12 @@ class MonthlyReports:
         now = self.clock()
         period = previous_month(jst_today(now))
         month = month_key(period)
-        companies = [c for c in await self.units.distinct("company_id") if c]
+        # Companies with a registered unit that was heard from during the month: one that joined
+        # later gets its first report the month after.
+        heard = set(
+            await self.counters.distinct("company_id", {"hour": {"$gte": period.since, "$lt": period.until}})
+        )
+        companies = [c for c in await self.units.distinct("company_id") if c and c in heard]
         docs = [
             {
                 "_id": f"{c}|{month}",
