@@ -6,6 +6,7 @@
 # run while `make run` or `make test` is up. Whatever this script starts is stopped on exit.
 #
 #   scripts/bench.sh [benchmark args...]      e.g. --events 300000 --no-notifier
+#   BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh    (make bench-reports)
 #
 # Ports (override with BENCH_*): Kafka 29092 (+29093 controller), MongoDB 47017, SMTP 21025,
 # syslog collector 25514 (UDP, TCP) and 26514 (TLS).

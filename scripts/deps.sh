@@ -4,15 +4,16 @@
 #   scripts/deps.sh          uv, the workspace venv (.venv), the helper venv, Java + Maven,
 #                            rsyslog with its Kafka and OpenSSL modules (the syslog collector)
 #   scripts/deps.sh --test   the same plus the Debian tools the tests use
-#                            (oathtool, zbarimg, chromium, kcat)
+#                            (oathtool, zbarimg, chromium, kcat, pdftotext)
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # command:Debian package
 BASE_TOOLS=(java:openjdk-17-jre-headless mvn:maven openssl:openssl)
-# Debian packages without a command of their own to look for: the collector's rsyslog modules.
-BASE_PACKAGES=(rsyslog rsyslog-kafka rsyslog-openssl)
-TEST_TOOLS=(oathtool:oathtool zbarimg:zbar-tools chromium:chromium kcat:kcat)
+TEST_TOOLS=(oathtool:oathtool zbarimg:zbar-tools chromium:chromium kcat:kcat pdftotext:poppler-utils)
+# Debian packages without a command, checked with dpkg: the collector's rsyslog modules, the report
+# PDFs' Japanese font and the Pango library WeasyPrint draws text with.
+BASE_PACKAGES=(rsyslog rsyslog-kafka rsyslog-openssl fonts-ipaexfont-gothic libpango-1.0-0 libpangoft2-1.0-0)
 
 apt_install_missing() {
   local entry cmd pkg missing=()
@@ -34,7 +35,18 @@ apt_install_missing() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install_missing "${BASE_TOOLS[@]}" "${BASE_PACKAGES[@]}"
+apt_install_packages() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg:$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  # "pkg:pkg" entries: apt_install_missing finds no such command and installs them.
+  apt_install_missing "${missing[@]}"
+}
+
+apt_install_missing "${BASE_TOOLS[@]}"
+apt_install_packages "${BASE_PACKAGES[@]}"
 [[ "${1:-}" == "--test" ]] && apt_install_missing "${TEST_TOOLS[@]}"
 
 ensure_uv

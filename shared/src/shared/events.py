@@ -284,6 +284,23 @@ class AlertDetected(Event):
     detected_at: datetime
 
 
+class MonthlyReportReady(Event):
+    """A company's monthly threat report can be mailed: the month's figures (own company only)."""
+
+    TOPIC: ClassVar[str] = topics.MONTHLY_REPORT_READY
+    event_type: Literal["monthly-report-ready"] = "monthly-report-ready"
+
+    company_id: str = Field(examples=["C-7K2M9QXD"])
+    month: str = Field(description="The reported calendar month (JST), YYYY-MM.", examples=["2026-10"])
+    report: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The month's UTM脅威レポート, as the pipeline's report API returns it.",
+    )
+    resend: str = Field(
+        default="", description="Empty for the scheduled mail; an id per operator re-send (mailed again)."
+    )
+
+
 class NotificationRequested(Event):
     """Command: send one message rendered from a notifier template."""
 
@@ -332,6 +349,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     UtmSeen,
     UtmStatusChanged,
     AlertDetected,
+    MonthlyReportReady,
     NotificationRequested,
     DeadLetter,
 )

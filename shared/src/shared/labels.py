@@ -45,6 +45,14 @@ SEVERITY_WORDS: Final[Mapping[int, str]] = {1: "低", 2: "中", 3: "高"}
 # ★★☆ and above are mailed and counted as 問題.
 IMPORTANT_SEVERITY: Final = 2
 
+# Where the customer stands with an alert (triage); an alert without a status is open.
+TRIAGE_OPEN: Final = "open"
+TRIAGE_STATUSES: Final[Mapping[str, str]] = {
+    TRIAGE_OPEN: "未対応",
+    "acknowledged": "確認済み",
+    "resolved": "対応済み",
+}
+
 # What the UTM did with the traffic, in the words of the portal.
 ACTION_WORDS: Final[Mapping[str, str]] = {
     "blocked": "ブロック",

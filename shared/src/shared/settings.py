@@ -14,7 +14,9 @@ Environment = Literal["development", "test", "production"]
 # them: development keys are generated per checkout under .state/keys/ (see shared.keys).
 DEV_SEALING_KEY = "EKTi-jRSbmpK5H7abnz9_Zi__16oilpwX5jGnDJj5Zg="
 DEV_GATEWAY_SECRET = "development-gateway-service-token"
-PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_GATEWAY_SECRET})
+# Shared by the gateway (report PDF rendering) and the notifier (monthly report mails).
+DEV_RENDER_TOKEN = "dev-render-token-not-for-production"
+PLACEHOLDER_SECRETS = frozenset({DEV_SEALING_KEY, DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN})
 
 
 def __getattr__(name: str) -> str:

@@ -8,10 +8,21 @@ from pydantic import BaseModel, Field
 
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import CurrentPrincipal
+from shared.labels import TRIAGE_STATUSES
 from shared.openapi import problem
 
 router = APIRouter(tags=["alerts"])
 DEFAULT_PERIOD = timedelta(days=30)
+
+
+class StatusEntry(BaseModel):
+    """One change of an alert's status: who, when, and their comment."""
+
+    status: str
+    by: str
+    by_name: str = ""
+    at: datetime
+    comment: str = ""
 
 
 class AlertView(BaseModel):
@@ -34,6 +45,9 @@ class AlertView(BaseModel):
     remedy: str
     detected_at: datetime
     cleared_at: datetime | None = None
+    status: str = Field(default="open", examples=["open"], description="open, acknowledged or resolved.")
+    status_label: str = Field(default="未対応", examples=["未対応"])
+    status_history: list[StatusEntry] = Field(default_factory=list)
 
 
 class AlertPage(BaseModel):
@@ -52,6 +66,7 @@ class AlertSummary(BaseModel):
     by_severity: dict[str, int]
     by_category: dict[str, int]
     latest: list[AlertView]
+    unresolved_important: int = Field(default=0, description="未対応 alerts of ★★☆ and above.")
 
 
 def _store(request: Request) -> MongoPipelineStore:
@@ -78,13 +93,16 @@ async def list_alerts(
     severity: Annotated[list[int] | None, Query()] = None,
     category: str | None = None,
     unit_id: str | None = None,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """The company's alerts, newest first, filtered by period, severity, category and unit."""
+    """The company's alerts, newest first, filtered by period, severity, category, unit and status."""
     start, end = _period(since, until)
     if severity and any(s not in (1, 2, 3) for s in severity):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "重要度は1〜3で指定してください。")
+    if status_filter and status_filter not in TRIAGE_STATUSES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "対応状況の指定が正しくありません。")
     total, alerts = await _store(request).alert_page(
         principal.company_id,
         since=start,
@@ -92,6 +110,7 @@ async def list_alerts(
         severities=severity or (),
         category=category,
         unit_id=unit_id,
+        status=status_filter,
         skip=(page - 1) * per_page,
         limit=per_page,
     )
@@ -113,7 +132,9 @@ async def alert_summary(
     for (severity, category), n in totals.items():
         by_severity[str(severity)] = by_severity.get(str(severity), 0) + n
         by_category[category] = by_category.get(category, 0) + n
+    unresolved = await _store(request).unresolved_important(principal.company_id, since=start, until=end)
     return {
+        "unresolved_important": unresolved,
         "total": sum(by_severity.values()),
         "by_severity": by_severity,
         "by_category": dict(sorted(by_category.items(), key=lambda kv: -kv[1])),

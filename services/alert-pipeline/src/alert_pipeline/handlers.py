@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
@@ -143,3 +144,15 @@ async def flush_seen(runtime: ServiceRuntime, ingest: IngestService, every_secon
             log.exception("utm-seen summary not published; kept for the next round")
             for serial, moment in pending.items():
                 ingest.seen.note(serial, moment)
+
+
+async def every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` now and then every ``seconds``; a failure is logged and tried again next time."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception(
+                "background job failed; trying again", extra={"job": getattr(job, "__qualname__", "")}
+            )
+        await asyncio.sleep(seconds)

@@ -2,16 +2,19 @@
 
 from fastapi import FastAPI
 
-from alert_pipeline import api, handlers
+from alert_pipeline import api, api_reports, api_triage, handlers
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.ingest import IngestService, Limits
 from alert_pipeline.lag import LagMonitor
 from alert_pipeline.monitoring import MonitoringService
+from alert_pipeline.monthly import MonthlyReports
+from alert_pipeline.reports import ReportReader
 from alert_pipeline.repository import MongoPipelineStore
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime, build_app, create_runtime
-from shared.events import AlertDetected, DeadLetter, UtmSeen
+from shared.events import AlertDetected, DeadLetter, MonthlyReportReady, UtmSeen, utc_now
 from shared.kafka import publish
+from shared.labels import CATEGORY_NAMES
 
 SERVICE = "alert-pipeline"
 
@@ -19,15 +22,18 @@ SERVICE = "alert-pipeline"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the alert-pipeline app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
-    runtime = create_runtime(SERVICE, settings, publishes=[AlertDetected, UtmSeen, DeadLetter])
+    runtime = create_runtime(
+        SERVICE, settings, publishes=[AlertDetected, UtmSeen, DeadLetter, MonthlyReportReady]
+    )
     store = MongoPipelineStore(runtime.db, quarantine_ttl_seconds=settings.quarantine_ttl_days * 86_400)
 
     async def publish_alert(event: AlertDetected) -> None:
         await publish(runtime.broker, event, key=event.company_id)
 
+    classifier = Classifier.load(settings.rules_file)
     ingest = IngestService(
         store=store,
-        classifier=Classifier.load(settings.rules_file),
+        classifier=classifier,
         publish_alert=publish_alert,
         limits=Limits(max_record_bytes=settings.max_record_bytes, max_json_depth=settings.max_json_depth),
     )
@@ -42,11 +48,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.readiness[f"consumer {settings.consumer_group}"] = lag.problem
 
+    category_names = {**CATEGORY_NAMES, **{key: c.name for key, c in classifier.categories.items()}}
+    reader = ReportReader(runtime.db)
+
+    async def roll_up() -> None:
+        await reader.rollups.run(utc_now())
+
+    async def publish_monthly(event: MonthlyReportReady) -> None:
+        await publish(runtime.broker, event, key=event.company_id)
+
+    monthly = MonthlyReports(runtime.db, reader, publish_monthly, category_names, clock=utc_now)
+
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
         rt.spawn(lag.run(min(settings.lag_sample_seconds, settings.stall_seconds / 3)), name="consumer-lag")
+        await reader.rollups.ensure_indexes()
+        rt.spawn(handlers.every(settings.rollup_seconds, roll_up), name="daily-rollups")
+        rt.spawn(handlers.every(settings.monthly_check_seconds, monthly.check), name="monthly-reports")
 
-    app = build_app(runtime, title="Alert pipeline", routers=[api.router], on_startup=[start])
+    app = build_app(
+        runtime,
+        title="Alert pipeline",
+        routers=[api.router, api_reports.router, api_triage.router],
+        on_startup=[start],
+    )
     app.state.pipeline_store = store
+    app.state.category_names = category_names
+    app.state.report_reader = reader
+    app.state.monthly_reports = monthly
     return app

@@ -11,7 +11,14 @@ from typing import Any
 from alert_pipeline.classifier import Classification
 from alert_pipeline.parsing import ParsedEvent
 from shared.events import AlertDetected
-from shared.labels import IMPORTANT_SEVERITY, JST, SERVICE_CATEGORIES, severity_label
+from shared.labels import (
+    IMPORTANT_SEVERITY,
+    JST,
+    SERVICE_CATEGORIES,
+    TRIAGE_OPEN,
+    TRIAGE_STATUSES,
+    severity_label,
+)
 from shared.labels import MONITORING_CATEGORY as MONITORING_CATEGORY_KEY
 
 MONITORING_CATEGORY = SERVICE_CATEGORIES[MONITORING_CATEGORY_KEY]
@@ -79,6 +86,9 @@ class Alert(AlertFacts):
     detected_at: datetime
     received_at: datetime
     cleared_at: datetime | None = None
+    # Triage (未対応 / 確認済み / 対応済み) is written by the triage use case only, never by ``document``.
+    status: str = TRIAGE_OPEN
+    status_history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def important(self) -> bool:
@@ -87,7 +97,7 @@ class Alert(AlertFacts):
 
     def document(self) -> dict[str, Any]:
         """The MongoDB document of the alert (its id is ``_id``)."""
-        doc = {name: getattr(self, name) for name in _FIELDS if name != "alert_id"}
+        doc = {name: getattr(self, name) for name in _FIELDS if name not in _NOT_STORED}
         doc["_id"] = self.alert_id
         return doc
 
@@ -138,10 +148,14 @@ class Alert(AlertFacts):
             "remedy": self.remedy,
             "detected_at": self.detected_at,
             "cleared_at": self.cleared_at,
+            "status": self.status or TRIAGE_OPEN,
+            "status_label": TRIAGE_STATUSES.get(self.status or TRIAGE_OPEN, TRIAGE_STATUSES[TRIAGE_OPEN]),
+            "status_history": self.status_history,
         }
 
 
 _FIELDS = tuple(f.name for f in fields(Alert))
+_NOT_STORED = frozenset({"alert_id", "status", "status_history"})
 _FACTS = tuple(f.name for f in fields(AlertFacts))
 
 

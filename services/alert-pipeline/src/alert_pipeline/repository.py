@@ -24,6 +24,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from alert_pipeline.models import Alert, Unit, hour_bucket
+from alert_pipeline.topn import add_top_counts
+from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
 DUPLICATE_KEY = 11000
 # One counter document per company, unit and hour: company_id, serial_number, hour.
@@ -77,6 +79,11 @@ class WriteOutcome:
     new: set[str] = field(default_factory=set)
     existing: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+def open_query() -> dict[str, Any]:
+    """Alerts still 未対応 (an alert without a status is open)."""
+    return {"status": {"$in": [TRIAGE_OPEN, None]}}
 
 
 def threat_fields(alert: Alert) -> dict[str, int]:
@@ -242,11 +249,14 @@ class MongoPipelineStore:
         severities: Sequence[int] = (),
         category: str | None = None,
         unit_id: str | None = None,
+        status: str | None = None,
         skip: int = 0,
         limit: int = 50,
     ) -> tuple[int, list[Alert]]:
         """The company's alerts of registered units in a period, newest first: (total, page)."""
         query = await self._scope(company_id, since, until)
+        if status:
+            query.update(open_query() if status == TRIAGE_OPEN else {"status": status})
         if severities:
             query["severity"] = {"$in": list(severities)}
         if category:
@@ -270,6 +280,13 @@ class MongoPipelineStore:
             totals[(int(row["_id"]["s"]), str(row["_id"]["c"]))] = int(row["n"])
         cursor = self.alerts.find(query).sort("detected_at", -1).limit(latest)
         return totals, [Alert.from_document(d) async for d in cursor]
+
+    async def unresolved_important(self, company_id: str, *, since: datetime, until: datetime) -> int:
+        """How many ★★☆+ alerts of the period are still 未対応."""
+        query = await self._scope(company_id, since, until)
+        return await self.alerts.count_documents(
+            {**query, "severity": {"$gte": IMPORTANT_SEVERITY}, **open_query()}
+        )
 
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
         """One alert of the company's registered units; another company's alert is None."""
@@ -307,6 +324,15 @@ class MongoPipelineStore:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
             for name, n in threat_fields(alert).items():
                 fields[name] += n
+            add_top_counts(
+                fields,
+                {
+                    "signature": alert.signature,
+                    "source": alert.source,
+                    "action": alert.action,
+                    "destination": alert.destination,
+                },
+            )
         if fresh:
             await self.alerts.update_many(
                 {"_id": {"$in": [a.alert_id for a in fresh]}}, {"$set": {"counted": True}}, session=session

@@ -19,6 +19,12 @@ class Settings(CommonSettings):
     batch_max_records: int = Field(default=10_000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
     seen_flush_seconds: float = Field(default=5.0, gt=0, description="How often utm-seen summaries go out.")
+    rollup_seconds: float = Field(
+        default=600.0, gt=0, description="How often finished days' counters are rolled up for reports."
+    )
+    monthly_check_seconds: float = Field(
+        default=600.0, gt=0, description="How often the monthly report schedule looks for reports due."
+    )
     quarantine_ttl_days: int = Field(default=7, ge=1, description="How long unknown units' events are kept.")
     max_record_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger raw records go to the dead-letter topic."

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
-from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
+from gateway.routes import account, alerts, dashboard, operator, operator_applications, reports, signup, units
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache
 from gateway.session_store import SessionStore
 from gateway.settings import Settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operator_applications.router,
         units.router,
         alerts.router,
+        reports.router,
         operator.router,
     ]
     for router in routers:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import DEV_GATEWAY_SECRET, CommonSettings
+from shared.settings import DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN, CommonSettings
 
 DEV_CSRF_SECRET = "development-csrf-secret-not-for-production"
 DEV_SIGNUP_SECRET = "development-gateway-signup-secret"
@@ -35,6 +35,11 @@ class Settings(CommonSettings):
     identity_secret: str = Field(
         default=DEV_GATEWAY_SECRET,
         description="Service token presented to identity (its IDENTITY_GATEWAY_SECRET).",
+    )
+    render_token: str = Field(
+        default=DEV_RENDER_TOKEN,
+        validation_alias=AliasChoices("GATEWAY_RENDER_TOKEN", "REPORT_RENDER_TOKEN"),
+        description="Secret the notifier shows to have a monthly report PDF rendered (internal route).",
     )
 
     session_cookie: str = "watch_session"

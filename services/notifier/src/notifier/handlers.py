@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 import shared.topics as topics
+from notifier.monthly import MonthlyMailer
 from notifier.service import Notifier
 from shared.app import ServiceRuntime
 from shared.events import (
@@ -15,6 +16,7 @@ from shared.events import (
     AlertDetected,
     ApplicationConfirmationRequested,
     Event,
+    MonthlyReportReady,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -64,3 +66,12 @@ def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None
                     source_topic=topics.ALERT_DETECTED,
                 )
         await notifier.alerts_detected(alerts)
+
+
+def register_monthly(runtime: ServiceRuntime, mailer: MonthlyMailer, *, group: str) -> None:
+    """The monthly report mails, on a consumer of their own (a PDF per company takes a while)."""
+    options = consumer_options(f"{group}-monthly", runtime.settings.kafka)
+
+    @runtime.broker.subscriber(topics.MONTHLY_REPORT_READY, **options)
+    async def on_monthly_report_ready(event: MonthlyReportReady) -> None:
+        await mailer.report_ready(event)

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 
-from notifier import api, handlers
+from notifier import api, api_preferences, handlers
 from notifier.deliveries import BufferedDeliveryLog, DeliveryRepository
 from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
 from notifier.grouping import AlertGrouper, MongoAlertGroupStore
+from notifier.monthly import MonthlyMailer, MonthlyReportPreferences, gateway_pdf
 from notifier.recipients import RecipientDirectory
 from notifier.senders import SmtpPool, create_sms_sender
 from notifier.service import Notifier
@@ -72,11 +74,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clock=utc_now,
     )
     handlers.register(runtime, notifier, group=settings.consumer_group)
+    preferences = MonthlyReportPreferences(runtime.db)
+    gateway = httpx.AsyncClient(base_url=settings.gateway_url, timeout=60.0)
+    monthly = MonthlyMailer(
+        runtime.db,
+        mailer=smtp,
+        pdf=gateway_pdf(gateway, settings.render_token),
+        preferences=preferences,
+        mail_from=settings.mail_from,
+        portal_url=settings.portal_url,
+        clock=utc_now,
+    )
+    handlers.register_monthly(runtime, monthly, group=settings.consumer_group)
 
     async def start(runtime: ServiceRuntime) -> None:
         await deliveries.ensure_indexes()
         await groups.ensure_indexes()
         await recipients.ensure_indexes()
+        await monthly.ensure_indexes()
         delivery_log.start()
         dispatcher.start()
         runtime.spawn(smtp.warm(), name="smtp-warm-up")
@@ -91,10 +106,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await dispatcher.stop()
         await delivery_log.stop()
         await smtp.close()
+        await gateway.aclose()
 
-    app = build_app(runtime, title="Notifier", routers=[api.router], on_startup=[start], on_shutdown=[stop])
+    app = build_app(
+        runtime,
+        title="Notifier",
+        routers=[api.router, api_preferences.router],
+        on_startup=[start],
+        on_shutdown=[stop],
+    )
     app.state.deliveries = deliveries
     app.state.notifier = notifier
+    app.state.report_preferences = preferences
+    app.state.monthly_mailer = monthly
     return app
 
 

@@ -20,13 +20,23 @@ class RecipientDirectory:
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("company_id", ASCENDING)])
 
-    async def upsert(self, *, account_id: str, company_id: str, name: str, email: str, at: datetime) -> None:
+    async def upsert(
+        self, *, account_id: str, company_id: str, name: str, email: str, at: datetime, company_name: str = ""
+    ) -> None:
         """Record the user's address as of ``at``; an older event never overwrites a newer one."""
         # A duplicate key means the stored entry is newer than this event: it stays.
         with contextlib.suppress(DuplicateKeyError):
             await self._collection.update_one(
                 {"_id": account_id, "$or": [{"updated_at": {"$lt": at}}, {"updated_at": {"$exists": False}}]},
-                {"$set": {"company_id": company_id, "name": name, "email": email, "updated_at": at}},
+                {
+                    "$set": {
+                        "company_id": company_id,
+                        "name": name,
+                        "email": email,
+                        "updated_at": at,
+                        **({"company_name": company_name} if company_name else {}),
+                    }
+                },
                 upsert=True,
             )
 

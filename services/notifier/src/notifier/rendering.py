@@ -5,16 +5,16 @@ no I/O beyond reading the templates, so it is tested without any server.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
+from shared.labels import JST, SEVERITY_STARS, severity_label
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-JST = timezone(timedelta(hours=9), "JST")
-SEVERITY_LABELS = {1: "低", 2: "中", 3: "高"}
 
 
 class TemplateError(ValueError):
@@ -48,9 +48,9 @@ def format_jst_minutes(value: datetime) -> str:
 
 def severity_stars(severity: int) -> str:
     """``★★☆(中)`` for 2: filled stars for the level, then its name."""
-    if severity not in SEVERITY_LABELS:
+    if severity not in SEVERITY_STARS:
         raise TemplateError(f"severity must be 1, 2 or 3, not {severity!r}")
-    return "★" * severity + "☆" * (3 - severity) + f"({SEVERITY_LABELS[severity]})"
+    return severity_label(severity)
 
 
 @cache

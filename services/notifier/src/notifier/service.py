@@ -73,6 +73,7 @@ class Notifier:
             name=event.name,
             email=event.email,
             at=event.occurred_at,
+            company_name=event.company_name,
         )
         password = self._open(event.sealed_temporary_password)
         await self._send([messages.provisioned_mail(event, password)])

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEV_SEALING_KEY, CommonSettings
+from shared.settings import DEV_RENDER_TOKEN, DEV_SEALING_KEY, CommonSettings
 
 
 class Settings(CommonSettings):
@@ -55,6 +55,16 @@ class Settings(CommonSettings):
         default=600.0, gt=0, description="Repeats of one alert within this window make a single follow-up."
     )
     alert_group_check_seconds: float = Field(default=2.0, gt=0)
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validation_alias=AliasChoices("NOTIFIER_GATEWAY_URL", "GATEWAY_URL"),
+        description="The gateway, which renders the monthly report PDF.",
+    )
+    render_token: str = Field(
+        default=DEV_RENDER_TOKEN,
+        validation_alias=AliasChoices("NOTIFIER_RENDER_TOKEN", "REPORT_RENDER_TOKEN"),
+        description="Secret shown to the gateway to have a report PDF rendered.",
+    )
     portal_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of the portal, for links in alert mails."
     )

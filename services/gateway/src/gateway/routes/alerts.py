@@ -5,28 +5,35 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.csrf import CsrfProtected
 from gateway.paths import backend_path
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
+from shared.labels import MONITORING_CATEGORY, TRIAGE_STATUSES, category_name, severity_label
 
 router = APIRouter(tags=["alerts"])
 JST = ZoneInfo("Asia/Tokyo")
 PER_PAGE = 50
 DEFAULT_DAYS = 30
-SEVERITY_LABELS = {3: "★★★(高)", 2: "★★☆(中)", 1: "★☆☆(低)"}
-CATEGORIES = (
-    "Webガード",
-    "アンチウイルス",
-    "不正侵入防御(IPS)",
-    "アプリケーション制御",
-    "C&C/ボット通信",
-    "DNSフィルタ",
-    "その他の脅威",
-    "UTM監視",
+SEVERITY_LABELS = {s: severity_label(s) for s in (3, 2, 1)}
+AT_LEAST = {"2+": "★★☆(中)以上"}
+# The categories the classifier stores (by name), then the service's own UTM監視.
+CATEGORIES = tuple(
+    category_name(code)
+    for code in (
+        "webfilter",
+        "antivirus",
+        "ips",
+        "app-control",
+        "botnet",
+        "dns-filter",
+        "other",
+        MONITORING_CATEGORY,
+    )
 )
 
 
@@ -50,8 +57,9 @@ async def alert_log(
     backends: BackendsDep,
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
-    severity: Annotated[str, Query(max_length=1)] = "",
+    severity: Annotated[str, Query(max_length=2)] = "",
     min_severity: Annotated[str, Query(max_length=1)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
     category: Annotated[str, Query(max_length=40)] = "",
     unit: Annotated[str, Query(max_length=80)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -68,10 +76,19 @@ async def alert_log(
         "page": page,
         "per_page": PER_PAGE,
     }
+    # The drop-down offers exact levels and "N以上" (N+); the dashboard's 問題を確認 sends min_severity=2.
+    if not severity and min_severity in ("1", "2", "3"):
+        severity = f"{min_severity}+"
     if severity in ("1", "2", "3"):
         params["severity"] = [int(severity)]
-    elif min_severity in ("1", "2", "3"):
-        params["severity"] = [s for s in (1, 2, 3) if s >= int(min_severity)]
+    elif severity in AT_LEAST:
+        params["severity"] = [s for s in (1, 2, 3) if s >= int(severity[0])]
+    else:
+        severity = ""
+    if status in TRIAGE_STATUSES:
+        params["status"] = status
+    else:
+        status = ""
     if category in CATEGORIES:
         params["category"] = category
     if unit:
@@ -89,7 +106,7 @@ async def alert_log(
         "since": first.isoformat(),
         "until": last.isoformat(),
         "severity": severity,
-        "min_severity": min_severity,
+        "status": status,
         "category": category,
         "unit": unit,
     }
@@ -97,7 +114,8 @@ async def alert_log(
     query = {k: v for k, v in filters.items() if v}
     return render(
         request, "alerts/list.html", alerts=body["items"], total=body["total"], page=page, pages=pages,
-        filters=filters, categories=CATEGORIES, severities=SEVERITY_LABELS, units=units,
+        filters=filters, categories=CATEGORIES, severities=SEVERITY_LABELS, units=units, at_least=AT_LEAST,
+        statuses=TRIAGE_STATUSES, back=f"/alerts?{urlencode({**query, 'page': page})}",
         prev_url=f"/alerts?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
         next_url=f"/alerts?{urlencode({**query, 'page': page + 1})}" if page < pages else None,
     )  # fmt: skip
@@ -148,5 +166,76 @@ async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDe
     alert = response.json()
     alert["detected_jst"] = _jst(alert["detected_at"])
     alert["cleared_jst"] = _jst(alert.get("cleared_at")) if alert.get("cleared_at") else None
+    for entry in alert.get("status_history", []):
+        entry["at_jst"] = _jst(entry["at"])
+        entry["status_label"] = TRIAGE_STATUSES.get(entry["status"], entry["status"])
     inquiry_url = "/inquiries/new?" + urlencode({"alert_id": alert["alert_id"], "mac": alert["mac_address"]})
-    return render(request, "alerts/detail.html", alert=alert, inquiry_url=inquiry_url)
+    return render(
+        request, "alerts/detail.html", alert=alert, inquiry_url=inquiry_url, statuses=TRIAGE_STATUSES
+    )
+
+
+def _back(value: str) -> str:
+    """Only a path of the alert log itself is a place to go back to."""
+    return value if value.startswith("/alerts") and not value.startswith("//") else "/alerts"
+
+
+@router.post("/alerts/acknowledge", response_class=HTMLResponse)
+async def acknowledge_alerts(
+    request: Request,
+    user: CurrentUser,
+    backends: BackendsDep,
+    _: CsrfProtected,
+    alert_ids: Annotated[list[str] | None, Form(max_length=64)] = None,
+    back: Annotated[str, Form(max_length=2000)] = "/alerts",
+) -> Response:
+    """一括確認: the selected alerts become 確認済み."""
+    if not alert_ids:
+        return error_page(
+            request,
+            status_code=400,
+            title="アラートログ",
+            message="確認済みにするアラートを選択してください。",
+        )
+    if len(alert_ids) > PER_PAGE:
+        return error_page(
+            request, status_code=400, title="アラートログ", message="一度に選択できるのは50件までです。"
+        )
+    response = await backends.call(
+        "alert-pipeline", "POST", "/alerts/acknowledge", user=user, json={"alert_ids": alert_ids}
+    )
+    if response.status_code != 200:
+        return error_page(
+            request, status_code=502, title="アラートログ", message="対応状況を更新できませんでした。"
+        )
+    return RedirectResponse(_back(back), status_code=303)
+
+
+@router.post("/alerts/{alert_id}/status", response_class=HTMLResponse)
+async def change_status(
+    request: Request,
+    user: CurrentUser,
+    backends: BackendsDep,
+    alert_id: str,
+    _: CsrfProtected,
+    status: Annotated[str, Form(max_length=20)] = "",
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """アラート詳細's 対応状況 form."""
+    if status not in TRIAGE_STATUSES:
+        return error_page(
+            request, status_code=400, title="アラート詳細", message="対応状況を選択してください。"
+        )
+    response = await backends.call(
+        "alert-pipeline", "POST", backend_path("/alerts/{alert_id}/status", alert_id=alert_id), user=user,
+        json={"status": status, "comment": comment},
+    )  # fmt: skip
+    if response.status_code == 404:
+        return error_page(
+            request, status_code=404, title="アラート詳細", message="アラートが見つかりません。"
+        )
+    if response.status_code != 200:
+        return error_page(
+            request, status_code=503, title="アラート詳細", message="対応状況を更新できませんでした。"
+        )
+    return RedirectResponse(backend_path("/alerts/{alert_id}", alert_id=alert_id), status_code=303)

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
 from gateway.session import CurrentUser, PortalUser
 from gateway.web import STATIC_DIR, render
+from shared.labels import severity_label
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +20,8 @@ router = APIRouter(tags=["dashboard"])
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_PERIOD_DAYS = 30
-SEVERITY_LABELS = {"3": "★★★(高)", "2": "★★☆(中)", "1": "★☆☆(低)"}
+SEVERITY_LABELS = {str(s): severity_label(s) for s in (3, 2, 1)}
 MANUAL = STATIC_DIR / "manual" / "portal-manual.html"
-
-REPORTS = {
-    "threats": "UTM脅威レポート",
-    "average": "参加企業平均との比較",
-    "units": "自社UTM同士の比較",
-}
 
 
 def status_period(now: datetime) -> tuple[datetime, datetime]:
@@ -87,24 +82,6 @@ async def notices_page(request: Request, user: CurrentUser, backends: BackendsDe
     """過去のお知らせ一覧."""
     notices = _notice_list(await _get_json(backends, "notifier", "/notices", user, limit="100"))
     return render(request, "notices.html", notices=notices)
-
-
-@router.get("/reports", response_class=HTMLResponse)
-@router.get(
-    "/reports/{kind}", response_class=HTMLResponse, responses={404: {"description": "No such report."}}
-)
-async def report_page(request: Request, user: CurrentUser, kind: str = "threats") -> Response:
-    """Reports (UTM脅威レポート, 参加企業平均と比べる, 自社UTM同士を比べる): not offered yet."""
-    title = REPORTS.get(kind)
-    if title is None:
-        return render(
-            request,
-            "error.html",
-            status_code=404,
-            title="エラー",
-            message="お探しのページは見つかりませんでした。",
-        )
-    return render(request, "report_pending.html", report_title=title)
 
 
 @router.get("/downloads/portal-manual")
