@@ -64,6 +64,7 @@ async def _portal(recorder: Recorder, **settings: Any) -> AsyncIterator[httpx.As
     app.state.backends = Backends(
         {"identity": "http://identity", "signup": "http://signup"},
         transport=Routing({"identity": recorder.identity, "signup": recorder.signup}),
+        service_tokens={"identity": "gateway-service-token"},
     )
     # ASGITransport presents the browser as peer 127.0.0.1.
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

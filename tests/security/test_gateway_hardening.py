@@ -258,7 +258,7 @@ def test_the_session_handle_changes_at_every_change_of_privilege(stack: Stack, o
 
     client = operator.client
     before_password = handle(client)
-    # A token rendered before the renewal still posts afterwards (bound to the identity session).
+    # A form rendered before the change carries a token bound to the old identity session.
     earlier_token = csrf_of(client, "/")
     changed = post_form(
         client, "/account/password", {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
@@ -268,7 +268,9 @@ def test_the_session_handle_changes_at_every_change_of_privilege(stack: Stack, o
     after_password = handle(client)
     assert after_password != before_password
     assert not is_logged_in(stack, before_password)
-    logged_out = client.post("/logout", data={"csrf_token": earlier_token})
+    # Identity renewed its session at the password change: the old form's token is refused.
+    assert client.post("/logout", data={"csrf_token": earlier_token}).status_code == 403
+    logged_out = client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
     assert logged_out.status_code == 303
     assert not is_logged_in(stack, after_password)
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # Units in the field are set to Japan time unless a line says otherwise.
 DEFAULT_DEVICE_TZ = timezone(timedelta(hours=9), "JST")
 # A decoded time outside this range is a broken clock or a hostile record.
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# A unit whose clock was reset reports 1970: decoded, and the ingest then keeps the broker's time.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # Bounds of the decoded-field map kept with an event.
 MAX_FIELDS = 128
@@ -90,7 +91,7 @@ def event_key_of(text: str) -> str:
 
 
 def in_range(moment: datetime, what: str) -> datetime:
-    """``moment`` in UTC, or DecodeError when it is outside 2000–2099."""
+    """``moment`` in UTC, or DecodeError when it is outside 1970–2099."""
     try:
         moment = moment.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
