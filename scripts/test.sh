@@ -32,6 +32,7 @@ export IDENTITY_PORT="${TEST_IDENTITY_PORT:-18002}"
 export DEVICE_REGISTRY_PORT="${TEST_DEVICE_REGISTRY_PORT:-18003}"
 export ALERT_PIPELINE_PORT="${TEST_ALERT_PIPELINE_PORT:-18004}"
 export NOTIFIER_PORT="${TEST_NOTIFIER_PORT:-18005}"
+export SUPPORT_PORT="${TEST_SUPPORT_PORT:-18007}"
 export APP_ENV="${APP_ENV:-test}"
 # Decides (and exports) local vs external servers and the addresses, for this script,
 # the scripts it calls and pytest.

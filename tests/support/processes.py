@@ -25,6 +25,7 @@ PACKAGES = {
     "device-registry": "device_registry",
     "alert-pipeline": "alert_pipeline",
     "notifier": "notifier",
+    "support": "support_desk",
     "gateway": "gateway",
 }
 ENV_PREFIX = {name: name.upper().replace("-", "_") for name in PACKAGES}

@@ -214,7 +214,7 @@ async def test_an_alert_is_mailed_to_every_user_of_the_company_and_repeats_make_
             assert mail.subject == subject
             assert mail.text.startswith("UTMが有害サイトへのアクセスを検知したため通信をブロックしました。")
             assert f"アラートID : {opening.alert_id}" in mail.text
-            assert "検出日時 : 2026/11/25 12:04:05" in mail.text
+            assert "検出日時 : 2026/11/25 12:04" in mail.text
 
         async def follow_ups() -> list[Any]:
             return [

@@ -15,6 +15,7 @@ UTM_SEEN: Final = "utm-seen"
 UTM_STATUS_CHANGED: Final = "utm-status-changed"
 ALERT_DETECTED: Final = "alert-detected"
 NOTIFICATION_REQUESTED: Final = "notification-requested"
+NOTICE_PUBLISHED: Final = "notice-published"
 DEAD_LETTER: Final = "dead-letter"
 
 # The raw fleet stream carries most of the traffic, so it gets the most partitions;
@@ -33,5 +34,6 @@ ALL_TOPICS: Final[dict[str, int]] = {
     UTM_STATUS_CHANGED: 3,
     ALERT_DETECTED: 3,
     NOTIFICATION_REQUESTED: 3,
+    NOTICE_PUBLISHED: 3,
     DEAD_LETTER: 1,
 }

@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings
+from shared.settings import BrandSettings, CommonSettings
 
 
 def _url(service_env: str, port: int) -> Any:
@@ -27,6 +27,8 @@ class Settings(CommonSettings):
     device_registry_url: str = _url("DEVICE_REGISTRY_URL", 8003)
     alert_pipeline_url: str = _url("ALERT_PIPELINE_URL", 8004)
     notifier_url: str = _url("NOTIFIER_URL", 8005)
+    support_url: str = _url("SUPPORT_URL", 8007)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
     backend_timeout_seconds: float = Field(default=10.0, gt=0)
 
     session_cookie: str = "watch_session"
@@ -51,4 +53,5 @@ class Settings(CommonSettings):
             "device-registry": self.device_registry_url,
             "alert-pipeline": self.alert_pipeline_url,
             "notifier": self.notifier_url,
+            "support": self.support_url,
         }

@@ -15,6 +15,7 @@ from notifier.deliveries import BufferedDeliveryLog, DeliveryRepository
 from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
 from notifier.grouping import AlertGrouper, MongoAlertGroupStore
 from notifier.recipients import RecipientDirectory
+from notifier.rendering import set_brand
 from notifier.senders import SmtpPool, create_sms_sender
 from notifier.service import Notifier
 from notifier.settings import Settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the notifier app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
     runtime = create_runtime(SERVICE, settings)
+    set_brand(settings.brand)
     # Identifies this process's claims on deliveries, so a successor can tell them apart.
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

@@ -14,6 +14,7 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
+    NoticePublished,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -230,5 +231,23 @@ def requested_message(event: NotificationRequested) -> Outgoing:
         source_key=str(event.event_id),
         recipient=event.recipient,
         company_id=event.company_id,
+        event_time=event.occurred_at,
+    )
+
+
+def notice_mail(event: NoticePublished, *, company_id: str, name: str, recipient: str) -> Outgoing:
+    """A 重要 notice, once per (notice, portal user): the source key is the notice, not the event."""
+    return _mail(
+        "notice_important",
+        {
+            "name": name or "ご担当者",
+            "title": event.title,
+            "body": event.body,
+            "published_from": event.published_from,
+            "notice_url": event.notice_url,
+        },
+        source_key=f"notice:{event.notice_id}",
+        recipient=recipient,
+        company_id=company_id,
         event_time=event.occurred_at,
     )

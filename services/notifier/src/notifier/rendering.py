@@ -12,6 +12,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
+from shared import labels
+from shared.settings import BrandSettings
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 JST = timezone(timedelta(hours=9), "JST")
 SEVERITY_LABELS = {1: "低", 2: "中", 3: "高"}
@@ -36,9 +39,9 @@ def to_jst(value: datetime) -> datetime:
     return value.astimezone(JST)
 
 
-def format_jst(value: datetime) -> str:
-    """``YYYY/MM/DD HH:MM:SS`` in Japan time, as the portal and the alert mails show it."""
-    return to_jst(value).strftime("%Y/%m/%d %H:%M:%S")
+def format_jst(value: datetime | str) -> str:
+    """``YYYY/MM/DD HH:MM`` in Japan time, the one format of the portal and every mail."""
+    return labels.format_jst(value)
 
 
 def format_jst_minutes(value: datetime) -> str:
@@ -64,7 +67,13 @@ def _environment() -> Environment:
     env.filters["jst"] = format_jst
     env.filters["jst_minutes"] = format_jst_minutes
     env.filters["stars"] = severity_stars
+    env.globals["brand"] = BrandSettings()
     return env
+
+
+def set_brand(brand: BrandSettings) -> None:
+    """What every mail shows of the deployment: the 相談窓口 and the service and operator names."""
+    _environment().globals["brand"] = brand
 
 
 def template_exists(name: str, *, channel: str = "email") -> bool:

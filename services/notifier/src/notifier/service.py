@@ -17,6 +17,7 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
+    NoticePublished,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -114,6 +115,16 @@ class Notifier:
         except TemplateError as exc:
             raise PoisonMessage(str(exc)) from exc
         await self._send([message])
+
+    async def notice_published(self, event: NoticePublished) -> None:
+        """Mail a 重要 notice to every portal user it targets, once per (notice, user)."""
+        people = await self._recipients.people_of(event.company_ids or None)
+        await self._send(
+            [
+                messages.notice_mail(event, company_id=company_id, name=name, recipient=email)
+                for company_id, name, email in people
+            ]
+        )
 
     async def alert_detected(self, alert: AlertDetected) -> None:
         """Mail the first occurrence at once to every user of the company; count repeats."""

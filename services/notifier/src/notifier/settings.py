@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEV_SEALING_KEY, CommonSettings
+from shared.settings import DEV_SEALING_KEY, BrandSettings, CommonSettings
 
 
 class Settings(CommonSettings):
@@ -57,4 +57,7 @@ class Settings(CommonSettings):
     alert_group_check_seconds: float = Field(default=2.0, gt=0)
     portal_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of the portal, for links in alert mails."
+    )
+    brand: BrandSettings = Field(
+        default_factory=BrandSettings, description="Desk, service and operator names shown in every mail."
     )
