@@ -77,7 +77,7 @@ class Portal:
         self.gateway.state.backends = Backends(
             {
                 name: f"http://{name}"
-                for name in ("signup", "identity", "device-registry", "alert-pipeline", "notifier")
+                for name in ("signup", "identity", "device-registry", "alert-pipeline", "notifier", "support")
             },
             transport=RoutingTransport(hosts),
         )
@@ -232,7 +232,7 @@ async def test_first_login_setup_dashboard_users_and_logout(portal: Portal) -> N
     assert "見守り商事株式会社" in dashboard.text
     assert "セキュリティステータスを取得できませんでした" in dashboard.text
     assert "UTMの登録状況を取得できませんでした" in dashboard.text
-    assert "現在お知らせはありません。" in dashboard.text
+    assert "お知らせを取得できませんでした。" in dashboard.text
 
     users = await portal.client.get("/users")
     assert email in users.text
@@ -260,7 +260,7 @@ async def test_dashboard_shows_threats_and_the_unregistered_warning(portal: Port
     assert "3件の脅威が検出されました" in page.text
     assert "★★★(高)" in page.text
     assert "Webガード" in page.text
-    assert re.search(r"\d{4}-\d{2}-\d{2} - \d{4}-\d{2}-\d{2}", page.text)
+    assert re.search(r"\d{4}/\d{2}/\d{2} - \d{4}/\d{2}/\d{2}", page.text)
     assert "【重要】ポータルへの登録が完了していないUTMがあります。" in page.text
     assert 'href="/units/register"' in page.text
     for text in (
@@ -284,7 +284,9 @@ async def test_dashboard_shows_threats_and_the_unregistered_warning(portal: Port
     assert "【重要】" not in page.text
     assert "準備中" in (await portal.client.get("/reports/average")).text
     manual = await portal.client.get("/downloads/portal-manual")
-    assert "セキュリティサービスポータル利用マニュアル" in manual.text
+    assert manual.headers["content-type"] == "application/pdf"
+    assert manual.content.startswith(b"%PDF-")
+    assert (await portal.client.get("/downloads/unknown")).status_code == 404
 
 
 async def test_reissue_page_answers_the_same_for_unknown_users(portal: Portal) -> None:

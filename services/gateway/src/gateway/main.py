@@ -1,22 +1,36 @@
 """Composition root of the gateway service: the portal pages over the backend services."""
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
-from gateway.routes import account, alerts, dashboard, operator, operator_applications, signup, units
-from gateway.session import OperatorRequired, RedirectRequired, TokenCache
+from gateway.documents import DocumentCache
+from gateway.routes import (
+    account,
+    alerts,
+    dashboard,
+    operator,
+    operator_applications,
+    operator_support,
+    signup,
+    support,
+    units,
+)
+from gateway.session import OperatorRequired, RedirectRequired, TokenCache, optional_user
 from gateway.settings import Settings
-from gateway.web import STATIC_DIR, error_page
+from gateway.web import STATIC_DIR, error_page, set_brand
 from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,8 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = create_runtime(SERVICE, settings)
     backends = Backends(settings.backend_urls(), timeout=settings.backend_timeout_seconds)
 
+    documents = DocumentCache(settings.brand)
+
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
+
+    async def warm_documents(rt: ServiceRuntime) -> None:
+        rt.spawn(documents.warm(), name="documents-warm-up")
 
     app = build_app(
         runtime,
@@ -39,10 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             units.router,
             alerts.router,
             operator.router,
+            support.router,
+            operator_support.router,
         ],
+        on_startup=[warm_documents],
         on_shutdown=[close_backends],
     )
     app.state.settings = settings
+    app.state.documents = documents
+    set_brand(settings.brand)
     app.state.backends = backends
     app.state.token_cache = TokenCache()
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
@@ -51,6 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_handlers(app: FastAPI) -> None:
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> Response:
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
     @app.middleware("http")
     async def _csrf_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
@@ -89,14 +117,47 @@ def _install_handlers(app: FastAPI) -> None:
             message=f"{label}サービスに接続できません。しばらくしてから再度お試しください。",
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(("/api/", "/health", "/metrics")):
+            return await request_validation_exception_handler(request, exc)
+        return error_page(
+            request,
+            status_code=422,
+            title="入力内容をご確認ください",
+            message="入力された値が長すぎるか、形式が正しくありません。前の画面に戻って確認してください。",
+        )
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        await _known_user(request)
+        return error_page(
+            request,
+            status_code=500,
+            title="エラーが発生しました",
+            message="申し訳ありません。処理中にエラーが発生しました。しばらくしてから再度お試しください。",
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(("/api/", "/health", "/metrics")):
             return await http_exception_handler(request, exc)
         messages = {404: "お探しのページは見つかりませんでした。", 405: "この操作はできません。"}
+        await _known_user(request)
         return error_page(
             request,
             status_code=exc.status_code,
             title="エラー",
             message=messages.get(exc.status_code, "リクエストを処理できませんでした。"),
         )
+
+
+async def _known_user(request: Request) -> None:
+    """Find the logged-in user for an error page (its navigation), when no route did; never fails."""
+    if getattr(request.state, "portal_user", None) is not None:
+        return
+    try:
+        await optional_user(request, request.app.state.backends)
+    except Exception:  # an error page must render whatever the session's state
+        log.info("no user for the error page", exc_info=True)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
+from shared.labels import format_jst
 
 router = APIRouter(tags=["alerts"])
 JST = ZoneInfo("Asia/Tokyo")
@@ -32,7 +33,7 @@ CATEGORIES = (
 def _jst(value: str | None) -> str:
     if not value:
         return "-"
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    return format_jst(value)
 
 
 def _day(value: str, fallback: date) -> date:

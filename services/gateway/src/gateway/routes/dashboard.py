@@ -2,16 +2,18 @@
 
 import logging
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
+from gateway.clients import support
+from gateway.clients._base import BackendRefused
+from gateway.documents import DOCUMENTS
 from gateway.session import CurrentUser, PortalUser
-from gateway.web import STATIC_DIR, render
+from gateway.web import render
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,6 @@ router = APIRouter(tags=["dashboard"])
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_PERIOD_DAYS = 30
 SEVERITY_LABELS = {"3": "★★★(高)", "2": "★★☆(中)", "1": "★☆☆(低)"}
-MANUAL = STATIC_DIR / "manual" / "portal-manual.html"
 
 REPORTS = {
     "threats": "UTM脅威レポート",
@@ -62,31 +63,27 @@ async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) 
     alerts = await _get_json(
         backends, "alert-pipeline", "/alerts/summary", user, since=since.isoformat(), until=until.isoformat()
     )
-    notices = await _get_json(backends, "notifier", "/notices", user, limit="5")
+    notices = await _latest_notices(backends, user)
     return render(
         request,
         "dashboard.html",
-        period=f"{since:%Y-%m-%d} - {until:%Y-%m-%d}",
+        period=f"{since:%Y/%m/%d} - {until:%Y/%m/%d}",
         units=units if isinstance(units, dict) else None,
         alerts=alerts if isinstance(alerts, dict) else None,
         severity_labels=SEVERITY_LABELS,
-        notices=_notice_list(notices),
+        notices=notices,
     )
 
 
-def _notice_list(body: Any) -> list[dict[str, Any]] | None:
-    if isinstance(body, dict):
-        body = body.get("notices", body.get("items"))
-    if not isinstance(body, list):
+async def _latest_notices(backends: Backends, user: PortalUser) -> list[dict[str, Any]] | None:
+    """The five latest notices for the dashboard, or None when the support service cannot say."""
+    try:
+        page = await support.notices(backends, user, page=1, per_page=5)
+    except (BackendUnavailable, BackendRefused) as exc:
+        log.warning("notices unavailable", extra={"error": str(exc)})
         return None
-    return [n for n in body if isinstance(n, dict)]
-
-
-@router.get("/notices", response_class=HTMLResponse)
-async def notices_page(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
-    """過去のお知らせ一覧."""
-    notices = _notice_list(await _get_json(backends, "notifier", "/notices", user, limit="100"))
-    return render(request, "notices.html", notices=notices)
+    items: list[dict[str, Any]] = page["items"]
+    return items
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -105,11 +102,18 @@ async def report_page(request: Request, user: CurrentUser, kind: str = "threats"
     return render(request, "report_pending.html", report_title=title)
 
 
-@router.get("/downloads/portal-manual")
-async def portal_manual(user: CurrentUser) -> Response:
-    """ダウンロード: the セキュリティサービスポータル利用マニュアル."""
-    return FileResponse(
-        Path(MANUAL),
-        media_type="text/html; charset=utf-8",
-        filename="security-service-portal-manual.html",
-    )
+@router.get("/downloads/{name}")
+async def download(request: Request, user: CurrentUser, name: str) -> Response:
+    """ダウンロード: the portal manual and the UTM quick-start guide, as PDF."""
+    document = DOCUMENTS.get(name)
+    if document is None:
+        return render(
+            request,
+            "error.html",
+            status_code=404,
+            title="エラー",
+            message="お探しのページは見つかりませんでした。",
+        )
+    pdf = await request.app.state.documents.get(name)
+    disposition = f'attachment; filename="{document.filename}"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
