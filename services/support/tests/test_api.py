@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from shared.auth import Principal, issue_token
-from shared.events import Event, NoticePublished, NotificationRequested
+from shared.events import AlertDetected, Event, NoticePublished, NotificationRequested
 from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY, BrandSettings
 from support_desk import api
 from support_desk.service import SupportDesk
@@ -32,8 +32,10 @@ class Clock:
 
 
 class Env:
-    def __init__(self, published: list[Event], clock: Clock, http: httpx.AsyncClient) -> None:
-        self.published, self.clock, self.http = published, clock, http
+    def __init__(
+        self, desk: SupportDesk, published: list[Event], clock: Clock, http: httpx.AsyncClient
+    ) -> None:
+        self.desk, self.published, self.clock, self.http = desk, published, clock, http
 
     def headers(self, company_id: str, role: str = "customer", name: str = "日電 太郎") -> dict[str, str]:
         principal = Principal(
@@ -67,7 +69,7 @@ async def env(servers: Any) -> AsyncIterator[Env]:
     app.state.desk = desk
     app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://support") as http:
-        yield Env(published, clock, http)
+        yield Env(desk, published, clock, http)
     await client.drop_database(db_name)
     await client.close()
 
@@ -329,3 +331,23 @@ async def test_an_important_notice_is_announced_once_when_its_publication_starts
     )
     assert bad.status_code == 422
     assert "掲載終了日時" in bad.json()["detail"]
+
+
+def _alert(alert_id: str, company_id: str, detected_at: datetime) -> AlertDetected:
+    return AlertDetected(
+        alert_id=alert_id, company_id=company_id, unit_id="U1", unit_name="UTM-1",
+        mac_address="00:09:0F:AA:BB:CC", category="C&C/ボット通信", severity=3, summary="s", explanation="e",
+        remedy="r", detected_at=detected_at,
+    )  # fmt: skip
+
+
+async def test_serious_alerts_are_counted_per_company_once_each(env: Env) -> None:
+    recent = datetime.now(UTC) - timedelta(days=1)
+    old = datetime.now(UTC) - timedelta(days=40)
+    await env.desk.record_serious_alerts([_alert("ALT-1", "C-1", recent), _alert("ALT-2", "C-1", recent)])
+    await env.desk.record_serious_alerts([_alert("ALT-2", "C-1", recent), _alert("ALT-3", "C-2", old)])
+    counts = await env.http.get("/operator/companies/serious-alerts", headers=env.operator)
+    assert counts.json() == {"C-1": 2}
+    assert (
+        await env.http.get("/operator/companies/serious-alerts", headers=env.headers("C-1"))
+    ).status_code == 403

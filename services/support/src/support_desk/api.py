@@ -2,11 +2,13 @@
 
 import base64
 import binascii
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from shared.auth import CurrentOperator, CurrentPrincipal
+from shared.events import utc_now
 from support_desk.models import STATUS_LABELS, InvalidInput
 from support_desk.schemas import (
     AuditIn,
@@ -139,6 +141,14 @@ async def operator_inquiries(
 async def open_counts(_: CurrentOperator, desk: Desk) -> dict[str, int]:
     """Open inquiries (未対応 and 対応中) per company id."""
     return await desk.open_counts()
+
+
+@router.get("/operator/companies/serious-alerts", tags=["operator"])
+async def serious_alerts(
+    _: CurrentOperator, desk: Desk, days: Annotated[int, Query(ge=1, le=365)] = 30
+) -> dict[str, int]:
+    """★★★ alerts per company id over the last ``days`` days."""
+    return await desk.serious_alert_counts(utc_now() - timedelta(days=days))
 
 
 @router.patch("/operator/inquiries/{inquiry_id}", response_model=InquiryOut, tags=["operator"])

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from shared.app import ServiceRuntime, build_app, create_runtime
 from shared.events import NoticePublished, NotificationRequested
-from support_desk import api
+from support_desk import api, handlers
 from support_desk.service import SupportDesk
 from support_desk.settings import Settings
 
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         brand=settings.brand,
         attachment_max_bytes=settings.attachment_max_bytes,
     )
+
+    handlers.register(runtime, desk, group=settings.consumer_group)
 
     async def start(rt: ServiceRuntime) -> None:
         await desk.create_indexes()

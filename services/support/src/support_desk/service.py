@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from bson.binary import Binary
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal
-from shared.events import Event, NoticePublished, NotificationRequested, utc_now
+from shared.events import AlertDetected, Event, NoticePublished, NotificationRequested, utc_now
 from shared.settings import BrandSettings
 from support_desk.models import (
     IMPORTANT_KIND,
@@ -54,6 +54,7 @@ class SupportDesk:
         self._attachments = db["attachments"]
         self._notices = db["notices"]
         self._audit = db["audit"]
+        self._serious = db["serious_alerts"]
         self._publish = publish
         self._brand = brand
         self._max_bytes = attachment_max_bytes
@@ -66,6 +67,7 @@ class SupportDesk:
         await self._inquiries.create_index([("mac_address", ASCENDING)])
         await self._notices.create_index([("published_from", DESCENDING)])
         await self._audit.create_index([("at", DESCENDING)])
+        await self._serious.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
 
     # ---- inquiries -------------------------------------------------------------------------------
 
@@ -380,6 +382,33 @@ class SupportDesk:
             await self._notices.update_one({"_id": doc["_id"]}, {"$set": {"mailed": True, "mailed_at": now}})
             sent += 1
         return sent
+
+    # ---- ★★★ alerts, for the operator console ---------------------------------------------------
+
+    async def record_serious_alerts(self, alerts: list[AlertDetected]) -> None:
+        """Keep the ★★★ alerts' company and time (idempotent by alert ID)."""
+        if not alerts:
+            return
+        await self._serious.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": alert.alert_id},
+                    {"$set": {"company_id": alert.company_id, "detected_at": alert.detected_at}},
+                    upsert=True,
+                )
+                for alert in alerts
+            ],
+            ordered=False,
+        )
+
+    async def serious_alert_counts(self, since: datetime) -> dict[str, int]:
+        """★★★ alerts per company detected since ``since``."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"detected_at": {"$gte": since}}},
+            {"$group": {"_id": "$company_id", "count": {"$sum": 1}}},
+        ]
+        cursor = await self._serious.aggregate(pipeline)
+        return {doc["_id"]: doc["count"] async for doc in cursor}
 
     # ---- audit log -------------------------------------------------------------------------------
 

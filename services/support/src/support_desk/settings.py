@@ -12,6 +12,7 @@ class Settings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="SUPPORT_", extra="ignore")
 
     database: str = "support"
+    consumer_group: str = Field(default="support", description="Kafka consumer group of the support service.")
     brand: BrandSettings = Field(default_factory=BrandSettings)
     attachment_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest attachment.")
     notice_sweep_seconds: float = Field(

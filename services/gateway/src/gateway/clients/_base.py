@@ -13,10 +13,18 @@ if TYPE_CHECKING:
 class BackendRefused(Exception):
     """A backend answered, but not with success (404 unknown, 422 invalid input, 403 …)."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, body: Any = None) -> None:
         super().__init__(f"{status_code}: {detail}")
         self.status_code = status_code
         self.detail = detail
+        self.body = body
+
+    def messages(self) -> list[str]:
+        """The Japanese messages of the answer: its ``detail`` or the values of its ``errors``."""
+        if self.detail:
+            return [self.detail]
+        errors = self.body.get("errors") if isinstance(self.body, dict) else None
+        return [str(m) for m in errors.values()] if isinstance(errors, dict) else []
 
     @property
     def not_found(self) -> bool:
@@ -38,7 +46,11 @@ async def call_json(
     """The JSON answer of a successful call; raises BackendRefused otherwise (BackendUnavailable if down)."""
     response = await backends.call(service, method, path, user=user, **kwargs)
     if response.status_code >= 300:
-        raise BackendRefused(response.status_code, detail_of(response))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise BackendRefused(response.status_code, detail_of(response), body)
     if response.status_code == 204 or not response.content:
         return None
     return response.json()

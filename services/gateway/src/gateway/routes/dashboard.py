@@ -6,7 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
 from gateway.clients import support
@@ -57,7 +57,7 @@ async def _get_json(backends: Backends, service: str, path: str, user: PortalUse
 async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
     """ダッシュボード: security status of the last 30 days, notices, the unregistered-UTM warning."""
     if user.is_operator:
-        return render(request, "dashboard_operator.html")
+        return RedirectResponse("/operator", status_code=303)
     since, until = status_period(datetime.now(JST))
     units = await _get_json(backends, "device-registry", "/units/summary", user)
     alerts = await _get_json(

@@ -1,11 +1,14 @@
 """Operator pages for UTM shipments: pick a company's expected unit, record serial, MAC and code."""
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway.backends import BackendsDep
+from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import support
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
@@ -73,6 +76,9 @@ async def record_shipment(
         },
     )
     if response.status_code == 200:
+        summary = f"シリアル番号 {serial_number} / MACアドレス {mac_address}"
+        with contextlib.suppress(BackendUnavailable, BackendRefused):
+            await support.record_audit(backends, user, "shipment.record", unit_id, summary)
         suffix = f"&company_id={company_id}" if company_id else ""
         return RedirectResponse(f"/operator/shipments?saved={unit_id}{suffix}", status_code=303)
     detail = (
