@@ -121,7 +121,9 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
             pytest.fail(f"{tool} is not installed (scripts/deps.sh --test installs it)")
     stack = Stack(servers)
     raw_topic = f"utm-events-support-{stack.run_id}"
-    asyncio.run(_create_topic(servers.kafka, raw_topic))
+    # Playwright's sync API keeps an event loop in this thread: asyncio runs in another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _create_topic(servers.kafka, raw_topic)).result()
     for name in PACKAGES:
         stack.add(name)
     gateway = stack.services["gateway"].url

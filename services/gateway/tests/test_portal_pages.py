@@ -101,7 +101,7 @@ class Portal:
             company_id=f"C-{tag.upper()}",
             company=CompanyProfile(email=email, **ADDRESS),
             destinations=[DeliveryDestination(destination_id="D1", units=1, **ADDRESS)],
-            login_users=[LoginUser(name="日電 太郎", email=email)],
+            login_users=[LoginUser(name="日電 太郎", email=email, mobile="09055556666")],
         )
         await self.identity.state.identity.provision(event)
         provisioned = [e for e in self.events if isinstance(e, AccountProvisioned)][-1]
@@ -208,6 +208,7 @@ async def test_first_login_setup_dashboard_users_and_logout(portal: Portal) -> N
     page = await portal.client.get("/account/two-step")
     for text in ("利用する", "利用しない", "認証アプリケーション", "SMS認証", "電話番号", "次へ"):
         assert text in page.text
+    assert 'name="phone" value="09055556666"' in page.text  # the 携帯番号 of the application
     bad_phone = await portal.post("/account/two-step", {"use": "yes", "method": "sms", "phone": "123"})
     assert bad_phone.status_code == 422
     assert "携帯電話番号" in bad_phone.text

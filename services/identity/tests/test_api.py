@@ -98,6 +98,7 @@ async def test_first_login_walks_the_setup_steps_and_gets_a_token(api: Harness) 
     current = await api.client.get("/sessions/current", headers=headers)
     assert current.json()["stage"] == "password_change"
     assert current.json()["account"]["login_id"] == login_id
+    assert current.json()["application_mobile"] == "09012345678"  # prefills the SMS 2-step setup
     token = await api.client.post("/sessions/current/token", headers=headers)
     assert token.status_code == 409
     assert token.json()["detail"]["next_step"] == "password_change"

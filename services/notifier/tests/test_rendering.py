@@ -218,3 +218,26 @@ def test_an_important_notice_is_one_delivery_per_notice_and_user() -> None:
     assert first.delivery_id == second.delivery_id
     other = messages.notice_mail(event, company_id="C-1", name="日電 花子", recipient="hanako@example.com")
     assert other.delivery_id != first.delivery_id
+
+
+def test_a_digest_lists_every_alert_with_its_count_and_link() -> None:
+    from notifier.grouping import AlertGroup
+
+    def group(signature: str, severity: int, count: int) -> AlertGroup:
+        first = alert(signature=signature, severity=severity)
+        return AlertGroup(
+            group_id=f"g-{signature}", key=signature, first=first, opened_at=DETECTED_AT,
+            window_ends_at=DETECTED_AT, repeat_count=count, latest=None,
+        )  # fmt: skip
+
+    groups = [group("a", 2, 3), group("b", 3, 5)]
+    mail = messages.alert_digest_mail(groups, "u@example.com", portal_url="https://p/", window_minutes=10)
+    assert mail.subject == "【続報まとめ】脅威検出通知 2種類の脅威が計8件 再検出されました"
+    body = mail.body
+    assert body.index("重要度:★★★(高) 同一の脅威 5件") < body.index("重要度:★★☆(中) 同一の脅威 3件")
+    assert f"https://p/alerts/{groups[0].first.alert_id}" in body
+    assert "https://p/alerts?min_severity=2" in body
+    again = messages.alert_digest_mail(
+        list(reversed(groups)), "u@example.com", portal_url="https://p/", window_minutes=10
+    )
+    assert again.delivery_id == mail.delivery_id

@@ -78,6 +78,7 @@ async def current_session(service: ServiceDep, session_id: SessionId = None) -> 
         account=AccountView.of(account),
         sms_sent_to=mask_phone(session.sms.phone) if session.sms else None,
         totp_pending=account.two_step.pending_totp_secret is not None,
+        application_mobile=account.mobile,
     )
 
 

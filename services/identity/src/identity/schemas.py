@@ -61,6 +61,9 @@ class SessionView(BaseModel):
     account: AccountView
     sms_sent_to: str | None = Field(default=None, description="Masked phone of the pending SMS code.")
     totp_pending: bool = False
+    application_mobile: str = Field(
+        default="", description="The 携帯番号 given in the application, to prefill the SMS setup."
+    )
 
 
 class TokenResponse(BaseModel):

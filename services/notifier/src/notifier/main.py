@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         owner=owner,
         portal_url=settings.portal_url,
         window_minutes=max(1, round(settings.alert_group_window_seconds / 60)),
+        digest_threshold=settings.alert_digest_threshold,
+        digest_gather=timedelta(seconds=settings.alert_digest_gather_seconds),
         clock=utc_now,
     )
     handlers.register(runtime, notifier, group=settings.consumer_group)

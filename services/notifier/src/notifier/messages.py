@@ -210,6 +210,38 @@ def alert_follow_up_mail(
     )
 
 
+def alert_digest_mail(groups: list[Any], recipient: str, *, portal_url: str, window_minutes: int) -> Outgoing:
+    """続報のまとめ: the follow-ups of many alerts closing at once, in one mail per recipient."""
+    groups = sorted(groups, key=lambda g: (-g.first.severity, g.first.alert_id))
+    items = [
+        {
+            "category": g.latest_or_first.category,
+            "severity": g.latest_or_first.severity,
+            "count": g.repeat_count,
+            "first_alert_id": g.first.alert_id,
+            "unit_name": g.latest_or_first.unit_name,
+            "mac_address": g.latest_or_first.mac_address,
+            "last_detected_at": g.latest_or_first.detected_at,
+            "alert_url": f"{portal_url.rstrip('/')}/alerts/{g.latest_or_first.alert_id}",
+        }
+        for g in groups
+    ]
+    key = uuid5(_DELIVERY_NAMESPACE, "|".join(sorted(g.group_id for g in groups))).hex
+    return _mail(
+        "alert_digest",
+        {
+            "items": items,
+            "alerts": len(items),
+            "total": sum(i["count"] for i in items),
+            "window_minutes": window_minutes,
+            "alerts_url": f"{portal_url.rstrip('/')}/alerts?min_severity=2",
+        },
+        source_key=f"alert-digest:{key}",
+        recipient=recipient,
+        company_id=groups[0].first.company_id,
+    )
+
+
 def requested_message(event: NotificationRequested) -> Outgoing:
     """A message asked for by name through NotificationRequested."""
     if event.channel == "sms":

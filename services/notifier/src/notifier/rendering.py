@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
-from shared import labels
+from shared.labels import format_jst as jst_minutes_format
 from shared.settings import BrandSettings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -41,7 +41,7 @@ def to_jst(value: datetime) -> datetime:
 
 def format_jst(value: datetime | str) -> str:
     """``YYYY/MM/DD HH:MM`` in Japan time, the one format of the portal and every mail."""
-    return labels.format_jst(value)
+    return jst_minutes_format(value)
 
 
 def format_jst_minutes(value: datetime) -> str:

@@ -55,6 +55,14 @@ class Settings(CommonSettings):
         default=600.0, gt=0, description="Repeats of one alert within this window make a single follow-up."
     )
     alert_group_check_seconds: float = Field(default=2.0, gt=0)
+    alert_digest_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="More follow-ups than this for one recipient at once are gathered into one digest mail.",
+    )
+    alert_digest_gather_seconds: float = Field(
+        default=5.0, ge=0, description="Follow-ups wait this long for the other groups of a burst to close."
+    )
     portal_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of the portal, for links in alert mails."
     )
