@@ -69,8 +69,9 @@ class DocumentCache:
                 log.info("document built", extra={"document": name, "bytes": len(self._built[name])})
         return self._built[name]
 
-    async def warm(self) -> None:
-        """Build every document ahead of the first download; a failure is logged, not raised."""
+    async def warm(self, delay: float = 15.0) -> None:
+        """Build every document ahead of the first download (after the start-up rush); never raises."""
+        await asyncio.sleep(delay)
         for name in DOCUMENTS:
             try:
                 await self.get(name)
