@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         on_startup=[warm_documents],
         on_shutdown=[close_backends],
+        dependencies=(),  # the gateway keeps no data and publishes nothing: ready without Kafka or MongoDB
     )
     app.state.settings = settings
     app.state.documents = documents

@@ -1,0 +1,28 @@
+"""The gateway uses neither Kafka nor MongoDB: it starts and is ready with both unreachable."""
+
+import httpx
+
+from gateway.main import create_app
+from gateway.settings import Settings
+from shared.settings import KafkaSettings, MongoSettings
+
+NOWHERE_MONGO = "mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=300"
+
+
+async def test_ready_without_kafka_or_mongodb() -> None:
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"), mongo=MongoSettings(uri=NOWHERE_MONGO)
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {}
+            login = await client.get("/login")
+            assert login.status_code == 200
+            assert "ログイン" in login.text
+            favicon = await client.get("/favicon.ico")
+            assert favicon.status_code == 200
+            assert favicon.content[:4] == b"\x00\x00\x01\x00"
