@@ -25,7 +25,7 @@ from gateway.routes import (
     support,
     units,
 )
-from gateway.session import OperatorRequired, RedirectRequired, TokenCache, optional_user
+from gateway.session import IdleTracker, OperatorRequired, RedirectRequired, TokenCache, optional_user
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page, set_brand
 from shared.app import ServiceRuntime, build_app, create_runtime
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     set_brand(settings.brand)
     app.state.backends = backends
     app.state.token_cache = TokenCache()
+    app.state.operator_idle = IdleTracker(settings.operator_idle_minutes * 60)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
     return app

@@ -37,6 +37,9 @@ class Settings(CommonSettings):
         default=None, description="Send cookies only over HTTPS; by default everywhere but development."
     )
     session_max_age_seconds: int = Field(default=12 * 3600, gt=0)
+    operator_idle_minutes: float = Field(
+        default=30, gt=0, description="An operator session unused this long ends (log in again)."
+    )
 
     @property
     def secure_cookies(self) -> bool:
