@@ -173,7 +173,8 @@ async def optional_user(request: Request, backends: BackendsDep) -> PortalUser |
         body = response.json()
         user = _user_from(body)
         cache.put(sid, user, float(body.get("expires_in", 300)))
-    if user.is_operator and not request.app.state.operator_idle.touch(sid):
+    idle: IdleTracker | None = getattr(request.app.state, "operator_idle", None)
+    if user.is_operator and idle is not None and not idle.touch(sid):
         # An operator session left idle too long ends: identity forgets it, the browser logs in again.
         cache.drop(sid)
         await backends.call("identity", "DELETE", "/sessions/current", headers={SESSION_HEADER: sid})
