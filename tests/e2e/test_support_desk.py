@@ -150,12 +150,7 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
     )
     shots = Screenshots(ARTIFACTS / "support-desk")
     try:
-        # Seven processes on a small shared machine: give them time to become ready.
-        for service in stack.services.values():
-            service.env = {**stack.base_env(), **service.env}
-            service.start(wait=False)
-        for service in stack.services.values():
-            service.wait_ready(timeout=240)
+        stack.start()
         tag = uuid.uuid4().hex[:8].upper()
         email = f"support.{tag.lower()}@example.com"
         company = f"相談商事株式会社{tag}"
