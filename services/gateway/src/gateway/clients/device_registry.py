@@ -25,3 +25,9 @@ async def operator_units(backends: Backends, user: "PortalUser", *, company_id: 
         backends, SERVICE, "GET", "/operator/units", user=user, params=params
     )
     return result
+
+
+async def summary(backends: Backends, user: "PortalUser") -> Json:
+    """Counts of the user's company's units (expected, shipped, registered, unregistered, online, offline)."""
+    result: Json = await call_json(backends, SERVICE, "GET", "/units/summary", user=user)
+    return result

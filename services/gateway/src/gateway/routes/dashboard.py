@@ -1,6 +1,7 @@
 """The dashboard (guide §4 ⑥, §6) and the pages its buttons lead to."""
 
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
-from gateway.clients import support
+from gateway.clients import alert_pipeline, device_registry, support
 from gateway.clients._base import BackendRefused
 from gateway.documents import DOCUMENTS
 from gateway.session import CurrentUser, PortalUser
@@ -37,18 +38,12 @@ def status_period(now: datetime) -> tuple[datetime, datetime]:
     return since, now.astimezone(JST)
 
 
-async def _get_json(backends: Backends, service: str, path: str, user: PortalUser, **params: str) -> Any:
-    """A backend's JSON answer, or None when it is down, missing or refuses."""
+async def _optional(call: Awaitable[dict[str, Any]], source: str) -> dict[str, Any] | None:
+    """A backend's answer, or None when it is down or refuses (the dashboard says what it could not get)."""
     try:
-        response = await backends.call(service, "GET", path, user=user, params=params or None)
-    except BackendUnavailable:
-        return None
-    if response.status_code != 200:
-        log.info("dashboard source unavailable", extra={"service": service, "status": response.status_code})
-        return None
-    try:
-        return response.json()
-    except ValueError:
+        return await call
+    except (BackendUnavailable, BackendRefused, ValueError) as exc:
+        log.info("dashboard source unavailable", extra={"source": source, "error": str(exc)})
         return None
 
 
@@ -59,10 +54,8 @@ async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) 
     if user.is_operator:
         return RedirectResponse("/operator", status_code=303)
     since, until = status_period(datetime.now(JST))
-    units = await _get_json(backends, "device-registry", "/units/summary", user)
-    alerts = await _get_json(
-        backends, "alert-pipeline", "/alerts/summary", user, since=since.isoformat(), until=until.isoformat()
-    )
+    units = await _optional(device_registry.summary(backends, user), "units")
+    alerts = await _optional(alert_pipeline.summary(backends, user, since=since, until=until), "alerts")
     notices = await _latest_notices(backends, user)
     return render(
         request,
