@@ -22,6 +22,7 @@ SERVICES = {
     "device-registry": "device_registry",
     "alert-pipeline": "alert_pipeline",
     "notifier": "notifier",
+    "support": "support_desk",
     "gateway": "gateway",
 }
 

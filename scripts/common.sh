@@ -76,6 +76,7 @@ export IDENTITY_PORT="${IDENTITY_PORT:-8002}"
 export DEVICE_REGISTRY_PORT="${DEVICE_REGISTRY_PORT:-8003}"
 export ALERT_PIPELINE_PORT="${ALERT_PIPELINE_PORT:-8004}"
 export NOTIFIER_PORT="${NOTIFIER_PORT:-8005}"
+export SUPPORT_PORT="${SUPPORT_PORT:-8007}"
 export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 # shellcheck disable=SC2034  # used by the scripts that source this file
 SERVICES=(
@@ -84,6 +85,7 @@ SERVICES=(
   "device-registry:device_registry:$DEVICE_REGISTRY_PORT"
   "alert-pipeline:alert_pipeline:$ALERT_PIPELINE_PORT"
   "notifier:notifier:$NOTIFIER_PORT"
+  "support:support_desk:$SUPPORT_PORT"
   "gateway:gateway:$GATEWAY_PORT"
 )
 
@@ -215,7 +217,7 @@ write_env() {
       SYSLOG_TLS_CA "$STATE_DIR/syslog/tls/ca.pem"
     local var
     for var in GATEWAY_PORT SIGNUP_PORT IDENTITY_PORT DEVICE_REGISTRY_PORT ALERT_PIPELINE_PORT NOTIFIER_PORT \
-      SYSLOG_PORT SYSLOG_TLS_PORT; do
+      SUPPORT_PORT SYSLOG_PORT SYSLOG_TLS_PORT; do
       printf 'export %s=%q\n' "$var" "${!var}"
     done
   } >"$STATE_DIR/env"

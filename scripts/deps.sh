@@ -11,9 +11,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # command:Debian package
 BASE_TOOLS=(java:openjdk-17-jre-headless mvn:maven openssl:openssl)
 TEST_TOOLS=(oathtool:oathtool zbarimg:zbar-tools chromium:chromium kcat:kcat pdftotext:poppler-utils)
-# Debian packages without a command, checked with dpkg: the collector's rsyslog modules, the report
-# PDFs' Japanese font and the Pango library WeasyPrint draws text with.
-BASE_PACKAGES=(rsyslog rsyslog-kafka rsyslog-openssl fonts-ipaexfont-gothic libpango-1.0-0 libpangoft2-1.0-0)
+# Debian packages without a command, checked with dpkg: the collector's rsyslog modules, the Japanese
+# fonts of the report PDFs and manuals, and the Pango library WeasyPrint draws text with.
+BASE_PACKAGES=(
+  rsyslog rsyslog-kafka rsyslog-openssl
+  fonts-ipaexfont-gothic fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+)
 
 apt_install_missing() {
   local entry cmd pkg missing=()

@@ -20,6 +20,7 @@ export IDENTITY_URL="${IDENTITY_URL:-http://127.0.0.1:$IDENTITY_PORT}"
 export DEVICE_REGISTRY_URL="${DEVICE_REGISTRY_URL:-http://127.0.0.1:$DEVICE_REGISTRY_PORT}"
 export ALERT_PIPELINE_URL="${ALERT_PIPELINE_URL:-http://127.0.0.1:$ALERT_PIPELINE_PORT}"
 export NOTIFIER_URL="${NOTIFIER_URL:-http://127.0.0.1:$NOTIFIER_PORT}"
+export SUPPORT_URL="${SUPPORT_URL:-http://127.0.0.1:$SUPPORT_PORT}"
 UVICORN="$ROOT/.venv/bin/uvicorn"
 
 # Prints "name package port" for the services selected on the command line.

@@ -34,6 +34,7 @@ export ALERT_PIPELINE_PORT="${TEST_ALERT_PIPELINE_PORT:-18004}"
 export NOTIFIER_PORT="${TEST_NOTIFIER_PORT:-18005}"
 export SYSLOG_PORT="${TEST_SYSLOG_PORT:-15514}"
 export SYSLOG_TLS_PORT="${TEST_SYSLOG_TLS_PORT:-16514}"
+export SUPPORT_PORT="${TEST_SUPPORT_PORT:-18007}"
 export APP_ENV="${APP_ENV:-test}"
 # Decides (and exports) local vs external servers and the addresses, for this script,
 # the scripts it calls and pytest.

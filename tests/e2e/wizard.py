@@ -82,4 +82,8 @@ def fill_wizard(page: Page, gateway: str, shots: Screenshots, *, email: str, com
     expect(page.get_by_test_id("application-number")).to_have_text(
         re.compile(r"^AAP-[A-Z0-9]{8}$"), timeout=20_000
     )
+    # The link's deadline in the portal's one format, Japan time: YYYY/MM/DD HH:MM.
+    expect(page.locator("[data-sent='expires_at']")).to_have_text(
+        re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}$")
+    )
     shots(page, "signup-mail-sent")

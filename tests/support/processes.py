@@ -25,9 +25,12 @@ PACKAGES = {
     "device-registry": "device_registry",
     "alert-pipeline": "alert_pipeline",
     "notifier": "notifier",
+    "support": "support_desk",
     "gateway": "gateway",
 }
 ENV_PREFIX = {name: name.upper().replace("-", "_") for name in PACKAGES}
+# Seven processes starting at once on a small (or busy) machine can take a while to import.
+READY_TIMEOUT = 180.0
 
 
 def free_port() -> int:
@@ -51,7 +54,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait: bool = True, timeout: float = 60.0) -> "ServiceProcess":
+    def start(self, *, wait: bool = True, timeout: float = READY_TIMEOUT) -> "ServiceProcess":
         """Start uvicorn for this service and, by default, wait until it is ready."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
@@ -67,7 +70,7 @@ class ServiceProcess:
             self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll /health/ready until it answers 200; fail with the log's tail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

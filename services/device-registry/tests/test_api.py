@@ -114,6 +114,19 @@ async def test_expected_units_are_created_once_per_application(env: Env) -> None
     }
 
 
+async def test_default_unit_names_are_unique_across_destinations(env: Env) -> None:
+    event = _application("C-N", units=1)
+    second = event.destinations[0].model_copy(update={"destination_id": "D2", "units": 2})
+    event = event.model_copy(update={"destinations": [event.destinations[0], second]})
+    await env.registry.expect_units(event)
+    units = (await env.http.get("/units", headers=env.headers("C-N"))).json()
+    assert sorted(u["name"] for u in units) == [
+        "日本電気株式会社 UTM-1",
+        "日本電気株式会社 UTM-2",
+        "日本電気株式会社 UTM-3",
+    ]
+
+
 async def test_shipment_then_registration_by_mac_or_serial(env: Env) -> None:
     await env.registry.expect_units(_application("C-A"))
     shipped = await _ship(env, "C-A-D1-1", "fgt60ftk2109abcd", "00-09-0f-aa-bb-cc")

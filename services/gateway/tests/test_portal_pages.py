@@ -77,7 +77,7 @@ class Portal:
         self.gateway.state.backends = Backends(
             {
                 name: f"http://{name}"
-                for name in ("signup", "identity", "device-registry", "alert-pipeline", "notifier")
+                for name in ("signup", "identity", "device-registry", "alert-pipeline", "notifier", "support")
             },
             transport=RoutingTransport(hosts),
         )
@@ -101,7 +101,7 @@ class Portal:
             company_id=f"C-{tag.upper()}",
             company=CompanyProfile(email=email, **ADDRESS),
             destinations=[DeliveryDestination(destination_id="D1", units=1, **ADDRESS)],
-            login_users=[LoginUser(name="日電 太郎", email=email)],
+            login_users=[LoginUser(name="日電 太郎", email=email, mobile="09055556666")],
         )
         await self.identity.state.identity.provision(event)
         provisioned = [e for e in self.events if isinstance(e, AccountProvisioned)][-1]
@@ -210,6 +210,7 @@ async def test_first_login_setup_dashboard_users_and_logout(portal: Portal) -> N
     page = await portal.client.get("/account/two-step")
     for text in ("利用する", "利用しない", "認証アプリケーション", "SMS認証", "電話番号", "次へ"):
         assert text in page.text
+    assert 'name="phone" value="09055556666"' in page.text  # the 携帯番号 of the application
     bad_phone = await portal.post("/account/two-step", {"use": "yes", "method": "sms", "phone": "123"})
     assert bad_phone.status_code == 422
     assert "携帯電話番号" in bad_phone.text
@@ -234,7 +235,7 @@ async def test_first_login_setup_dashboard_users_and_logout(portal: Portal) -> N
     assert "見守り商事株式会社" in dashboard.text
     assert "セキュリティステータスを取得できませんでした" in dashboard.text
     assert "UTMの登録状況を取得できませんでした" in dashboard.text
-    assert "現在お知らせはありません。" in dashboard.text
+    assert "お知らせを取得できませんでした。" in dashboard.text
 
     users = await portal.client.get("/users")
     assert email in users.text
@@ -262,7 +263,7 @@ async def test_dashboard_shows_threats_and_the_unregistered_warning(portal: Port
     assert "3件の脅威が検出されました" in page.text
     assert "★★★(高)" in page.text
     assert "Webガード" in page.text
-    assert re.search(r"\d{4}-\d{2}-\d{2} - \d{4}-\d{2}-\d{2}", page.text)
+    assert re.search(r"\d{4}/\d{2}/\d{2} - \d{4}/\d{2}/\d{2}", page.text)
     assert "【重要】ポータルへの登録が完了していないUTMがあります。" in page.text
     assert 'href="/units/register"' in page.text
     for text in (
@@ -290,7 +291,9 @@ async def test_dashboard_shows_threats_and_the_unregistered_warning(portal: Port
     assert report.status_code == 502
     assert "レポートを取得できませんでした" in report.text
     manual = await portal.client.get("/downloads/portal-manual")
-    assert "セキュリティサービスポータル利用マニュアル" in manual.text
+    assert manual.headers["content-type"] == "application/pdf"
+    assert manual.content.startswith(b"%PDF-")
+    assert (await portal.client.get("/downloads/unknown")).status_code == 404
 
 
 async def test_reissue_page_answers_the_same_for_unknown_users(portal: Portal) -> None:

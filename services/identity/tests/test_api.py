@@ -424,3 +424,16 @@ async def test_operator_is_seeded_at_start_up(api: Harness) -> None:
     headers = {"X-Identity-Session": login.json()["session_id"]}
     refused = await api.client.post("/sessions/current/two-step", json={"use": False}, headers=headers)
     assert refused.json()["detail"]["code"] == "totp_required"
+
+
+async def test_the_session_names_the_applications_mobile_for_the_sms_setup(api: Harness) -> None:
+    from shared.events import LoginUser
+
+    event = application(number=f"AAP-{uuid.uuid4().hex[:8].upper()}")
+    user = LoginUser(name="日電 太郎", email=f"m-{uuid.uuid4().hex[:6]}@example.com", mobile="09087654321")
+    await api.app.state.identity.provision(event.model_copy(update={"login_users": [user]}))
+    provisioned = api.last(AccountProvisioned)
+    response = await api.login(provisioned.login_id, SEALER.open(provisioned.sealed_temporary_password))
+    headers = {"X-Identity-Session": response.json()["session_id"]}
+    current = await api.client.get("/sessions/current", headers=headers)
+    assert current.json()["application_mobile"] == "09087654321"

@@ -106,3 +106,18 @@ async def test_a_batch_is_placed_in_order_with_one_read_and_one_write_of_the_sto
     assert store.operations == 4
     counts = {g.group_id: g.repeat_count for g in await store.due(now=Clock().now + WINDOW)}
     assert counts == {seen[0].group_id: 2, seen[2].group_id: 1}
+
+
+async def test_a_burst_still_closing_is_seen_so_its_follow_ups_can_leave_together() -> None:
+    rules, clock = grouper()
+    await rules.observe(alert(company_id="C-1", signature="a"))
+    clock.advance(seconds=2)
+    await rules.observe(alert(company_id="C-1", signature="b"))
+    await rules.observe(alert(company_id="C-2", signature="c"))
+    clock.advance(minutes=10, seconds=-1)  # the first group has closed, the others close in 1 s
+    assert len(await rules.due()) == 1
+    assert await rules.closing_soon(["C-1", "C-2"], within=timedelta(seconds=5)) == {"C-1", "C-2"}
+    assert await rules.closing_soon(["C-1"], within=timedelta(seconds=0.5)) == set()
+    clock.advance(seconds=2)
+    assert len(await rules.due()) == 3
+    assert await rules.closing_soon(["C-1", "C-2"], within=timedelta(seconds=5)) == set()

@@ -214,7 +214,7 @@ async def test_an_alert_is_mailed_to_every_user_of_the_company_and_repeats_make_
             assert mail.subject == subject
             assert mail.text.startswith("UTMが有害サイトへのアクセスを検知したため通信をブロックしました。")
             assert f"アラートID : {opening.alert_id}" in mail.text
-            assert "検出日時 : 2026/11/25 12:04:05" in mail.text
+            assert "検出日時 : 2026/11/25 12:04" in mail.text
 
         async def follow_ups() -> list[Any]:
             return [
@@ -232,6 +232,24 @@ async def test_an_alert_is_mailed_to_every_user_of_the_company_and_repeats_make_
         ]
         assert len(alert_mails) == 2  # the first at once, then a single follow-up
         assert matching(h.servers.maildir, to=second_user.email, subject_contains="脅威検出通知") == []
+
+
+async def test_many_follow_ups_at_once_are_gathered_into_one_digest(harness: Harness) -> None:
+    h = harness
+    company = f"C-{h.run}"
+    async with h.notifier(alert_group_window_seconds=4.0, alert_digest_threshold=3):
+        user = await add_recipient(h, company)
+        await warm_up_alerts(h, company)
+        signatures = [f"burst-{i}" for i in range(4)]
+        for signature in signatures:  # four different threats, each seen twice
+            await h.publish(alert(company_id=company, signature=signature), key=company)
+            await h.publish(alert(company_id=company, signature=signature), key=company)
+
+        digest = await mail_to(h.servers, user.email, "【続報まとめ】", within=30)
+        assert digest.subject == "【続報まとめ】脅威検出通知 4種類の脅威が計4件 再検出されました"
+        assert digest.text.count("同一の脅威 1件") == 4
+        follow_ups = matching(h.servers.maildir, to=user.email, subject_contains="【続報】")
+        assert follow_ups == []  # gathered, not one mail per alert
 
 
 async def test_redelivery_and_a_restarted_instance_never_send_twice(harness: Harness) -> None:

@@ -137,7 +137,7 @@ def test_alert_body_in_the_guides_order_with_jst_time_and_link() -> None:
     for expected in (
         f"アラートID : {event.alert_id}",
         "UTM : 本社 UTM-1 (MACアドレス: 00:09:0F:AA:BB:CC)",
-        "検出日時 : 2026/11/25 12:04:05",
+        "検出日時 : 2026/11/25 12:04",
         "送信元 : 192.168.1.10",
         "宛先 : http://malware.example/",
         f"https://portal.example.jp/alerts/{event.alert_id}",
@@ -158,7 +158,7 @@ def test_follow_up_reports_the_count() -> None:
         portal_url="https://p",
         window_minutes=10,
     )
-    assert mail.subject == "脅威検出通知(Webガード) 重要度:★★☆(中)"
+    assert mail.subject == "【続報】脅威検出通知(Webガード) 重要度:★★☆(中) 同一の脅威 7件"
     assert mail.body.startswith("同一の脅威が 7 件検出されました。")
     assert "最初のアラートID : ALT-FIRST" in mail.body
     assert mail.source_key == "alert-group:g1"
@@ -202,7 +202,84 @@ def test_unknown_template_or_missing_value_is_a_template_error() -> None:
 
 
 def test_jst_and_stars_helpers() -> None:
-    assert format_jst(DETECTED_AT) == "2026/11/25 12:04:05"
+    assert format_jst(DETECTED_AT) == "2026/11/25 12:04"
     assert severity_stars(3) == "★★★(高)"
     with pytest.raises(TemplateError):
         severity_stars(4)
+
+
+def test_another_deployment_shows_its_own_desk_and_names_in_every_mail() -> None:
+    from notifier.rendering import set_brand
+    from shared.settings import BrandSettings
+
+    set_brand(
+        BrandSettings(
+            service_name="あんしんネット見守り",
+            operator_name="株式会社サンプル通信",
+            desk_email="help@anshin.example",
+            desk_phone="03-1234-5678",
+            desk_hours="毎日 8:00-20:00",
+        )
+    )
+    try:
+        mail = messages.alert_mail(alert(), "u@example.com", portal_url="https://p", window_minutes=10)
+        for expected in (
+            "電話：03-1234-5678 (毎日 8:00-20:00)",
+            "メール：help@anshin.example",
+            "あんしんネット見守り",
+            "株式会社サンプル通信",
+        ):
+            assert expected in mail.body
+        assert "otasuketai@osaka.cci.or.jp" not in mail.body
+        assert "0120-049-318" not in mail.body
+    finally:
+        set_brand(BrandSettings())
+
+
+def test_an_important_notice_is_one_delivery_per_notice_and_user() -> None:
+    from datetime import UTC, datetime
+
+    from shared.events import NoticePublished
+
+    event = NoticePublished(
+        notice_id="N-ABCDEFGH",
+        kind="重要",
+        title="脆弱性への緊急対応",
+        body="UTMのファームウェアを更新しました。",
+        published_from=datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
+        notice_url="https://p/notices/N-ABCDEFGH",
+    )
+    again = event.model_copy(
+        update={"event_id": NoticePublished(**event.model_dump(exclude={"event_id"})).event_id}
+    )
+    first = messages.notice_mail(event, company_id="C-1", name="日電 太郎", recipient="taro@example.com")
+    second = messages.notice_mail(again, company_id="C-1", name="日電 太郎", recipient="Taro@example.com ")
+    assert first.subject == "【重要なお知らせ】脆弱性への緊急対応"
+    assert "掲載日時 : 2026/12/01 09:00" in first.body
+    assert "https://p/notices/N-ABCDEFGH" in first.body
+    assert first.delivery_id == second.delivery_id
+    other = messages.notice_mail(event, company_id="C-1", name="日電 花子", recipient="hanako@example.com")
+    assert other.delivery_id != first.delivery_id
+
+
+def test_a_digest_lists_every_alert_with_its_count_and_link() -> None:
+    from notifier.grouping import AlertGroup
+
+    def group(signature: str, severity: int, count: int) -> AlertGroup:
+        first = alert(signature=signature, severity=severity)
+        return AlertGroup(
+            group_id=f"g-{signature}", key=signature, first=first, opened_at=DETECTED_AT,
+            window_ends_at=DETECTED_AT, repeat_count=count, latest=None,
+        )  # fmt: skip
+
+    groups = [group("a", 2, 3), group("b", 3, 5)]
+    mail = messages.alert_digest_mail(groups, "u@example.com", portal_url="https://p/", window_minutes=10)
+    assert mail.subject == "【続報まとめ】脅威検出通知 2種類の脅威が計8件 再検出されました"
+    body = mail.body
+    assert body.index("重要度:★★★(高) 同一の脅威 5件") < body.index("重要度:★★☆(中) 同一の脅威 3件")
+    assert f"https://p/alerts/{groups[0].first.alert_id}" in body
+    assert "https://p/alerts?min_severity=2" in body
+    again = messages.alert_digest_mail(
+        list(reversed(groups)), "u@example.com", portal_url="https://p/", window_minutes=10
+    )
+    assert again.delivery_id == mail.delivery_id

@@ -87,19 +87,25 @@ def build_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     version: str = "0.1.0",
+    dependencies: Sequence[str] = ("kafka", "mongodb"),
 ) -> FastAPI:
     """A FastAPI app whose lifespan starts and stops the service's Kafka broker and Mongo client.
 
     ``on_startup`` hooks run after MongoDB answers (create indexes there) and before consumers start.
+    ``dependencies`` names what the service uses (and its readiness checks): a service that uses neither
+    Kafka nor MongoDB (the gateway) starts and is ready without them.
     """
+    uses_kafka, uses_mongo = "kafka" in dependencies, "mongodb" in dependencies
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(runtime.name, runtime.settings.log_level)
-        await runtime.mongo.aconnect()
+        if uses_mongo:
+            await runtime.mongo.aconnect()
         for hook in on_startup:
             await hook(runtime)
-        await _start_broker(runtime.broker)
+        if uses_kafka:
+            await _start_broker(runtime.broker)
         log.info("service started", extra={"kafka": runtime.settings.kafka.bootstrap_servers})
         try:
             yield
@@ -109,7 +115,8 @@ def build_app(
             await asyncio.gather(*runtime.background, return_exceptions=True)
             for hook in on_shutdown:
                 await hook(runtime)
-            await runtime.broker.stop()
+            if uses_kafka:
+                await runtime.broker.stop()
             await runtime.mongo.close()
             log.info("service stopped")
 
@@ -117,7 +124,7 @@ def build_app(
     app.state.runtime = runtime
     app.state.broker = runtime.broker
     app.state.token_public_key = runtime.settings.token_public_key
-    app.include_router(_operations_router(runtime))
+    app.include_router(_operations_router(runtime, uses_kafka=uses_kafka, uses_mongo=uses_mongo))
     _count_requests(app, runtime.registry)
     app.add_middleware(BodyLimits)
     for router in routers:
@@ -140,7 +147,7 @@ async def _start_broker(broker: KafkaBroker, attempts: int = 30) -> None:
             await asyncio.sleep(1.0)
 
 
-def _operations_router(runtime: ServiceRuntime) -> APIRouter:
+def _operations_router(runtime: ServiceRuntime, *, uses_kafka: bool, uses_mongo: bool) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health/live")
@@ -150,14 +157,13 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/health/ready")
     async def ready() -> JSONResponse:
-        """Kafka and MongoDB both answer; 503 names the failing dependency."""
-        checks = dict(
-            zip(
-                ("kafka", "mongodb"),
-                await asyncio.gather(_ping_kafka(runtime.broker), _ping_mongo(runtime)),
-                strict=True,
-            )
-        )
+        """Kafka and MongoDB (those the service uses) answer; 503 names the failing dependency."""
+        probes: dict[str, Awaitable[bool]] = {}
+        if uses_kafka:
+            probes["kafka"] = _ping_kafka(runtime.broker)
+        if uses_mongo:
+            probes["mongodb"] = _ping_mongo(runtime)
+        checks = dict(zip(probes, await asyncio.gather(*probes.values()), strict=True))
         problems = {name: problem for name, check in runtime.readiness.items() if (problem := check())}
         failing = [name for name, ok in checks.items() if not ok] + list(problems)
         body: dict[str, Any] = {

@@ -314,6 +314,23 @@ class NotificationRequested(Event):
     company_id: str = Field(default="", description="Tenant the message belongs to, if any.")
 
 
+class NoticePublished(Event):
+    """A 重要 notice is published: the notifier mails it once to each portal user it targets."""
+
+    TOPIC: ClassVar[str] = topics.NOTICE_PUBLISHED
+    event_type: Literal["notice-published"] = "notice-published"
+
+    notice_id: str = Field(examples=["N-7K2M9QXD"])
+    kind: str = Field(description="重要, メンテナンス or お知らせ.", examples=["重要"])
+    title: str = Field(examples=["メンテナンスのお知らせ"])
+    body: str
+    company_ids: list[str] = Field(
+        default_factory=list, description="Targeted companies; empty means every company."
+    )
+    published_from: datetime
+    notice_url: str = Field(description="The notice's page on the portal.")
+
+
 class DeadLetter(Event):
     """A message that a consumer can never process, with the reason, kept for operators."""
 
@@ -351,5 +368,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AlertDetected,
     MonthlyReportReady,
     NotificationRequested,
+    NoticePublished,
     DeadLetter,
 )

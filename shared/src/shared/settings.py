@@ -94,3 +94,21 @@ class CommonSettings(BaseSettings):
             self.token_public_key = keys.dev_token_public_key()
         keys.load_public_keys(self.token_public_key)  # refuses unreadable and compromised keys
         return self
+
+
+class BrandSettings(BaseSettings):
+    """What a deployment shows of itself: the service is resold by different organisations.
+
+    Read from ``BRAND_*`` and ``DESK_*`` variables by every service that shows them (portal pages, mails).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = Field(default="セキュリティサービスポータル", validation_alias="BRAND_SERVICE_NAME")
+    operator_name: str = Field(
+        default="サイバーセキュリティ見守りサービス運営事務局", validation_alias="BRAND_OPERATOR_NAME"
+    )
+    portal_url: str = Field(default="http://127.0.0.1:8000", validation_alias="BRAND_PORTAL_URL")
+    desk_email: str = Field(default="otasuketai@osaka.cci.or.jp", validation_alias="DESK_EMAIL")
+    desk_phone: str = Field(default="0120-049-318", validation_alias="DESK_PHONE")
+    desk_hours: str = Field(default="平日9:00-18:00", validation_alias="DESK_HOURS")

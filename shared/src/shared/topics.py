@@ -16,6 +16,7 @@ UTM_STATUS_CHANGED: Final = "utm-status-changed"
 ALERT_DETECTED: Final = "alert-detected"
 NOTIFICATION_REQUESTED: Final = "notification-requested"
 MONTHLY_REPORT_READY: Final = "monthly-report-ready"
+NOTICE_PUBLISHED: Final = "notice-published"
 DEAD_LETTER: Final = "dead-letter"
 
 # The raw fleet stream carries most of the traffic, so it gets the most partitions;
@@ -35,5 +36,6 @@ ALL_TOPICS: Final[dict[str, int]] = {
     ALERT_DETECTED: 3,
     NOTIFICATION_REQUESTED: 3,
     MONTHLY_REPORT_READY: 3,
+    NOTICE_PUBLISHED: 3,
     DEAD_LETTER: 1,
 }

@@ -98,9 +98,11 @@ class DeviceRegistry:
     async def expect_units(self, event: ApplicationSubmitted) -> int:
         """One expected unit per ordered UTM and destination; applying the event twice changes nothing."""
         ops = []
+        sequence = 0  # default names are numbered across the whole company: UTM-1, UTM-2, …
         for destination in event.destinations:
             label = f"{destination.company_name} {destination.prefecture}{destination.address}".strip()
             for number in range(1, destination.units + 1):
+                sequence += 1
                 unit_id = f"{event.company_id}-{destination.destination_id}-{number}"
                 ops.append(
                     UpdateOne(
@@ -113,7 +115,7 @@ class DeviceRegistry:
                                 "destination_id": destination.destination_id,
                                 "destination_label": label,
                                 "number": number,
-                                "name": f"{destination.company_name} UTM-{number}",
+                                "name": f"{destination.company_name} UTM-{sequence}",
                                 "status": "expected",
                                 "created_at": self.now(),
                             }

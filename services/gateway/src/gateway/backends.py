@@ -20,6 +20,7 @@ SERVICE_LABELS = {
     "device-registry": "UTM管理",
     "alert-pipeline": "アラート",
     "notifier": "通知",
+    "support": "サポート",
 }
 
 

@@ -1,26 +1,42 @@
 """Composition root of the gateway service: the portal pages over the backend services."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
-from gateway.routes import account, alerts, dashboard, operator, operator_applications, reports, signup, units
-from gateway.session import OperatorRequired, RedirectRequired, TokenCache
+from gateway.documents import DocumentCache
+from gateway.routes import (
+    account,
+    alerts,
+    dashboard,
+    operator,
+    operator_applications,
+    operator_console,
+    operator_support,
+    reports,
+    signup,
+    support,
+    units,
+)
+from gateway.session import IdleTracker, OperatorRequired, RedirectRequired, TokenCache, optional_user
 from gateway.session_store import SessionStore
 from gateway.settings import Settings
-from gateway.web import STATIC_DIR, error_page
+from gateway.web import STATIC_DIR, error_page, set_brand
 from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
+log = logging.getLogger(__name__)
 PUBLIC_DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 # What any portal page may answer besides its own statuses (declared for the OpenAPI document).
 PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -45,9 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     sessions = SessionStore(runtime.db, timedelta(seconds=settings.session_max_age_seconds))
+    documents = DocumentCache(settings.brand)
 
-    async def prepare(_: ServiceRuntime) -> None:
+    async def prepare(rt: ServiceRuntime) -> None:
         await sessions.create_indexes()
+        rt.spawn(documents.warm(), name="documents-warm-up")
 
     async def close_backends(_: ServiceRuntime) -> None:
         await backends.aclose()
@@ -61,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts.router,
         reports.router,
         operator.router,
+        support.router,
+        operator_support.router,
+        operator_console.router,
     ]
     for router in routers:
         _declare_page_responses(router)
@@ -70,11 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=routers,
         on_startup=[prepare],
         on_shutdown=[close_backends],
+        # The gateway keeps browser sessions in MongoDB and publishes nothing: ready without Kafka.
+        dependencies=("mongodb",),
     )
     app.state.settings = settings
     app.state.backends = backends
+    app.state.documents = documents
+    set_brand(settings.brand)
     app.state.session_store = sessions
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
+    app.state.operator_idle = IdleTracker(settings.operator_idle_minutes * 60)
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES
@@ -97,6 +123,10 @@ def _declare_page_responses(router: APIRouter) -> None:
 
 
 def _install_handlers(app: FastAPI) -> None:
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> Response:
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
     def _foreign_origin(request: Request) -> Response:
         return error_page(
             request,
@@ -148,10 +178,33 @@ def _install_handlers(app: FastAPI) -> None:
             message=f"{label}サービスに接続できません。しばらくしてから再度お試しください。",
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(("/api/", "/health", "/metrics")):
+            return await request_validation_exception_handler(request, exc)
+        return error_page(
+            request,
+            status_code=422,
+            title="入力内容をご確認ください",
+            message="入力された値が長すぎるか、形式が正しくありません。前の画面に戻って確認してください。",
+        )
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        await _known_user(request)
+        return error_page(
+            request,
+            status_code=500,
+            title="エラーが発生しました",
+            message="申し訳ありません。処理中にエラーが発生しました。しばらくしてから再度お試しください。",
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(("/api/", "/health", "/metrics")):
             return await http_exception_handler(request, exc)
+        await _known_user(request)
         messages = {404: "お探しのページは見つかりませんでした。", 405: "この操作はできません。"}
         return error_page(
             request,
@@ -159,3 +212,13 @@ def _install_handlers(app: FastAPI) -> None:
             title="エラー",
             message=messages.get(exc.status_code, "リクエストを処理できませんでした。"),
         )
+
+
+async def _known_user(request: Request) -> None:
+    """Find the logged-in user for an error page (its navigation), when no route did; never fails."""
+    if getattr(request.state, "portal_user", None) is not None:
+        return
+    try:
+        await optional_user(request, request.app.state.backends)
+    except Exception:  # an error page must render whatever the session's state
+        log.info("no user for the error page", exc_info=True)

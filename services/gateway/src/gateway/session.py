@@ -90,6 +90,27 @@ class TokenCache:
         self._items.pop(session_id, None)
 
 
+class IdleTracker:
+    """When each operator session was last used; one left idle longer than the limit is ended."""
+
+    def __init__(self, idle_seconds: float, clock: Any = time.monotonic) -> None:
+        self._idle = idle_seconds
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+
+    def touch(self, session_id: str) -> bool:
+        """Record a use of the session; False when it had been idle too long (it is forgotten)."""
+        now = self._clock()
+        last = self._seen.get(session_id)
+        if last is not None and now - last > self._idle:
+            del self._seen[session_id]
+            return False
+        if len(self._seen) > 10_000:
+            self._seen = {k: v for k, v in self._seen.items() if now - v <= self._idle}
+        self._seen[session_id] = now
+        return True
+
+
 def session_id(request: Request) -> str | None:
     """The identity session behind this browser's session handle, if any (see ``resolve``)."""
     sid = getattr(request.state, "identity_session", None)
@@ -203,6 +224,12 @@ async def optional_user(request: Request, backends: BackendsDep) -> PortalUser |
         body = response.json()
         user = _user_from(body)
         cache.put(sid, user, float(body.get("expires_in", 300)))
+    idle: IdleTracker | None = getattr(request.app.state, "operator_idle", None)
+    if user.is_operator and idle is not None and not idle.touch(sid):
+        # An operator session left idle too long ends: identity forgets it, the browser logs in again.
+        cache.drop(sid)
+        await backends.call("identity", "DELETE", "/sessions/current", headers={SESSION_HEADER: sid})
+        raise RedirectRequired("/login?logged_out=1")
     request.state.portal_user = user
     return user
 

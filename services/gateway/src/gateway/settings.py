@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN, CommonSettings
+from shared.settings import DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN, BrandSettings, CommonSettings
 
 DEV_CSRF_SECRET = "development-csrf-secret-not-for-production"
 DEV_SIGNUP_SECRET = "development-gateway-signup-secret"
@@ -31,6 +31,8 @@ class Settings(CommonSettings):
     device_registry_url: str = _url("DEVICE_REGISTRY_URL", 8003)
     alert_pipeline_url: str = _url("ALERT_PIPELINE_URL", 8004)
     notifier_url: str = _url("NOTIFIER_URL", 8005)
+    support_url: str = _url("SUPPORT_URL", 8007)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
     backend_timeout_seconds: float = Field(default=10.0, gt=0)
     identity_secret: str = Field(
         default=DEV_GATEWAY_SECRET,
@@ -48,6 +50,9 @@ class Settings(CommonSettings):
         default=None, description="Send cookies only over HTTPS; by default everywhere but development."
     )
     session_max_age_seconds: int = Field(default=12 * 3600, gt=0)
+    operator_idle_minutes: float = Field(
+        default=30, gt=0, description="An operator session unused this long ends (log in again)."
+    )
     session_revalidate_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long a session is trusted before identity is asked again."
     )
@@ -108,4 +113,5 @@ class Settings(CommonSettings):
             "device-registry": self.device_registry_url,
             "alert-pipeline": self.alert_pipeline_url,
             "notifier": self.notifier_url,
+            "support": self.support_url,
         }

@@ -8,6 +8,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from gateway.csrf import csrf_input, csrf_token
+from shared.labels import action_label, format_jst
+from shared.settings import BrandSettings
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -15,6 +17,14 @@ STATIC_DIR = PACKAGE_DIR / "static"
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
 templates.env.globals["csrf_input"] = csrf_input
 templates.env.globals["csrf_token"] = csrf_token
+templates.env.globals["brand"] = BrandSettings()
+templates.env.filters["jst"] = format_jst
+templates.env.filters["action_label"] = action_label
+
+
+def set_brand(brand: BrandSettings) -> None:
+    """What the pages show of the deployment: service name, 相談窓口, operator."""
+    templates.env.globals["brand"] = brand
 
 
 def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -143,6 +143,7 @@ async def current_session(service: ServiceDep, session_id: SessionId = None) -> 
         sms_sent_to=mask_phone(session.sms.phone) if session.sms else None,
         totp_pending=account.two_step.pending_totp_secret is not None,
         login_id_pending=session.email.address if session.email else None,
+        application_mobile=account.mobile,
     )
 
 

@@ -68,6 +68,9 @@ class SessionView(BaseModel):
     login_id_pending: str | None = Field(
         default=None, description="Address a user ID confirmation code was mailed to, awaiting the code."
     )
+    application_mobile: str = Field(
+        default="", description="The 携帯番号 given in the application, to prefill the SMS setup."
+    )
 
 
 class TokenResponse(BaseModel):

@@ -80,6 +80,9 @@ class AlertGroupStore(Protocol):
 
     async def close(self, group_ids: list[str]) -> None: ...
 
+    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
+        """The companies among ``company_ids`` with an open group whose window ends in (now, until]."""
+
 
 class AlertGrouper:
     """The grouping rules over a store, with the clock injected.
@@ -151,6 +154,13 @@ class AlertGrouper:
     async def close_many(self, group_ids: list[str]) -> None:
         await self._store.close(group_ids)
 
+    async def closing_soon(self, company_ids: list[str], *, within: timedelta) -> set[str]:
+        """Companies with another group whose window ends within ``within``: a burst still closing."""
+        if not company_ids:
+            return set()
+        now = self._clock()
+        return await self._store.closing_before(company_ids, now=now, until=now + within)
+
 
 class InMemoryAlertGroupStore:
     """A store for unit tests, with the same rules as the MongoDB one."""
@@ -216,6 +226,15 @@ class InMemoryAlertGroupStore:
     async def close(self, group_ids: list[str]) -> None:
         for group_id in group_ids:
             self.groups[group_id]["status"] = "closed"
+
+    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
+        return {
+            doc["first"].company_id
+            for doc in self.groups.values()
+            if doc["status"] == "open"
+            and doc["first"].company_id in company_ids
+            and now < doc["window_ends_at"] <= until
+        }
 
 
 class MongoAlertGroupStore:
@@ -309,3 +328,11 @@ class MongoAlertGroupStore:
     async def close(self, group_ids: list[str]) -> None:
         if group_ids:
             await self._collection.update_many({"_id": {"$in": group_ids}}, {"$set": {"status": "closed"}})
+
+    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
+        query = {
+            "company_id": {"$in": company_ids},
+            "status": "open",
+            "window_ends_at": {"$gt": now, "$lte": until},
+        }
+        return {str(c) for c in await self._collection.distinct("company_id", query)}

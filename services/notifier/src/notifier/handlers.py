@@ -17,6 +17,7 @@ from shared.events import (
     ApplicationConfirmationRequested,
     Event,
     MonthlyReportReady,
+    NoticePublished,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -39,6 +40,7 @@ def register(runtime: ServiceRuntime, notifier: Notifier, *, group: str) -> None
         PasswordReissued.TOPIC: (PasswordReissued, notifier.password_reissued),
         SendSmsCode.TOPIC: (SendSmsCode, notifier.send_sms_code),
         NotificationRequested.TOPIC: (NotificationRequested, notifier.notification_requested),
+        NoticePublished.TOPIC: (NoticePublished, notifier.notice_published),
     }
 
     # One consumer for all the low-volume topics: each consumer of a group costs a rebalance at start-up.

@@ -17,6 +17,7 @@ from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
 from notifier.grouping import AlertGrouper, MongoAlertGroupStore
 from notifier.monthly import MonthlyMailer, MonthlyReportPreferences, gateway_pdf
 from notifier.recipients import RecipientDirectory
+from notifier.rendering import set_brand
 from notifier.senders import SmtpPool, create_sms_sender
 from notifier.service import Notifier
 from notifier.settings import Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the notifier app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
     runtime = create_runtime(SERVICE, settings)
+    set_brand(settings.brand)
     # Identifies this process's claims on deliveries, so a successor can tell them apart.
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         owner=owner,
         portal_url=settings.portal_url,
         window_minutes=max(1, round(settings.alert_group_window_seconds / 60)),
+        digest_threshold=settings.alert_digest_threshold,
+        digest_gather=timedelta(seconds=settings.alert_digest_gather_seconds),
         clock=utc_now,
     )
     handlers.register(runtime, notifier, group=settings.consumer_group)

@@ -14,6 +14,7 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
+    NoticePublished,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -209,6 +210,38 @@ def alert_follow_up_mail(
     )
 
 
+def alert_digest_mail(groups: list[Any], recipient: str, *, portal_url: str, window_minutes: int) -> Outgoing:
+    """続報のまとめ: the follow-ups of many alerts closing at once, in one mail per recipient."""
+    groups = sorted(groups, key=lambda g: (-g.first.severity, g.first.alert_id))
+    items = [
+        {
+            "category": g.latest_or_first.category,
+            "severity": g.latest_or_first.severity,
+            "count": g.repeat_count,
+            "first_alert_id": g.first.alert_id,
+            "unit_name": g.latest_or_first.unit_name,
+            "mac_address": g.latest_or_first.mac_address,
+            "last_detected_at": g.latest_or_first.detected_at,
+            "alert_url": f"{portal_url.rstrip('/')}/alerts/{g.latest_or_first.alert_id}",
+        }
+        for g in groups
+    ]
+    key = uuid5(_DELIVERY_NAMESPACE, "|".join(sorted(g.group_id for g in groups))).hex
+    return _mail(
+        "alert_digest",
+        {
+            "items": items,
+            "alerts": len(items),
+            "total": sum(i["count"] for i in items),
+            "window_minutes": window_minutes,
+            "alerts_url": f"{portal_url.rstrip('/')}/alerts?min_severity=2",
+        },
+        source_key=f"alert-digest:{key}",
+        recipient=recipient,
+        company_id=groups[0].first.company_id,
+    )
+
+
 SEALED_PREFIX = "sealed_"
 
 
@@ -240,5 +273,23 @@ def requested_message(event: NotificationRequested, secrets: dict[str, str] | No
         source_key=str(event.event_id),
         recipient=event.recipient,
         company_id=event.company_id,
+        event_time=event.occurred_at,
+    )
+
+
+def notice_mail(event: NoticePublished, *, company_id: str, name: str, recipient: str) -> Outgoing:
+    """A 重要 notice, once per (notice, portal user): the source key is the notice, not the event."""
+    return _mail(
+        "notice_important",
+        {
+            "name": name or "ご担当者",
+            "title": event.title,
+            "body": event.body,
+            "published_from": event.published_from,
+            "notice_url": event.notice_url,
+        },
+        source_key=f"notice:{event.notice_id}",
+        recipient=recipient,
+        company_id=company_id,
         event_time=event.occurred_at,
     )

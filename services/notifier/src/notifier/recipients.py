@@ -56,3 +56,13 @@ class RecipientDirectory:
             if doc.get("email") and doc.get("company_id") in found:
                 found[doc["company_id"]][doc["email"].strip()] = None
         return {company_id: list(emails) for company_id, emails in found.items()}
+
+    async def people_of(self, company_ids: list[str] | None) -> list[tuple[str, str, str]]:
+        """(company, name, email) of each portal user of the companies (None: all), one per address."""
+        query = {"company_id": {"$in": company_ids}} if company_ids is not None else {}
+        people: dict[str, tuple[str, str, str]] = {}
+        async for doc in self._collection.find(query, {"email": 1, "company_id": 1, "name": 1}):
+            email = (doc.get("email") or "").strip()
+            if email and email.lower() not in people:
+                people[email.lower()] = (doc.get("company_id", ""), doc.get("name", ""), email)
+        return list(people.values())

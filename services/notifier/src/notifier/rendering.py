@@ -13,6 +13,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 
 from shared.labels import JST, SEVERITY_STARS, severity_label
+from shared.labels import format_jst as jst_minutes_format
+from shared.settings import BrandSettings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -36,9 +38,9 @@ def to_jst(value: datetime) -> datetime:
     return value.astimezone(JST)
 
 
-def format_jst(value: datetime) -> str:
-    """``YYYY/MM/DD HH:MM:SS`` in Japan time, as the portal and the alert mails show it."""
-    return to_jst(value).strftime("%Y/%m/%d %H:%M:%S")
+def format_jst(value: datetime | str) -> str:
+    """``YYYY/MM/DD HH:MM`` in Japan time, the one format of the portal and every mail."""
+    return jst_minutes_format(value)
 
 
 def format_jst_minutes(value: datetime) -> str:
@@ -64,7 +66,13 @@ def _environment() -> Environment:
     env.filters["jst"] = format_jst
     env.filters["jst_minutes"] = format_jst_minutes
     env.filters["stars"] = severity_stars
+    env.globals["brand"] = BrandSettings()
     return env
+
+
+def set_brand(brand: BrandSettings) -> None:
+    """What every mail shows of the deployment: the 相談窓口 and the service and operator names."""
+    _environment().globals["brand"] = brand
 
 
 def template_exists(name: str, *, channel: str = "email") -> bool:

@@ -3,7 +3,8 @@
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from notifier import messages
 from notifier.deliveries import Claim, DeliveryRepository, stored_message
@@ -17,6 +18,7 @@ from shared.events import (
     AccountProvisioned,
     AlertDetected,
     ApplicationConfirmationRequested,
+    NoticePublished,
     NotificationRequested,
     PasswordReissued,
     SendSmsCode,
@@ -51,6 +53,8 @@ class Notifier:
         portal_url: str,
         window_minutes: int,
         clock: Callable[[], datetime],
+        digest_threshold: int = 3,
+        digest_gather: timedelta = timedelta(seconds=5),
     ) -> None:
         self._deliveries = deliveries
         self._dispatcher = dispatcher
@@ -60,6 +64,8 @@ class Notifier:
         self._owner = owner
         self._portal_url = portal_url
         self._window_minutes = window_minutes
+        self._digest_threshold = digest_threshold
+        self._digest_gather = digest_gather
         self._clock = clock
         self._groups_lock = asyncio.Lock()
 
@@ -121,6 +127,16 @@ class Notifier:
             raise PoisonMessage(str(exc)) from exc
         await self._send([message])
 
+    async def notice_published(self, event: NoticePublished) -> None:
+        """Mail a 重要 notice to every portal user it targets, once per (notice, user)."""
+        people = await self._recipients.people_of(event.company_ids or None)
+        await self._send(
+            [
+                messages.notice_mail(event, company_id=company_id, name=name, recipient=email)
+                for company_id, name, email in people
+            ]
+        )
+
     async def alert_detected(self, alert: AlertDetected) -> None:
         """Mail the first occurrence at once to every user of the company; count repeats."""
         await self.alerts_detected([alert])
@@ -152,12 +168,44 @@ class Notifier:
         # Under the lock, no batch counts a repeat in a group between its follow-up and its closing.
         async with self._groups_lock:
             groups = await self._grouper.due()
+            # While more of a company's groups are about to close (a burst), its follow-ups wait for them,
+            # so that they leave together (as one digest) instead of one by one; never longer than twice
+            # the gathering time.
+            now = self._clock()
+            waiting = await self._grouper.closing_soon(
+                sorted({g.first.company_id for g in groups if g.repeat_count}), within=self._digest_gather
+            )
+            groups = [
+                g
+                for g in groups
+                if not (
+                    g.repeat_count
+                    and g.first.company_id in waiting
+                    and now - g.window_ends_at < 2 * self._digest_gather
+                )
+            ]
             repeated = [group for group in groups if group.repeat_count]
             emails = await self._recipients.emails_by_company(
                 sorted({group.first.company_id for group in repeated})
             )
-            await self._send(
-                [
+            per_recipient: dict[str, list[Any]] = {}
+            for group in repeated:
+                for email in emails[group.first.company_id]:
+                    per_recipient.setdefault(email, []).append(group)
+            batch: list[Outgoing] = []
+            for email, groups_of_email in per_recipient.items():
+                if len(groups_of_email) > self._digest_threshold:
+                    # A burst: one digest mail instead of a follow-up per alert.
+                    batch.append(
+                        messages.alert_digest_mail(
+                            groups_of_email,
+                            email,
+                            portal_url=self._portal_url,
+                            window_minutes=self._window_minutes,
+                        )
+                    )
+                    continue
+                batch.extend(
                     messages.alert_follow_up_mail(
                         group.latest_or_first,
                         email,
@@ -168,10 +216,9 @@ class Notifier:
                         portal_url=self._portal_url,
                         window_minutes=self._window_minutes,
                     )
-                    for group in repeated
-                    for email in emails[group.first.company_id]
-                ]
-            )
+                    for group in groups_of_email
+                )
+            await self._send(batch)
             await self._grouper.close_many([group.group_id for group in groups])
         return len(groups)
 

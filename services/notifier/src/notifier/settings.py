@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEV_RENDER_TOKEN, DEV_SEALING_KEY, CommonSettings
+from shared.settings import DEV_RENDER_TOKEN, DEV_SEALING_KEY, BrandSettings, CommonSettings
 
 
 class Settings(CommonSettings):
@@ -65,6 +65,17 @@ class Settings(CommonSettings):
         validation_alias=AliasChoices("NOTIFIER_RENDER_TOKEN", "REPORT_RENDER_TOKEN"),
         description="Secret shown to the gateway to have a report PDF rendered.",
     )
+    alert_digest_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="More follow-ups than this for one recipient at once are gathered into one digest mail.",
+    )
+    alert_digest_gather_seconds: float = Field(
+        default=5.0, ge=0, description="Follow-ups wait this long for the other groups of a burst to close."
+    )
     portal_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of the portal, for links in alert mails."
+    )
+    brand: BrandSettings = Field(
+        default_factory=BrandSettings, description="Desk, service and operator names shown in every mail."
     )

@@ -386,7 +386,7 @@ async def two_step_page(request: Request, backends: BackendsDep) -> Response:
         request,
         "account/two_step.html",
         view=view,
-        form={"use": "yes", "method": "totp", "phone": ""},
+        form={"use": "yes", "method": "totp", "phone": view.get("application_mobile", "") if view else ""},
         errors={},
         error=None,
     )

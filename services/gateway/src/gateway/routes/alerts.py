@@ -13,7 +13,7 @@ from gateway.csrf import CsrfProtected
 from gateway.paths import backend_path
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
-from shared.labels import MONITORING_CATEGORY, TRIAGE_STATUSES, category_name, severity_label
+from shared.labels import MONITORING_CATEGORY, TRIAGE_STATUSES, category_name, format_jst, severity_label
 
 router = APIRouter(tags=["alerts"])
 JST = ZoneInfo("Asia/Tokyo")
@@ -40,7 +40,7 @@ CATEGORIES = tuple(
 def _jst(value: str | None) -> str:
     if not value:
         return "-"
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    return format_jst(value)
 
 
 def _day(value: str, fallback: date) -> date:

@@ -1,17 +1,20 @@
 """The dashboard (guide §4 ⑥, §6) and the pages its buttons lead to."""
 
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import Backends, BackendsDep, BackendUnavailable
+from gateway.clients import alert_pipeline, device_registry, support
+from gateway.clients._base import BackendRefused
+from gateway.documents import DOCUMENTS
 from gateway.session import CurrentUser, PortalUser
-from gateway.web import STATIC_DIR, render
+from gateway.web import render
 from shared.labels import severity_label
 
 log = logging.getLogger(__name__)
@@ -21,7 +24,6 @@ router = APIRouter(tags=["dashboard"])
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_PERIOD_DAYS = 30
 SEVERITY_LABELS = {str(s): severity_label(s) for s in (3, 2, 1)}
-MANUAL = STATIC_DIR / "manual" / "portal-manual.html"
 
 
 def status_period(now: datetime) -> tuple[datetime, datetime]:
@@ -31,18 +33,12 @@ def status_period(now: datetime) -> tuple[datetime, datetime]:
     return since, now.astimezone(JST)
 
 
-async def _get_json(backends: Backends, service: str, path: str, user: PortalUser, **params: str) -> Any:
-    """A backend's JSON answer, or None when it is down, missing or refuses."""
+async def _optional(call: Awaitable[dict[str, Any]], source: str) -> dict[str, Any] | None:
+    """A backend's answer, or None when it is down or refuses (the dashboard says what it could not get)."""
     try:
-        response = await backends.call(service, "GET", path, user=user, params=params or None)
-    except BackendUnavailable:
-        return None
-    if response.status_code != 200:
-        log.info("dashboard source unavailable", extra={"service": service, "status": response.status_code})
-        return None
-    try:
-        return response.json()
-    except ValueError:
+        return await call
+    except (BackendUnavailable, BackendRefused, ValueError) as exc:
+        log.info("dashboard source unavailable", extra={"source": source, "error": str(exc)})
         return None
 
 
@@ -51,44 +47,45 @@ async def _get_json(backends: Backends, service: str, path: str, user: PortalUse
 async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
     """ダッシュボード: security status of the last 30 days, notices, the unregistered-UTM warning."""
     if user.is_operator:
-        return render(request, "dashboard_operator.html")
+        return RedirectResponse("/operator", status_code=303)
     since, until = status_period(datetime.now(JST))
-    units = await _get_json(backends, "device-registry", "/units/summary", user)
-    alerts = await _get_json(
-        backends, "alert-pipeline", "/alerts/summary", user, since=since.isoformat(), until=until.isoformat()
-    )
-    notices = await _get_json(backends, "notifier", "/notices", user, limit="5")
+    units = await _optional(device_registry.summary(backends, user), "units")
+    alerts = await _optional(alert_pipeline.summary(backends, user, since=since, until=until), "alerts")
+    notices = await _latest_notices(backends, user)
     return render(
         request,
         "dashboard.html",
-        period=f"{since:%Y-%m-%d} - {until:%Y-%m-%d}",
+        period=f"{since:%Y/%m/%d} - {until:%Y/%m/%d}",
         units=units if isinstance(units, dict) else None,
         alerts=alerts if isinstance(alerts, dict) else None,
         severity_labels=SEVERITY_LABELS,
-        notices=_notice_list(notices),
+        notices=notices,
     )
 
 
-def _notice_list(body: Any) -> list[dict[str, Any]] | None:
-    if isinstance(body, dict):
-        body = body.get("notices", body.get("items"))
-    if not isinstance(body, list):
+async def _latest_notices(backends: Backends, user: PortalUser) -> list[dict[str, Any]] | None:
+    """The five latest notices for the dashboard, or None when the support service cannot say."""
+    try:
+        page = await support.notices(backends, user, page=1, per_page=5)
+    except (BackendUnavailable, BackendRefused) as exc:
+        log.warning("notices unavailable", extra={"error": str(exc)})
         return None
-    return [n for n in body if isinstance(n, dict)]
+    items: list[dict[str, Any]] = page["items"]
+    return items
 
 
-@router.get("/notices", response_class=HTMLResponse)
-async def notices_page(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
-    """過去のお知らせ一覧."""
-    notices = _notice_list(await _get_json(backends, "notifier", "/notices", user, limit="100"))
-    return render(request, "notices.html", notices=notices)
-
-
-@router.get("/downloads/portal-manual")
-async def portal_manual(user: CurrentUser) -> Response:
-    """ダウンロード: the セキュリティサービスポータル利用マニュアル."""
-    return FileResponse(
-        Path(MANUAL),
-        media_type="text/html; charset=utf-8",
-        filename="security-service-portal-manual.html",
-    )
+@router.get("/downloads/{name}")
+async def download(request: Request, user: CurrentUser, name: str) -> Response:
+    """ダウンロード: the portal manual and the UTM quick-start guide, as PDF."""
+    document = DOCUMENTS.get(name)
+    if document is None:
+        return render(
+            request,
+            "error.html",
+            status_code=404,
+            title="エラー",
+            message="お探しのページは見つかりませんでした。",
+        )
+    pdf = await request.app.state.documents.get(name)
+    disposition = f'attachment; filename="{document.filename}"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})

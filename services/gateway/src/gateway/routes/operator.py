@@ -1,12 +1,15 @@
 """Operator pages for UTM shipments: pick a company's expected unit, record serial, MAC and code."""
 
+import contextlib
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway.backends import BackendsDep
+from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import support
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.paths import backend_path
 from gateway.session import CurrentOperatorUser
@@ -75,6 +78,9 @@ async def record_shipment(
         },
     )
     if response.status_code == 200:
+        summary = f"シリアル番号 {serial_number} / MACアドレス {mac_address}"
+        with contextlib.suppress(BackendUnavailable, BackendRefused):
+            await support.record_audit(backends, user, "shipment.record", unit_id, summary)
         query = {"saved": unit_id, **({"company_id": company_id} if company_id else {})}
         return RedirectResponse(f"/operator/shipments?{urlencode(query)}", status_code=303)
     detail = (

@@ -1,6 +1,5 @@
 """UTM監視状況 (the company's units with status and last seen) and UTM登録 (register an installed unit)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ from gateway.backends import BackendsDep
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
+from shared.labels import format_jst
 
 router = APIRouter(tags=["units"])
 JST = ZoneInfo("Asia/Tokyo")
@@ -22,7 +22,7 @@ def jst(value: str | None) -> str:
     """An ISO time from a backend as Japan time, or a dash."""
     if not value:
         return "-"
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+    return format_jst(value)
 
 
 @router.get("/units", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})

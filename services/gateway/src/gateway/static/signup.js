@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // The portal's one time format: YYYY/MM/DD HH:MM in Japan time, whatever the browser's zone.
+  function formatJst(moment) {
+    var jst = new Date(moment.getTime() + 9 * 3600 * 1000);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return jst.getUTCFullYear() + "/" + two(jst.getUTCMonth() + 1) + "/" + two(jst.getUTCDate()) + " " +
+      two(jst.getUTCHours()) + ":" + two(jst.getUTCMinutes());
+  }
+
   var STORAGE = "signup-wizard";
   var MAX_UNITS = 10;
   var MAX_USERS = 3;
@@ -352,7 +360,7 @@
     document.querySelector("[data-sent='email']").textContent = body.email;
     document.querySelector("[data-sent='application_number']").textContent = body.application_number;
     var expires = new Date(body.expires_at);
-    document.querySelector("[data-sent='expires_at']").textContent = isNaN(expires) ? "" : expires.toLocaleString("ja-JP");
+    document.querySelector("[data-sent='expires_at']").textContent = isNaN(expires) ? "" : formatJst(expires);
     show(6);
   }
 

@@ -1,0 +1,1 @@
+"""Typed clients of the backend services: one function per endpoint the portal uses."""

@@ -1,0 +1,45 @@
+"""The gateway publishes nothing: it starts and is ready with Kafka unreachable (its browser
+sessions are in MongoDB, its only dependency)."""
+
+import httpx
+import pytest
+
+from gateway.main import create_app
+from gateway.settings import Settings
+from shared.settings import KafkaSettings, MongoSettings
+from support.servers import Servers
+
+
+@pytest.mark.integration
+async def test_ready_without_kafka(servers: Servers) -> None:
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"), mongo=MongoSettings(uri=servers.mongodb_uri)
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"mongodb": "ok"}
+            login = await client.get("/login")
+            assert login.status_code == 200
+            assert "ログイン" in login.text
+            favicon = await client.get("/favicon.ico")
+            assert favicon.status_code == 200
+            assert favicon.content[:4] == b"\x00\x00\x01\x00"
+
+
+def test_an_operator_session_idle_too_long_ends() -> None:
+    from gateway.session import IdleTracker
+
+    now = [1000.0]
+    idle = IdleTracker(idle_seconds=1800, clock=lambda: now[0])
+    assert idle.touch("s1")
+    now[0] += 1799
+    assert idle.touch("s1")  # used within the limit: still open, and the clock starts again
+    now[0] += 1799
+    assert idle.touch("s1")
+    now[0] += 1801
+    assert not idle.touch("s1")  # idle for more than 30 minutes: ended
+    assert idle.touch("s1")  # (a new login with the same id would start afresh)
