@@ -122,7 +122,7 @@ def operator(stack: Stack) -> Iterator[Operator]:
     confirmed = post_form(client, "/account/two-step/app", {"code": totp.code()})
     assert confirmed.status_code in (200, 303), confirmed.text
     handles["second_factor_set_up"] = handle(client)
-    assert client.get("/").status_code == 200
+    assert client.get("/operator").status_code == 200
     yield Operator(client, totp, OPERATOR_PASSWORD, handles)
     client.close()
 
@@ -130,7 +130,7 @@ def operator(stack: Stack) -> Iterator[Operator]:
 def is_logged_in(stack: Stack, session_handle: str) -> bool:
     with httpx.Client(base_url=stack.services["gateway"].url, timeout=20) as other:
         other.cookies.set("watch_session", session_handle)
-        response = other.get("/")
+        response = other.get("/operator")
         return response.status_code == 200
 
 
@@ -172,7 +172,7 @@ def test_unsafe_requests_from_another_origin_or_none_are_refused(stack: Stack) -
 
 
 def test_a_token_of_one_session_is_refused_in_another(stack: Stack, operator: Operator) -> None:
-    stolen = csrf_of(operator.client, "/")
+    stolen = csrf_of(operator.client, "/operator")
     with browser(stack) as client:
         csrf_of(client, "/login")
         refused = client.post(
@@ -188,7 +188,9 @@ INLINE_STYLE = re.compile(r"<style\b|\sstyle=", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 
 
-@pytest.mark.parametrize("path", ["/", "/notices", "/operator/shipments", "/operator/applications"])
+@pytest.mark.parametrize(
+    "path", ["/operator", "/operator/notices", "/operator/shipments", "/operator/applications"]
+)
 def test_logged_in_pages_have_csp_hsts_no_store_and_no_server_header(operator: Operator, path: str) -> None:
     page = operator.client.get(path)
     assert page.status_code == 200, page.text
@@ -259,7 +261,7 @@ def test_the_session_handle_changes_at_every_change_of_privilege(stack: Stack, o
     client = operator.client
     before_password = handle(client)
     # A form rendered before the change carries a token bound to the old identity session.
-    earlier_token = csrf_of(client, "/")
+    earlier_token = csrf_of(client, "/operator")
     changed = post_form(
         client, "/account/password", {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
     )
@@ -270,7 +272,7 @@ def test_the_session_handle_changes_at_every_change_of_privilege(stack: Stack, o
     assert not is_logged_in(stack, before_password)
     # Identity renewed its session at the password change: the old form's token is refused.
     assert client.post("/logout", data={"csrf_token": earlier_token}).status_code == 403
-    logged_out = client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
+    logged_out = client.post("/logout", data={"csrf_token": csrf_of(client, "/operator")})
     assert logged_out.status_code == 303
     assert not is_logged_in(stack, after_password)
 
@@ -301,7 +303,7 @@ def test_a_session_revoked_at_identity_stops_working_within_five_seconds(
     stack: Stack, servers: Servers, operator: Operator
 ) -> None:
     client = operator.client
-    assert client.get("/").status_code == 200  # the portal now holds a token for this session
+    assert client.get("/operator").status_code == 200  # the portal now holds a token for this session
     sid = _identity_session_of(stack, servers, handle(client))
     revoked = httpx.delete(
         f"{stack.services['identity'].url}/sessions/current", headers={"X-Identity-Session": sid}, timeout=10
@@ -309,7 +311,7 @@ def test_a_session_revoked_at_identity_stops_working_within_five_seconds(
     assert revoked.status_code < 300
     revoked_at = time.monotonic()
     while True:
-        page = client.get("/")
+        page = client.get("/operator")
         if page.status_code == 303 and page.headers["location"] == "/login":
             break
         assert time.monotonic() - revoked_at < REVOCATION_LIMIT_SECONDS + 1.0, "revoked session still served"

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from alert_pipeline import api, api_triage
-from alert_pipeline.models import Unit
+from alert_pipeline.models import Alert, Unit
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
@@ -39,8 +39,9 @@ class Env:
             "serial_number": unit.serial_number, "mac_address": unit.mac_address, "category": "Webガード",
             "category_key": "webfilter", "severity": severity, "signature": "sig", "summary": "概要",
             "explanation": "説明", "remedy": "対処", "detected_at": NOW - timedelta(minutes=minutes_ago),
+            "source_event": alert_id, "source_format": "test", "received_at": NOW,
         }  # fmt: skip
-        assert await self.store.insert_alert(doc)
+        assert await self.store.insert_alert(Alert.from_document(doc))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -23,6 +23,7 @@ from shared.deadletter import DeadLetters
 from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
 from shared.logging import configure_logging
+from shared.openapi import problem
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -202,15 +203,36 @@ def _calls(dependant: Any) -> set[Any]:
     return found
 
 
+def _params(dependant: Any) -> tuple[bool, bool]:
+    """Whether the route (with its dependencies) reads path parameters, and any other input."""
+    path, other = bool(dependant.path_params), bool(dependant.query_params or dependant.body_params)
+    for sub in dependant.dependencies:
+        sub_path, sub_other = _params(sub)
+        path, other = path or sub_path, other or sub_other
+    return path, other
+
+
 def declare_common_responses(router: APIRouter) -> None:
     """Declare the statuses every route of a kind may answer, for the OpenAPI document.
 
-    401 where a bearer token is required, 403 where an operator's is, 413/422 where a body is read
-    (size and depth limits, see ``shared.body_limits``).
+    401 where a bearer token is required, 403 where an operator's is, 413 where a body is read (size
+    and depth limits, see ``shared.body_limits``), 404 where a path names a resource (unknown and
+    another company's alike), and 422 with the services' error shape (a message or field errors)
+    wherever input is read.
     """
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
+        path_params, other_params = _params(route.dependant)
+        response_class = getattr(route.response_class, "value", route.response_class)
+        # Pages answer these as HTML; only JSON routes declare the body's shape.
+        page = isinstance(response_class, type) and issubclass(response_class, HTMLResponse)
+        if path_params:
+            description = "No such resource (or another company's)."
+            route.responses.setdefault(404, {"description": description} if page else problem(description))
+        if path_params or other_params:
+            description = "The input is invalid."
+            route.responses.setdefault(422, {"description": description} if page else problem(description))
         calls = _calls(route.dependant)
         if AUTHENTICATED["dependency"] in calls or OPERATOR_ONLY["dependency"] in calls:
             route.responses.setdefault(401, {"description": AUTHENTICATED["description"]})

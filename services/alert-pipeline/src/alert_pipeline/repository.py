@@ -91,6 +91,21 @@ def threat_fields(alert: Alert) -> dict[str, int]:
     return {f"{prefix}.count": 1, f"{prefix}.severity_{alert.severity}": 1}
 
 
+def counter_updates(counts: Mapping[CounterKey, Mapping[str, int]]) -> list[UpdateOne]:
+    """One ``$inc`` upsert per company, unit and hour."""
+    return [
+        UpdateOne(
+            {"_id": counter_id(key)},
+            {
+                "$inc": dict(fields),
+                "$setOnInsert": {"company_id": key[0], "serial_number": key[1], "hour": key[2]},
+            },
+            upsert=True,
+        )
+        for key, fields in counts.items()
+    ]
+
+
 def counter_id(key: CounterKey) -> str:
     company, serial, hour = key
     return f"{company}|{serial}|{hour:%Y%m%d%H}"
@@ -338,26 +353,18 @@ class MongoPipelineStore:
                 {"_id": {"$in": [a.alert_id for a in fresh]}}, {"$set": {"counted": True}}, session=session
             )
         if counts:
-            await self.counters.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": counter_id(key)},
-                        {
-                            "$inc": dict(fields),
-                            "$setOnInsert": {"company_id": key[0], "serial_number": key[1], "hour": key[2]},
-                        },
-                        upsert=True,
-                    )
-                    for key, fields in counts.items()
-                ],
-                ordered=False,
-                session=session,
-            )
+            await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
         for position, offset in batch.reached.items():
             if offset > applied.get(position, -1):
                 await self.progress.update_one(
                     {"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True, session=session
                 )
+
+    async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
+        """Add counts as they are, outside the ingest's exactly-once bookkeeping: for back-fills and
+        for seeding (the reports benchmark and tests)."""
+        if counts:
+            await self.counters.bulk_write(counter_updates(counts), ordered=False)
 
     async def quarantine(self, docs: Mapping[str, dict[str, Any]]) -> WriteOutcome:
         """Keep threats of unknown units for a while (a redelivered one is stored once)."""

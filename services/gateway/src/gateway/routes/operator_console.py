@@ -12,7 +12,7 @@ from gateway.csrf import CsrfProtected
 from gateway.session import CurrentOperatorUser, PortalUser
 from gateway.web import error_page, render
 
-router = APIRouter(tags=["operator"])
+router = APIRouter(tags=["operator"], include_in_schema=False)
 
 UNIT_STATUS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)", "registered": "登録済み"}
 CONNECTION = {"online": "正常", "offline": "通信途絶", "unknown": "未受信"}

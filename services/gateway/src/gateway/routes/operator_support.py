@@ -15,7 +15,7 @@ from gateway.csrf import CsrfProtected
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
 
-router = APIRouter(tags=["operator"])
+router = APIRouter(tags=["operator"], include_in_schema=False)
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUSES = {"open": "未対応", "in_progress": "対応中", "closed": "完了"}

@@ -233,13 +233,13 @@ async def save_mail_setting(
     return RedirectResponse("/users/monthly-report?saved=1", status_code=303)
 
 
-@router.get("/operator/monthly-reports", response_class=HTMLResponse)
+@router.get("/operator/monthly-reports", response_class=HTMLResponse, include_in_schema=False)
 async def resend_page(request: Request, user: CurrentOperatorUser) -> Response:
     """運用: re-send one company's monthly report."""
     return render(request, "reports/operator_resend.html", message="", failed=False, company_id="", month="")
 
 
-@router.post("/operator/monthly-reports", response_class=HTMLResponse)
+@router.post("/operator/monthly-reports", response_class=HTMLResponse, include_in_schema=False)
 async def resend_monthly(
     request: Request,
     user: CurrentOperatorUser,
