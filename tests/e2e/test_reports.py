@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pymongo import AsyncMongoClient
 
-from alert_pipeline.models import Unit, alert_id_for
+from alert_pipeline.models import Alert, Unit, alert_id_for
 from alert_pipeline.reports import DailyRollups
 from alert_pipeline.repository import MongoPipelineStore
 from support.maildir import wait_for_mail
@@ -108,8 +108,9 @@ async def _seed(servers: Servers, stack: Stack, email: str, tag: str) -> list[st
                 "severity": severity, "signature": f"ET EXPLOIT {i}", "action": "blocked",
                 "source": "192.168.1.10", "destination": "203.0.113.5", "summary": "攻撃を検知しました。",
                 "explanation": "説明", "remedy": "対処", "detected_at": detected,
+                "source_event": f"triage-{tag}-{i}", "source_format": "test", "received_at": now,
             })  # fmt: skip
-        await store.insert_alerts(alerts)
+        await store.insert_alerts([Alert.from_document(a) for a in alerts])
         return [a["_id"] for a in alerts]
     finally:
         await client.close()

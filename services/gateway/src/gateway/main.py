@@ -138,7 +138,7 @@ def _install_handlers(app: FastAPI) -> None:
     @app.middleware("http")
     async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         async def with_session(request: Request) -> Response:
-            if request.url.path.startswith(("/static/", "/health/", "/metrics")):
+            if request.url.path.startswith(("/static/", "/health/", "/metrics", *security.SERVICE_PATHS)):
                 return await call_next(request)
             await session.resolve(request)
             response = await call_next(request)

@@ -85,6 +85,8 @@ def add_security_headers(response: Response, request: Request, settings: Setting
 
 
 Next = Callable[[Request], Awaitable[Response]]
+# Routes other services call (never a browser); keep them off the public edge in production.
+SERVICE_PATHS = ("/internal/",)
 
 
 async def guard(request: Request, call_next: Next, refuse_page: Callable[[Request], Response]) -> Response:
@@ -95,7 +97,9 @@ async def guard(request: Request, call_next: Next, refuse_page: Callable[[Reques
         request.headers.get("x-forwarded-for"),
         settings.trusted_proxies,
     )
-    if request.method in UNSAFE_METHODS and not same_origin(request, settings):
+    # Service-to-service routes carry no cookie and prove themselves with a token: no CSRF to fear.
+    browser_facing = not request.url.path.startswith(SERVICE_PATHS)
+    if browser_facing and request.method in UNSAFE_METHODS and not same_origin(request, settings):
         if "json" in request.headers.get("content-type", ""):
             response: Response = JSONResponse({"errors": {"_form": FOREIGN_ORIGIN}}, status_code=403)
         else:
