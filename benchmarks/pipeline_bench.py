@@ -116,7 +116,7 @@ async def _setup(topic: str, company_id: str, serials: list[str], email: str, ru
         await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         account = AccountProvisioned(
@@ -176,7 +176,9 @@ async def _load(
     kinds = Counter(kind for _, (_, kind, _) in generated)
     mix = ", ".join(f"{kind} {count / n:.1%}" for kind, count in kinds.most_common())
     print(f"mix (alert_pipeline.simulator; most threats ★☆☆, repeated by few hosts): {mix}", flush=True)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks="all", enable_idempotence=True
+    )
     await producer.start()
     probes: dict[str, float] = {}
     async with httpx.AsyncClient() as http:
@@ -220,7 +222,7 @@ async def _steady(
 ) -> dict[str, float]:
     """Produce ``rate`` events/s for ``seconds``, a probe every ``probe_every`` s; the probes' send times."""
     stream = events(serials, threat_ratio=0.05, seed=2)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=5, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=5, acks="all", enable_idempotence=True)
     await producer.start()
     probes: dict[str, float] = {}
     tick = 0.01  # produce in slices of 10 ms

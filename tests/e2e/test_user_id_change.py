@@ -43,7 +43,7 @@ def provision(servers: Servers, email: str) -> tuple[str, str]:
     )  # fmt: skip
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all", enable_idempotence=True)
         await producer.start()
         try:
             await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"e2e")

@@ -77,7 +77,9 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None
 
 async def _send(bootstrap: str, items: list[tuple[str, bytes, bytes]]) -> None:
     """(topic, key, value) triples, in order, acknowledged by every replica."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, max_request_size=4 * 1024 * 1024
+    )
     await producer.start()
     try:
         for topic, key, value in items:

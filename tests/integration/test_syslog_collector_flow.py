@@ -215,7 +215,7 @@ def collected(servers: Servers, collector: Collector) -> Iterator[Collected]:
 
 
 async def _register(servers: Servers, company_id: str, email: str, serials: list[str], run: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         account = AccountProvisioned(

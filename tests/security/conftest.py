@@ -104,7 +104,9 @@ class Identity:
         )  # fmt: skip
 
         async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.servers.kafka, acks="all")
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.servers.kafka, acks="all", enable_idempotence=True
+            )
             await producer.start()
             try:
                 await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"k")
