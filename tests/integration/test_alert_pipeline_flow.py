@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import alert_id_for
@@ -26,6 +25,7 @@ from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
 from shared.topics import ALERT_DETECTED, UTM_REGISTERED
+from support.kafka import create_topic, producer, send
 from support.maildir import Mail, read_all, wait_for_mail
 from support.processes import Stack
 from support.servers import Servers
@@ -52,7 +52,7 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
     stack = Stack(servers)
     run = stack.run_id
     topic = f"utm-events-test-{run}"
-    asyncio.run(_create_topic(servers.kafka, topic))
+    asyncio.run(create_topic(servers.kafka, topic))
     stack.add(
         "alert-pipeline",
         ALERT_PIPELINE_RAW_TOPIC=topic,
@@ -78,18 +78,9 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
         stack.stop()
 
 
-async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 async def _register(servers: Servers, fleet: Fleet) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all", enable_idempotence=True)
-    await producer.start()
+    sender = producer(servers.kafka)
+    await sender.start()
     try:
         account = AccountProvisioned(
             company_id=fleet.company_id, company_name="見守り株式会社", account_id=f"A-{fleet.stack.run_id}",
@@ -98,7 +89,7 @@ async def _register(servers: Servers, fleet: Fleet) -> None:
             temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1),
             portal_url="http://portal.example/",
         )  # fmt: skip
-        await producer.send_and_wait(
+        await sender.send_and_wait(
             account.TOPIC, account.model_dump_json().encode(), key=fleet.company_id.encode()
         )
         for i, serial in enumerate(fleet.serials):
@@ -106,11 +97,9 @@ async def _register(servers: Servers, fleet: Fleet) -> None:
                 company_id=fleet.company_id, unit_id=f"U-{serial}", serial_number=serial,
                 mac_address=f"00:09:0F:00:00:{i:02X}", name=f"本社 UTM-{i + 1}",
             )  # fmt: skip
-            await producer.send_and_wait(
-                UTM_REGISTERED, event.model_dump_json().encode(), key=serial.encode()
-            )
+            await sender.send_and_wait(UTM_REGISTERED, event.model_dump_json().encode(), key=serial.encode())
     finally:
-        await producer.stop()
+        await sender.stop()
     # The projection may first replay registrations of earlier runs: wait for this fleet's units.
     mine = {"_id": {"$in": fleet.serials}}
     projected = await _wait(
@@ -206,17 +195,7 @@ def _wait_for_alert_mail(servers: Servers, fleet: Fleet, alert_id: str, within: 
 async def _produce(
     bootstrap: str, topic: str, records: list[tuple[str, str, bytes]], rate: float = 0
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all", enable_idempotence=True)
-    await producer.start()
-    started = time.monotonic()
-    try:
-        for i, (serial, _, raw) in enumerate(records):
-            await producer.send(topic, raw, key=serial.encode())
-            if rate and (ahead := (i + 1) / rate - (time.monotonic() - started)) > 0.005:
-                await asyncio.sleep(ahead)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await send(bootstrap, [(topic, serial.encode(), raw) for serial, _, raw in records], rate=rate)
 
 
 async def _alert_events(bootstrap: str, company_id: str, wanted: set[str], within: float) -> list[str]:
