@@ -19,32 +19,20 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
-import shared.topics as topics
 from notifier.main import create_app
 from notifier.settings import Settings
 from shared.events import AccountProvisioned, AlertDetected, Event
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
 
-
-async def _start_group_at_end(bootstrap: str, group: str) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic, count in topics.ALL_TOPICS.items()
-            for partition in range(count)
-        ]
-        consumer.assign(partitions)
-        await consumer.commit(dict((await consumer.end_offsets(partitions)).items()))
-    finally:
-        await consumer.stop()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' Kafka helpers
+from support.kafka import producer as idempotent_producer
+from support.kafka import start_group_at_end
 
 
 def _alert(company_id: str, source: str, signature: str = "Malicious Websites") -> AlertDetected:
@@ -79,11 +67,9 @@ def _ms(seconds: float) -> int:
 async def run(alerts: int, rate: float) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(database=f"notifier-bench-{run_id}", consumer_group=f"notifier-bench-{run_id}")
-    await _start_group_at_end(settings.kafka_bootstrap_servers, settings.consumer_group)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    await start_group_at_end(settings.kafka.bootstrap_servers, settings.consumer_group)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo.uri, tz_aware=True)
+    producer = idempotent_producer(settings.kafka.bootstrap_servers)
     await producer.start()
     deliveries = mongo[settings.database]["deliveries"]
     company = f"C-bench-{run_id}"

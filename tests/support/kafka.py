@@ -5,8 +5,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+import shared.topics as topics
 
 
 def producer(bootstrap: str, **options: Any) -> AIOKafkaProducer:
@@ -36,3 +38,20 @@ async def send(bootstrap: str, items: Iterable[tuple[str, bytes, bytes]], *, rat
         await sender.flush()
     finally:
         await sender.stop()
+
+
+async def start_group_at_end(bootstrap: str, group: str) -> None:
+    """Commit the group's offsets at the end of every topic: it will only see new events."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic, count in topics.ALL_TOPICS.items()
+            for partition in range(count)
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit(dict(ends.items()))
+    finally:
+        await consumer.stop()

@@ -16,19 +16,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from notifier_factories import alert, confirmation, provisioned, reissued, sms_code
 from pymongo import AsyncMongoClient
 
-import shared.topics as topics
 from notifier.main import create_app
 from notifier.messages import delivery_id
 from notifier.settings import Settings
 from shared.auth import Principal, issue_token
 from shared.events import AccountEmailChanged, AccountProvisioned, Event, NotificationRequested
 from shared.settings import DEV_TOKEN_PRIVATE_KEY
-from support.kafka import producer
+from support.kafka import producer, start_group_at_end
 from support.maildir import matching, wait_for_mail
 from support.servers import Servers
 from support.sms import wait_for_sms
@@ -36,23 +34,6 @@ from support.sms import wait_for_sms
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-
-
-async def start_group_at_end(bootstrap: str, group: str) -> None:
-    """Commit the group's offsets at the end of every topic: it will only see new events."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic, count in topics.ALL_TOPICS.items()
-            for partition in range(count)
-        ]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit(dict(ends.items()))
-    finally:
-        await consumer.stop()
 
 
 class Harness:
