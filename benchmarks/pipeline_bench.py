@@ -34,10 +34,7 @@ import asyncio
 import json
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -59,6 +56,9 @@ from shared.settings import DEV_SEALING_KEY
 from shared.topics import UTM_REGISTERED
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the process starter of the tests: one for both
+from support.processes import ServiceProcess, free_port  # noqa: E402
+
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?directConnection=true")
 MAILDIR = Path(os.environ.get("MAILDIR", str(ROOT / ".state" / "mail")))
@@ -68,45 +68,9 @@ SYSLOG_PORT = int(os.environ.get("SYSLOG_PORT", "5514"))
 SYSLOG_SOURCES = [f"127.0.0.{11 + i}" for i in range(6)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Service:
-    """One service process started with uvicorn."""
-
-    def __init__(self, package: str, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{package}.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"service exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.url} not ready")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+def _service(name: str, env: dict[str, str], log: Path) -> ServiceProcess:
+    """One service process, started the way the tests start theirs (tests/support/processes.py)."""
+    return ServiceProcess(name=name, port=free_port(), env=env, log_path=log).start(wait=False)
 
 
 async def _setup(topic: str, company_id: str, serials: list[str], email: str, run: str) -> None:
@@ -116,7 +80,7 @@ async def _setup(topic: str, company_id: str, serials: list[str], email: str, ru
         await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         account = AccountProvisioned(
@@ -176,7 +140,9 @@ async def _load(
     kinds = Counter(kind for _, (_, kind, _) in generated)
     mix = ", ".join(f"{kind} {count / n:.1%}" for kind, count in kinds.most_common())
     print(f"mix (alert_pipeline.simulator; most threats ★☆☆, repeated by few hosts): {mix}", flush=True)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks="all", enable_idempotence=True
+    )
     await producer.start()
     probes: dict[str, float] = {}
     async with httpx.AsyncClient() as http:
@@ -220,7 +186,7 @@ async def _steady(
 ) -> dict[str, float]:
     """Produce ``rate`` events/s for ``seconds``, a probe every ``probe_every`` s; the probes' send times."""
     stream = events(serials, threat_ratio=0.05, seed=2)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=5, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=5, acks="all", enable_idempotence=True)
     await producer.start()
     probes: dict[str, float] = {}
     tick = 0.01  # produce in slices of 10 ms
@@ -309,8 +275,8 @@ def _syslog_phase(
 ) -> dict[str, float]:
     """The collector's throughput over TCP and UDP, into a pipeline that reads its topic."""
     db = f"alert-pipeline-syslog-bench-{run}"
-    pipeline = Service(
-        "alert_pipeline",
+    pipeline = _service(
+        "alert-pipeline",
         {
             **common,
             "ALERT_PIPELINE_DATABASE": db,
@@ -380,8 +346,8 @@ def main() -> int:
     email = f"bench-{run}@example.com"
     logs = ROOT / "test-artifacts" / "bench"
     common = {"APP_ENV": "test", "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "WARNING"}
-    pipeline = Service(
-        "alert_pipeline",
+    pipeline = _service(
+        "alert-pipeline",
         {
             **common,
             "ALERT_PIPELINE_DATABASE": f"alert-pipeline-bench-{run}",
@@ -393,7 +359,7 @@ def main() -> int:
     notifier = (
         None
         if args.no_notifier
-        else Service(
+        else _service(
             "notifier",
             {
                 **common,

@@ -52,7 +52,7 @@ def application(email: str) -> ApplicationSubmitted:
 
 
 async def publish(bootstrap: str, event: ApplicationSubmitted) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"bench")

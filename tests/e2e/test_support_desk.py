@@ -36,6 +36,7 @@ from alert_pipeline.parsing import parse_record
 from alert_pipeline.simulator import fortigate_line
 from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY
+from support.kafka import create_topic, send
 from support.maildir import matching, wait_for_mail
 from support.processes import ARTIFACTS, PACKAGES, Stack
 from support.servers import Servers
@@ -44,11 +45,9 @@ from .conftest import Screenshots
 from .test_utm_journey import (
     OPERATOR_LOGIN,
     OPERATOR_PASSWORD,
-    _create_topic,
     _customer_first_login,
     _operator_login,
     _pipeline_knows,
-    _produce,
 )
 from .wizard import fill_wizard
 
@@ -122,7 +121,7 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
     raw_topic = f"utm-events-support-{stack.run_id}"
     # Playwright's sync API keeps an event loop in this thread: asyncio runs in another.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _create_topic(servers.kafka, raw_topic)).result()
+        pool.submit(asyncio.run, create_topic(servers.kafka, raw_topic, partitions=1)).result()
     for name in PACKAGES:
         stack.add(name)
     gateway = stack.services["gateway"].url
@@ -202,7 +201,9 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
         alert_id = alert_id_for(event.serial_number, event.event_key, event.occurred_at)
         records = [(serial, fortigate_line(serial, "heartbeat", rng, now)), (serial, threat)]
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _produce(servers.kafka, raw_topic, records)).result()
+            pool.submit(
+                asyncio.run, send(servers.kafka, [(raw_topic, s.encode(), raw) for s, raw in records])
+            ).result()
 
         operator = _context(browser)
         operator_page = operator.new_page()

@@ -7,10 +7,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Page, expect
 
 from shared.events import ApplicationSubmitted, CompanyProfile, DeliveryDestination, LoginUser
+from support.kafka import send
 from support.maildir import wait_for_mail
 from support.processes import Stack
 from support.servers import Servers
@@ -42,17 +42,11 @@ def provision(servers: Servers, email: str) -> tuple[str, str]:
         login_users=[LoginUser(name="見守 花子", email=email, mobile="09012345678")],
     )  # fmt: skip
 
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"e2e")
-        finally:
-            await producer.stop()
-
     # Playwright's sync API keeps an event loop running in this thread: publish from another one.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, send()).result(timeout=60)
+        pool.submit(
+            asyncio.run, send(servers.kafka, [(event.TOPIC, b"e2e", event.model_dump_json().encode())])
+        ).result(timeout=60)
     mail = wait_for_mail(servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=60)
     login_id = re.search(r"ユーザID : (\S+)", mail.text)
     temporary = re.search(r"仮パスワード : (\S+)", mail.text)

@@ -29,14 +29,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
 from shared.topics import DEAD_LETTER, UTM_REGISTERED
+from support.kafka import create_topic, send
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack, free_port
 from support.servers import Servers
@@ -64,27 +64,6 @@ class Fleet:
     @property
     def pipeline_url(self) -> str:
         return self.stack.services["alert-pipeline"].url
-
-
-async def _create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
-async def _send(bootstrap: str, items: list[tuple[str, bytes, bytes]]) -> None:
-    """(topic, key, value) triples, in order, acknowledged by every replica."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
-    await producer.start()
-    try:
-        for topic, key, value in items:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def _registrations(fleet: Fleet) -> list[tuple[str, bytes, bytes]]:
@@ -137,7 +116,7 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
     run = stack.run_id
     topic = f"utm-events-poison-{run}"
     group = f"alert-pipeline-{run}"
-    asyncio.run(_create_topic(servers.kafka, topic))
+    asyncio.run(create_topic(servers.kafka, topic))
     stack.add(
         "alert-pipeline",
         ALERT_PIPELINE_RAW_TOPIC=topic,
@@ -156,7 +135,7 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
         [f"FGT60FP{run.upper()}{i}" for i in range(3)],
     )  # fmt: skip
     try:
-        asyncio.run(_send(servers.kafka, _registrations(fleet)))
+        asyncio.run(send(servers.kafka, _registrations(fleet)))
         mine = {"_id": {"$in": fleet.serials}}
         _wait_until(
             lambda: asyncio.run(_count(servers.mongodb_uri, fleet.pipeline_db, "units", mine)) == 3,
@@ -334,7 +313,7 @@ def test_hostile_records_go_to_dead_letter_alone_and_every_valid_alert_is_stored
 
     watcher = threading.Thread(target=watch_readiness, daemon=True)
     watcher.start()
-    asyncio.run(_send(servers.kafka, records))
+    asyncio.run(send(servers.kafka, records))
 
     uri, db = servers.mongodb_uri, fleet.pipeline_db
     _wait_until(lambda: asyncio.run(_count(uri, db, "alerts", {})) >= len(expected), 120, "alerts stored")
@@ -370,8 +349,21 @@ def test_hostile_records_go_to_dead_letter_alone_and_every_valid_alert_is_stored
         return Counter(found for text in texts for found in set(ALERT_ID.findall(text)))
 
     _wait_until(lambda: ids <= set(mailed()), 180, "every important alert mailed")
-    time.sleep(3)  # mails still in flight would show up as a second copy
+    # A marker alert sent after all of them: once it is mailed, a second copy of any earlier one
+    # would have been mailed before it.
+    marker = _json_threat(fleet.serials[0], 5000, "botnet", src_ip="10.4.4.4")
+    asyncio.run(send(servers.kafka, [(fleet.topic, fleet.serials[0].encode(), marker)]))
+
+    def marker_id() -> str | None:
+        found = [
+            a["_id"] for a in asyncio.run(_find(uri, db, "alerts")) if a["signature"] == "Poison botnet 5000"
+        ]
+        return found[0] if found else None
+
+    marker_alert = _wait_until(marker_id, 60, "marker alert stored")
+    _wait_until(lambda: marker_alert in mailed(), 60, "marker alert mailed")
     counts = mailed()
+    assert counts[marker_alert] == 1
     assert {alert_id: counts[alert_id] for alert_id in ids} == dict.fromkeys(ids, 1)
 
     # Nothing stalled: the lag is gone, readiness is 200, dead letters are counted by reason.
@@ -405,7 +397,7 @@ def test_counters_are_exact_when_the_pipeline_is_killed_mid_stream(fleet: Fleet,
     pipeline = fleet.stack.services["alert-pipeline"]
 
     async def produce_and_kill() -> None:
-        producing = asyncio.create_task(_send(servers.kafka, records))
+        producing = asyncio.create_task(send(servers.kafka, records))
         await asyncio.sleep(1.5)
         pipeline.kill()
         await producing
@@ -483,7 +475,7 @@ def test_readiness_names_the_stalled_consumer_while_mongodb_is_down_and_recovers
     mongo.start()
     stack = Stack(servers)
     topic, group = f"utm-events-stall-{stack.run_id}", f"alert-pipeline-stall-{stack.run_id}"
-    asyncio.run(_create_topic(servers.kafka, topic, partitions=2))
+    asyncio.run(create_topic(servers.kafka, topic, partitions=2))
     stack.add(
         "alert-pipeline",
         MONGODB_URI=mongo.uri,
@@ -509,12 +501,12 @@ def test_readiness_names_the_stalled_consumer_while_mongodb_is_down_and_recovers
 
     try:
         stack.start()
-        asyncio.run(_send(servers.kafka, traffic(20, 0)))
+        asyncio.run(send(servers.kafka, traffic(20, 0)))
         _wait_until(lambda: lag() == 0, 60, "first records consumed")
         assert _ready(fleet)[0] == 200
 
         mongo.stop()
-        asyncio.run(_send(servers.kafka, traffic(40, 20)))
+        asyncio.run(send(servers.kafka, traffic(40, 20)))
         status, body = _wait_until(
             lambda: (r := _ready(fleet))[0] == 503 and f"consumer {group}" in r[1]["failing"] and r,
             60,

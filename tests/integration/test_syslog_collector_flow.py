@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.syslog_sender import SyslogSender, with_header
@@ -30,6 +30,7 @@ from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
 from shared.topics import UTM_EVENTS, UTM_REGISTERED
+from support.kafka import producer as idempotent_producer
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack
 from support.servers import Servers
@@ -215,7 +216,7 @@ def collected(servers: Servers, collector: Collector) -> Iterator[Collected]:
 
 
 async def _register(servers: Servers, company_id: str, email: str, serials: list[str], run: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all")
+    producer = idempotent_producer(servers.kafka)
     await producer.start()
     try:
         account = AccountProvisioned(

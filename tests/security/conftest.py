@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from shared.events import ApplicationSubmitted, CompanyProfile, DeliveryDestination, LoginUser
 from shared.settings import DEV_GATEWAY_SECRET
+from support.kafka import send
 from support.maildir import wait_for_mail
 from support.processes import Stack
 from support.servers import Servers
@@ -103,15 +103,7 @@ class Identity:
             login_users=[LoginUser(name="見守 太郎", email=email, mobile="09012345678")],
         )  # fmt: skip
 
-        async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.servers.kafka, acks="all")
-            await producer.start()
-            try:
-                await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"k")
-            finally:
-                await producer.stop()
-
-        asyncio.run(send())
+        asyncio.run(send(self.servers.kafka, [(event.TOPIC, b"k", event.model_dump_json().encode())]))
         mail = wait_for_mail(
             self.servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=60
         )

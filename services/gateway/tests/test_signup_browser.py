@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from support.processes import ARTIFACTS, Stack
 from support.servers import Servers
@@ -44,15 +44,6 @@ def stack(servers: Servers) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def _shot(page: Page, name: str) -> None:

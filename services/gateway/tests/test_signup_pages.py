@@ -1,7 +1,6 @@
 """The application wizard's pages and its JSON route, over the real signup service (MongoDB + Kafka)."""
 
 import json
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,9 @@ from shared.settings import DEV_TOKEN_PRIVATE_KEY, KafkaSettings, MongoSettings
 from shared.topics import APPLICATION_CONFIRMATION_REQUESTED
 from signup.main import create_app as create_signup
 from signup.settings import Settings as SignupSettings
+from support.servers import Servers
+
+pytestmark = pytest.mark.integration  # the signup service runs on the real MongoDB and Kafka
 
 PORTAL = "http://portal.test"
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -65,15 +67,6 @@ VALID: dict[str, Any] = {
 }
 
 
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        if os.environ.get("WATCH_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"{name} is not set")
-        pytest.skip(f"{name} is not set: the real servers are needed")
-    return value
-
-
 def _gateway(backends: Backends) -> FastAPI:
     app = create_gateway(GatewaySettings(app_env="development"))
     app.state.backends = backends
@@ -81,18 +74,18 @@ def _gateway(backends: Backends) -> FastAPI:
 
 
 @pytest.fixture
-async def signup_app() -> AsyncIterator[FastAPI]:
+async def signup_app(servers: Servers) -> AsyncIterator[FastAPI]:
     database = f"gateway_signup_test_{uuid.uuid4().hex[:10]}"
     settings = SignupSettings(
         database=database,
-        kafka=KafkaSettings(bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS")),
-        mongo=MongoSettings(uri=_env("MONGODB_URI")),
+        kafka=KafkaSettings(bootstrap_servers=servers.kafka),
+        mongo=MongoSettings(uri=servers.mongodb_uri),
         public_url=PORTAL,
     )
     app = create_signup(settings)
     async with app.router.lifespan_context(app):
         yield app
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(_env("MONGODB_URI"))
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_uri)
     await client.drop_database(database)
     await client.close()
 
@@ -142,8 +135,8 @@ async def portal_without_signup() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def confirmation_urls() -> AsyncIterator[AIOKafkaConsumer]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS"), enable_auto_commit=False)
+async def confirmation_urls(servers: Servers) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers.kafka, enable_auto_commit=False)
     await consumer.start()
     partitions = [
         TopicPartition(APPLICATION_CONFIRMATION_REQUESTED, p)

@@ -38,7 +38,7 @@ async def test_first_is_mailed_repeats_are_counted_and_reported_once_when_the_wi
     [group] = await rules.due()
     assert group.group_id == first.group_id
     assert group.repeat_count == 4
-    await rules.close(group.group_id)
+    await rules.close_many([group.group_id])
     assert await rules.due() == []
 
 

@@ -33,6 +33,7 @@ def create_broker(
         settings.bootstrap_servers,
         client_id=service,
         acks="all",
+        enable_idempotence=True,
         logger=logging.getLogger(f"{service}.kafka"),
     )
     letters = dead_letters or DeadLetters(service)

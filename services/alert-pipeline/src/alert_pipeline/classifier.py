@@ -189,10 +189,6 @@ class Classifier:
                 )
         raise AssertionError("the catch-all rule always matches")
 
-    def category_names(self) -> list[str]:
-        """Japanese names of the threat categories, in file order."""
-        return [c.name for c in self.categories.values() if c.is_threat]
-
     def rule(self, rule_id: int) -> Rule:
         """The rule of an ID."""
         for rule in self.rules:

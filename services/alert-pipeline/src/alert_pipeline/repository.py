@@ -176,10 +176,6 @@ class MongoPipelineStore:
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {doc["_id"]: _unit(doc) async for doc in self.units.find({"_id": {"$in": list(serials)}})}
 
-    async def find_unit_by_id(self, unit_id: str) -> Unit | None:
-        doc = await self.units.find_one({"unit_id": unit_id})
-        return None if doc is None else _unit(doc)
-
     async def company_unit_ids(self, company_id: str) -> list[str]:
         """Ids of the company's registered units."""
         return [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]

@@ -470,7 +470,13 @@ async def stream(
 
     ``record``: a file that gets one JSON line per record sent, with the outcome the simulator intends.
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        acks="all",
+        enable_idempotence=True,
+    )
     await producer.start()
     sent: dict[str, int] = {}
     started = time.monotonic()

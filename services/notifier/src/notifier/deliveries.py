@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from notifier.messages import Outgoing
 
@@ -80,14 +80,6 @@ class DeliveryRepository:
             else:
                 result[delivery_id] = await self._reclaim(delivery_id, owner=owner, now=now)
         return result
-
-    async def claim(self, message: Outgoing, *, owner: str, now: datetime) -> Claim:
-        """Claim one message for ``owner``."""
-        try:
-            await self._collection.insert_one(_new_document(message, owner=owner, now=now))
-        except DuplicateKeyError:
-            return await self._reclaim(message.delivery_id, owner=owner, now=now)
-        return Claim.CLAIMED
 
     async def _reclaim(self, delivery_id: str, *, owner: str, now: datetime) -> Claim:
         taken = await self._collection.find_one_and_update(
@@ -160,9 +152,6 @@ class DeliveryRepository:
                 {"_id": {"$in": delivery_ids}, "status": "sending", "owner": owner},
                 {"$set": {"status": "pending"}},
             )
-
-    async def get(self, delivery_id: str) -> dict[str, Any] | None:
-        return await self._collection.find_one({"_id": delivery_id})
 
     async def search(
         self, *, status: str | None = None, company_id: str | None = None, limit: int = 100

@@ -148,9 +148,6 @@ class AlertGrouper:
         """The alerts of ``company_id`` still in their window: what a user who joins now has missed."""
         return await self._store.open_firsts(company_id, now=self._clock())
 
-    async def close(self, group_id: str) -> None:
-        await self._store.close([group_id])
-
     async def close_many(self, group_ids: list[str]) -> None:
         await self._store.close(group_ids)
 

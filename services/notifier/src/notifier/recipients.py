@@ -40,12 +40,6 @@ class RecipientDirectory:
                 upsert=True,
             )
 
-    async def emails_of(self, company_id: str) -> list[str]:
-        """Distinct addresses of the company's portal users."""
-        cursor = self._collection.find({"company_id": company_id}, {"email": 1})
-        emails = {doc["email"].strip(): None async for doc in cursor if doc.get("email")}
-        return list(emails)
-
     async def emails_by_company(self, company_ids: list[str]) -> dict[str, list[str]]:
         """Distinct addresses of the portal users of each company, in one query."""
         found: dict[str, dict[str, None]] = {company_id: {} for company_id in company_ids}

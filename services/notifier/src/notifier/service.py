@@ -137,10 +137,6 @@ class Notifier:
             ]
         )
 
-    async def alert_detected(self, alert: AlertDetected) -> None:
-        """Mail the first occurrence at once to every user of the company; count repeats."""
-        await self.alerts_detected([alert])
-
     async def alerts_detected(self, alerts: list[AlertDetected]) -> None:
         """A batch of alerts, in a fixed number of MongoDB operations whatever its size.
 

@@ -1,0 +1,78 @@
+"""The alert pipeline's Kafka subscribers through FastStream's TestKafkaBroker: the raw stream reaches
+the ingest as Kafka records, what it rejects goes to the dead-letter topic, registrations and status
+changes reach the monitoring."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from faststream.kafka import TestKafkaBroker
+
+from alert_pipeline import handlers
+from alert_pipeline.ingest import BatchResult, RawRecord, Rejected
+from alert_pipeline.settings import Settings
+from shared.app import ServiceRuntime, create_runtime
+from shared.events import UtmRegistered, UtmStatusChanged
+from support.handlers import UseCases, collect_dead_letters
+
+
+class Units:
+    def __init__(self) -> None:
+        self.remembered: list[Any] = []
+
+    def remember(self, unit: Any) -> None:
+        self.remembered.append(unit)
+
+
+class Ingest:
+    """Takes every batch and rejects the records whose value is ``b"garbage"``."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[bytes | None]] = []
+        self.units = Units()
+
+    async def process_isolating(self, records: Sequence[RawRecord]) -> BatchResult:
+        # aiokafka hands a batch over as a tuple of records, TestKafkaBroker as a list, which the
+        # handler passes on wrapped in a tuple of one: unwrapped here.
+        if len(records) == 1 and isinstance(records[0], list):
+            records = records[0]
+        self.batches.append([r.value for r in records])
+        rejected = [Rejected(r, "no-format", "not a log line") for r in records if r.value == b"garbage"]
+        return BatchResult(events=len(records), rejected=rejected)
+
+
+def _wired() -> tuple[ServiceRuntime, Ingest, UseCases]:
+    settings = Settings()
+    runtime, ingest = create_runtime("alert-pipeline", settings), Ingest()
+    monitoring = UseCases(unit_registered="the unit as the projection stores it")
+    handlers.register(runtime, settings, cast(Any, ingest), cast(Any, monitoring))
+    return runtime, ingest, monitoring
+
+
+async def test_raw_records_reach_the_ingest_and_a_rejected_one_becomes_a_dead_letter() -> None:
+    runtime, ingest, _ = _wired()
+    letters = collect_dead_letters(runtime.broker)
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish_batch(b"date=2026-11-25 devid=FGT1", b"garbage", topic="utm-events")
+
+    assert ingest.batches == [[b"date=2026-11-25 devid=FGT1", b"garbage"]]
+    assert [(letter["reason_code"], letter["source_topic"]) for letter in letters] == [
+        ("no-format", "utm-events")
+    ]
+    assert letters[0]["payload"] == "garbage"
+
+
+async def test_a_registration_is_remembered_and_a_status_change_reaches_the_monitoring() -> None:
+    runtime, ingest, monitoring = _wired()
+    unit = {
+        "company_id": "C-1", "unit_id": "U-1", "serial_number": "FGT60FTK2109ABCD",
+        "mac_address": "00:09:0F:AA:BB:CC", "name": "本社 UTM-1",
+    }  # fmt: skip
+    registered = UtmRegistered(**unit)
+    offline = UtmStatusChanged(**unit, status="offline", last_seen_at=datetime(2026, 11, 25, tzinfo=UTC))
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish(registered.model_dump(mode="json"), topic="utm-registered", key=b"FGT")
+        await broker.publish(offline.model_dump(mode="json"), topic="utm-status-changed", key=b"FGT")
+
+    assert monitoring.calls == [("unit_registered", registered), ("status_changed", offline)]
+    assert ingest.units.remembered == ["the unit as the projection stores it"]
