@@ -6,7 +6,7 @@ import pytest
 
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.decoders import DecodeError, decode
-from alert_pipeline.decoders.cef import extension
+from utm_core import cef_extension as extension
 
 CLASSIFIER = Classifier.load()
 AT = datetime(2026, 11, 30, 1, 15, tzinfo=UTC)

@@ -7,7 +7,7 @@ import pytest
 
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.decoders import DecodeError, decode
-from alert_pipeline.decoders.syslog import split_header
+from utm_core import split_header
 
 CLASSIFIER = Classifier.load()
 AT = datetime(2026, 11, 30, 1, 15, tzinfo=UTC)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alert_pipeline.decoders.tokenize import tokenize
 from alert_pipeline.parsing import ParseError, parse_record
+from utm_core import tokenize
 
 SERIAL = "FGT60FTK2109ABCD"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from alert_pipeline.decoders import DecodeError
-from alert_pipeline.decoders.tokenize import tokenize
+from utm_core import tokenize
 
 
 @pytest.mark.parametrize(

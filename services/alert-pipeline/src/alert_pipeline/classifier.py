@@ -4,16 +4,19 @@ Every rule has an ID (numbered as Wazuh numbers local rules) and conditions on t
 (vendor, kind, subtype, action, level, signature, group, decoded fields); the first rule whose
 conditions all hold gives the category (a code of ``shared.labels``) and the severity, 0 meaning
 "no alert" and 1–3 ★☆☆–★★★. The rules file is described at its top.
+
+The file is validated here (clear errors naming the rule) and matched by the compiled core
+(``utm_core``), the same engine the ingest runs on whole batches.
 """
 
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alert_pipeline import core
 from alert_pipeline.decoders import NeutralEvent
 from shared.labels import NON_THREAT_CATEGORIES, THREAT_CATEGORIES, category_name, severity_label
 
@@ -21,15 +24,7 @@ if TYPE_CHECKING:
     from alert_pipeline.parsing import ParsedEvent
 
 SEVERITY_LABELS: Mapping[int, str] = {s: severity_label(s) for s in (1, 2, 3)}
-BLOCKING_ACTIONS = frozenset(
-    {
-        "blocked", "block", "deny", "denied", "dropped", "drop", "reset", "clear_session", "redirect",
-        "reset-both", "reset-client", "reset-server", "block-url", "block-ip", "drop-all-packets",
-        "quarantine", "quarantined", "sinkhole", "block-continue", "block-override", "analytics",
-    }
-)  # fmt: skip
 RULE_ID_RANGE = range(100000, 120000)
-CACHE_SIZE = 4096
 _CONDITION_KEYS = ("vendor", "kind", "subtype", "action", "level")
 _PATTERN_KEYS = ("signature", "group", "match")
 _RULE_KEYS = frozenset(
@@ -71,25 +66,6 @@ class Rule:
     match: re.Pattern[str] | None = None
     fields: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
-    def matches(self, event: NeutralEvent) -> bool:
-        if self.vendor is not None and event.vendor not in self.vendor:
-            return False
-        if self.kind is not None and event.kind not in self.kind:
-            return False
-        if self.subtype is not None and event.subtype not in self.subtype:
-            return False
-        if self.action is not None and event.action not in self.action:
-            return False
-        if self.level is not None and event.level not in self.level:
-            return False
-        if self.signature is not None and not self.signature.search(event.signature):
-            return False
-        if self.group is not None and not self.group.search(event.group):
-            return False
-        if self.match is not None and not self.match.search(f"{event.signature} {event.group}"):
-            return False
-        return all(p.search(event.fields.get(name, "")) for name, p in self.fields)
-
     @property
     def is_catch_all(self) -> bool:
         return not any(getattr(self, k) is not None for k in (*_CONDITION_KEYS, *_PATTERN_KEYS)) and (
@@ -123,14 +99,15 @@ class RulesError(ValueError):
 class Classifier:
     """Applies the first matching rule to a decoded event."""
 
-    def __init__(self, categories: Mapping[str, Category], rules: list[Rule]) -> None:
+    def __init__(
+        self, categories: Mapping[str, Category], rules: list[Rule], *, text: str, formats: str | None = None
+    ) -> None:
         self.categories = dict(categories)
         self.rules = rules
-        self._by_vendor: dict[str, list[Rule]] = {}
-        # Outcomes by the event's rule-relevant values; usable while no rule reads decoded fields.
-        self._cache: dict[tuple[str, ...], Classification] | None = (
-            {} if not any(r.fields for r in rules) else None
-        )
+        try:
+            self.engine = core.engine(text, formats)
+        except ValueError as exc:
+            raise RulesError(str(exc)) from exc
 
     @classmethod
     def from_toml(cls, text: str) -> "Classifier":
@@ -148,46 +125,37 @@ class Classifier:
             seen.add(rule.id)
         if not rules or not rules[-1].is_catch_all:
             raise RulesError("the last rule must have no conditions so that every event is classified")
-        return cls(categories, rules)
+        return cls(categories, rules, text=text)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Classifier":
         """Load ``path``, or the rules file shipped with the package."""
         if path:
             return cls.from_toml(Path(path).read_text(encoding="utf-8"))
-        return cls.from_toml(resources.files("alert_pipeline").joinpath("rules.toml").read_text("utf-8"))
+        return cls.from_toml(core.packaged_rules())
 
     def classify(self, event: "NeutralEvent | ParsedEvent") -> Classification:
         """Category, severity and rule ID of an event."""
         neutral = event if isinstance(event, NeutralEvent) else _neutral_of(event)
-        cache = self._cache
-        if cache is None:
-            return self._classify(neutral)
-        key = (
-            neutral.vendor, neutral.kind, neutral.subtype, neutral.action, neutral.level,
-            neutral.signature, neutral.group,
-        )  # fmt: skip
-        outcome = cache.get(key)
-        if outcome is None:
-            if len(cache) >= CACHE_SIZE:
-                cache.clear()
-            outcome = cache[key] = self._classify(neutral)
-        return outcome
+        code, severity, blocked, rule_id = self.engine.classify(
+            {
+                "vendor": neutral.vendor,
+                "kind": neutral.kind,
+                "subtype": neutral.subtype,
+                "action": neutral.action,
+                "level": neutral.level,
+                "signature": neutral.signature,
+                "group": neutral.group,
+                "fields": neutral.fields,
+            }
+        )
+        return self.outcome(code, severity, blocked, rule_id)
 
-    def _classify(self, neutral: NeutralEvent) -> Classification:
-        rules = self._by_vendor.get(neutral.vendor)
-        if rules is None:
-            rules = [r for r in self.rules if r.vendor is None or neutral.vendor in r.vendor]
-            self._by_vendor[neutral.vendor] = rules
-        for rule in rules:
-            if rule.matches(neutral):
-                return Classification(
-                    category=self.categories[rule.category],
-                    severity=rule.severity,
-                    blocked=neutral.action in BLOCKING_ACTIONS,
-                    rule_id=rule.id,
-                )
-        raise AssertionError("the catch-all rule always matches")
+    def outcome(self, code: str, severity: int, blocked: bool, rule_id: int) -> Classification:
+        """The Classification of the core's (category code, severity, blocked, rule ID)."""
+        return Classification(
+            category=self.categories[code], severity=severity, blocked=blocked, rule_id=rule_id
+        )
 
     def rule(self, rule_id: int) -> Rule:
         """The rule of an ID."""

@@ -6,7 +6,8 @@
 Each input line (standard input, or the files named) gives one JSON object on standard output: the
 vendor, format and unit identity decoded, the category code and its Japanese name, the severity
 (0 = no alert, 1–3 = ★☆☆–★★★), the ID of the rule that decided, and the decoded fields — or
-``{"rejected": "<reason>"}``. It runs the pipeline's own decoders and rules; no server is needed.
+``{"rejected": "<reason>"}``. It runs the pipeline's own compiled core (decoders and rules); no
+server is needed.
 """
 
 import argparse
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from alert_pipeline.classifier import Classifier
-from alert_pipeline.decoders import DecodeError, decode
+from alert_pipeline.decoders import DecodeError, from_core
 
 BRIEF = ("vendor", "unit", "category", "category_ja", "severity", "rule_id")
 
@@ -25,7 +26,7 @@ BRIEF = ("vendor", "unit", "category", "category_ja", "severity", "rule_id")
 def explain(raw: bytes, classifier: Classifier, *, sender: str | None = None) -> dict[str, Any]:
     """The logtest object of one raw line."""
     try:
-        event = decode(raw, sender=sender)
+        event = from_core(classifier.engine.decode(raw, sender or ""))
     except DecodeError as exc:
         return {"rejected": exc.reason}
     outcome = classifier.classify(event)
