@@ -198,6 +198,21 @@ ensure_uv() {
   command -v uv >/dev/null 2>&1 || die "uv still not found after pip install"
 }
 
+# The Rust toolchain that builds the compiled core (crates/utm-core) on `uv sync`: rustup's cargo in
+# ~/.cargo/bin when there is one, else Debian's cargo and rustc (installed when neither is found).
+ensure_cargo() {
+  [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
+  command -v cargo >/dev/null 2>&1 && return 0
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  log "installing Debian packages: cargo rustc (they build the compiled core, crates/utm-core)"
+  { "${sudo[@]}" apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null; } ||
+    true
+  command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found: install Rust 1.82 or later (Debian: apt-get install cargo rustc, or https://rustup.rs) to build crates/utm-core"
+}
+
 # Rewrites $STATE_DIR/env with the addresses in use, for `source .state/env`.
 write_env() {
   {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a run needs and is missing; quick when everything is there already.
 #
-#   scripts/deps.sh          uv, the workspace venv (.venv), the helper venv, Java + Maven,
+#   scripts/deps.sh          uv, cargo (builds the compiled core crates/utm-core), the workspace venv
+#                            (.venv), the helper venv, Java + Maven,
 #                            rsyslog with its Kafka and OpenSSL modules (the syslog collector)
 #   scripts/deps.sh --test   the same plus the Debian tools the tests use
 #                            (oathtool, zbarimg, chromium, kcat, pdftotext)
@@ -53,6 +54,7 @@ apt_install_packages "${BASE_PACKAGES[@]}"
 [[ "${1:-}" == "--test" ]] && apt_install_missing "${TEST_TOOLS[@]}"
 
 ensure_uv
+ensure_cargo
 [[ -f "$ROOT/pyproject.toml" ]] || die "no pyproject.toml at the repo root"
 cd "$ROOT" || exit 1
 # --frozen: the lock file is the truth; never re-resolve behind the developer's back.
