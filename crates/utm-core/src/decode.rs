@@ -15,7 +15,120 @@ pub const MAX_PAIRS: usize = 512;
 pub const MAX_JSON_DEPTH: usize = 16;
 pub const MAX_IDENTITY: usize = 128;
 
-pub type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+/// Decoded fields in their order, with a small hash index (first occurrence of a key kept).
+#[derive(Debug, Clone, Default)]
+pub struct Pairs<'a> {
+    items: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    slots: Vec<u64>,
+}
+
+/// A cheap hash of a field name: its length and first, second and last bytes, mixed.
+#[inline]
+fn fnv(key: &str) -> usize {
+    let b = key.as_bytes();
+    let n = b.len();
+    let raw: u64 = if n == 0 {
+        0
+    } else {
+        (n as u64)
+            | (b[0] as u64) << 8
+            | (b[n.min(2) - 1] as u64) << 16
+            | (b[n - 1] as u64) << 24
+            | (b[n / 2] as u64) << 32
+    };
+    (raw.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+impl<'a> Pairs<'a> {
+    pub fn with_capacity(n: usize) -> Self {
+        Pairs {
+            items: Vec::with_capacity(n),
+            slots: vec![0; (n * 2).next_power_of_two().max(16)],
+        }
+    }
+
+    /// The slot of `key`: (slot, index of the item holding it). A slot holds the item's index + 1
+    /// in its low 32 bits and the key's hash in its high bits, so that most misses compare no text.
+    #[inline]
+    fn slot(&self, key: &str) -> (usize, Option<usize>) {
+        let mask = self.slots.len() - 1;
+        let hash = fnv(key);
+        let tag = (hash as u64) << 32;
+        let mut i = hash & mask;
+        loop {
+            let entry = self.slots[i];
+            if entry == 0 {
+                return (i, None);
+            }
+            if entry & 0xffff_ffff_0000_0000 == tag {
+                let index = (entry & 0xffff_ffff) as usize - 1;
+                if *self.items[index].0 == *key {
+                    return (i, Some(index));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        let mask = size - 1;
+        for entry in old.into_iter().filter(|e| *e != 0) {
+            let mut i = (entry >> 32) as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = entry;
+        }
+    }
+
+    /// Adds a pair unless its key is there already (the first occurrence wins); whether it was added.
+    pub fn push_first(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) -> bool {
+        if (self.items.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        match self.slot(&key) {
+            (_, Some(_)) => false,
+            (i, None) => {
+                let tag = (fnv(&key) as u64) << 32;
+                self.items.push((key, value));
+                self.slots[i] = tag | self.items.len() as u64;
+                true
+            }
+        }
+    }
+
+    /// Sets a key's value, replacing an earlier one in its place.
+    pub fn set(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        if let (_, Some(index)) = self.slot(&key) {
+            self.items[index].1 = value;
+        } else {
+            self.push_first(key, value);
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&Cow<'a, str>> {
+        self.slot(key).1.map(|i| &self.items[i].1)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, (Cow<'a, str>, Cow<'a, str>)> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+impl<'a> IntoIterator for Pairs<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+    type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Cow<'a, str>)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
 
 /// One UTM log line of any vendor, reduced to the same fields.
 #[derive(Debug, Clone)]
@@ -43,7 +156,7 @@ impl<'a> Event<'a> {
             sender: Cow::Borrowed(""),
             key_text: Cow::Borrowed(""),
             event_key: None,
-            fields: Vec::new(),
+            fields: Pairs::default(),
             checked_keys: false,
         }
     }
@@ -63,7 +176,7 @@ impl<'a> Event<'a> {
     /// At most MAX_FIELDS fields with storable keys and values cut to MAX_VALUE characters.
     pub fn bounded_fields(&self) -> Vec<(&str, &str)> {
         let mut out = Vec::with_capacity(self.fields.len().min(MAX_FIELDS));
-        for (k, v) in &self.fields {
+        for (k, v) in self.fields.iter() {
             if out.len() >= MAX_FIELDS {
                 break;
             }
@@ -71,7 +184,14 @@ impl<'a> Event<'a> {
                 continue;
             }
             let v: &str = v;
-            out.push((&**k, if v.len() > MAX_VALUE { prefix(v, MAX_VALUE) } else { v }));
+            out.push((
+                &**k,
+                if v.len() > MAX_VALUE {
+                    prefix(v, MAX_VALUE)
+                } else {
+                    v
+                },
+            ));
         }
         out
     }
@@ -82,17 +202,15 @@ fn key_ok(k: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_KEY
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
-}
-
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && (a.is_empty() || (a[0] == b[0] && a[a.len() - 1] == b[b.len() - 1] && a == b))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
 pub fn lookup<'b, 'a>(pairs: &'b Pairs<'a>, key: &str) -> Option<&'b Cow<'a, str>> {
-    pairs.iter().find(|(k, _)| same(k, key)).map(|(_, v)| v)
+    if pairs.slots.is_empty() {
+        return None;
+    }
+    pairs.get(key)
 }
 
 fn get<'a>(pairs: &Pairs<'a>, key: &str) -> Cow<'a, str> {
@@ -144,6 +262,11 @@ fn pair_at(s: &str, i: usize) -> Option<(usize, usize, usize, bool)> {
     if v < b.len() && b[v] == b'"' {
         let mut k = v + 1;
         while k < b.len() {
+            // Straight to the next quote or backslash.
+            match b[k..].iter().position(|c| *c == b'"' || *c == b'\\') {
+                Some(n) => k += n,
+                None => break,
+            }
             match b[k] {
                 b'"' => return Some((key_end, v, k + 1, true)),
                 b'\\' => {
@@ -159,8 +282,20 @@ fn pair_at(s: &str, i: usize) -> Option<(usize, usize, usize, bool)> {
         return Some((key_end, v, v, false));
     }
     let mut k = v;
-    while k < b.len() && b[k] != b'"' && !space_at(s, k) {
-        k += s[k..].chars().next().map_or(1, char::len_utf8);
+    while k < b.len() {
+        let c = b[k];
+        if c < 0x80 {
+            if c == b'"' || c == b' ' || (b'\t'..=b'\r').contains(&c) || (0x1c..=0x1f).contains(&c)
+            {
+                break;
+            }
+            k += 1;
+        } else {
+            if space_at(s, k) {
+                break;
+            }
+            k += s[k..].chars().next().map_or(1, char::len_utf8);
+        }
     }
     Some((key_end, v, k, false))
 }
@@ -184,7 +319,7 @@ fn unescape_backslashes(s: &str) -> String {
 /// The pairs of a `key=value` line (quotes removed, escapes resolved; the first occurrence of a
 /// duplicate key wins) and the number of duplicates ignored.
 pub fn tokenize(line: &str) -> Res<(Pairs<'_>, usize)> {
-    let mut pairs: Pairs = Vec::with_capacity(48);
+    let mut pairs: Pairs = Pairs::with_capacity(48);
     let mut tokens = 0usize;
     let mut bad = false;
     let mut i = skip_space(line, 0);
@@ -202,7 +337,7 @@ pub fn tokenize(line: &str) -> Res<(Pairs<'_>, usize)> {
             Some((ke, vs, ve, quoted)) => {
                 if !bad {
                     let key = &line[i..ke];
-                    if lookup(&pairs, key).is_none() {
+                    {
                         let value = if quoted {
                             let inner = &line[vs + 1..ve - 1];
                             if inner.contains('\\') {
@@ -213,7 +348,7 @@ pub fn tokenize(line: &str) -> Res<(Pairs<'_>, usize)> {
                         } else {
                             Cow::Borrowed(&line[vs..ve])
                         };
-                        pairs.push((Cow::Borrowed(key), value));
+                        pairs.push_first(Cow::Borrowed(key), value);
                     }
                 }
                 i = skip_space(line, ve);
@@ -260,17 +395,26 @@ fn why(line: &str) -> String {
                         j += 1;
                     }
                     if b.get(j) == Some(&b'=') && b.get(j + 1) == Some(&b'"') {
-                        return format!("unterminated quoted value at offset {}", char_offset(line, pos));
+                        return format!(
+                            "unterminated quoted value at offset {}",
+                            char_offset(line, pos)
+                        );
                     }
                 }
                 return format!("not a key=value pair at offset {}", char_offset(line, pos));
             }
             Some((_, vs, ve, _)) => {
                 if vs == ve && line.as_bytes().get(ve) == Some(&b'"') {
-                    return format!("unterminated quoted value at offset {}", char_offset(line, ve));
+                    return format!(
+                        "unterminated quoted value at offset {}",
+                        char_offset(line, ve)
+                    );
                 }
                 if ve < line.len() && !space_at(line, ve) {
-                    return format!("no space after the value at offset {}", char_offset(line, ve));
+                    return format!(
+                        "no space after the value at offset {}",
+                        char_offset(line, ve)
+                    );
                 }
                 pos = ve;
             }
@@ -311,7 +455,11 @@ pub fn split_header(text: &str) -> Res<SyslogMessage<'_>> {
     let mut text = text;
     let b = text.as_bytes();
     if b.first() == Some(&b'<') {
-        let digits = b[1..].iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[1..]
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if (1..=3).contains(&digits) && b.get(1 + digits) == Some(&b'>') {
             let p: u32 = text[1..1 + digits].parse().unwrap_or(999);
             if p > 191 {
@@ -331,7 +479,14 @@ pub fn split_header(text: &str) -> Res<SyslogMessage<'_>> {
         None
     };
     let Some(bsd) = bsd else {
-        return Ok(SyslogMessage { body: text, priority, hostname: "", app: "", header: "none", timestamp: "" });
+        return Ok(SyslogMessage {
+            body: text,
+            priority,
+            hostname: "",
+            app: "",
+            header: "none",
+            timestamp: "",
+        });
     };
     let host = bsd.get(1).map_or("", |m| m.as_str());
     let mut body = &text[bsd.get(0).unwrap().end()..];
@@ -341,7 +496,14 @@ pub fn split_header(text: &str) -> Res<SyslogMessage<'_>> {
         app = t.split('[').next().unwrap_or("");
         body = &body[tag.end()..];
     }
-    Ok(SyslogMessage { body, priority, hostname: host, app, header: "rfc3164", timestamp: "" })
+    Ok(SyslogMessage {
+        body,
+        priority,
+        hostname: host,
+        app,
+        header: "rfc3164",
+        timestamp: "",
+    })
 }
 
 /// RFC 5424 structured data element at `pos` (`[...]` with quoted values and escapes): its end.
@@ -474,7 +636,7 @@ pub fn cef_extension(text: &str) -> Res<Pairs<'_>> {
     if !strip(text).is_empty() && (keys.is_empty() || !strip(&text[..keys[0].0]).is_empty()) {
         return err("CEF extension does not start with key=value");
     }
-    let mut pairs: Pairs = Vec::with_capacity(keys.len());
+    let mut pairs: Pairs = Pairs::with_capacity(keys.len());
     for (n, (start, key_end, value_start)) in keys.iter().enumerate() {
         let key = &text[*start..*key_end];
         if lookup(&pairs, key).is_some() {
@@ -482,8 +644,12 @@ pub fn cef_extension(text: &str) -> Res<Pairs<'_>> {
         }
         let end = keys.get(n + 1).map_or(text.len(), |k| k.0);
         let value = text[*value_start..end].trim_end_matches(' ');
-        let value = if value.contains('\\') { Cow::Owned(cef_unescape(value)) } else { Cow::Borrowed(value) };
-        pairs.push((Cow::Borrowed(key), value));
+        let value = if value.contains('\\') {
+            Cow::Owned(cef_unescape(value))
+        } else {
+            Cow::Borrowed(value)
+        };
+        pairs.push_first(Cow::Borrowed(key), value);
     }
     Ok(pairs)
 }
@@ -503,7 +669,11 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { msg: String::new(), host: String::new(), hostname: String::new() }
+        Scratch {
+            msg: String::new(),
+            host: String::new(),
+            hostname: String::new(),
+        }
     }
 }
 
@@ -518,23 +688,35 @@ struct Ctx<'a> {
     hostname: &'a str,
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 impl Decoder {
     pub fn new(formats: Formats) -> Self {
         Decoder {
             formats,
-            panos_start: Regex::new(r"^[^,]*,\d{4}/\d\d/\d\d \d\d:\d\d:\d\d,[^,]*,(?:THREAT|TRAFFIC|SYSTEM|[A-Z]+),")
-                .unwrap(),
+            panos_start: Regex::new(
+                r"^[^,]*,\d{4}/\d\d/\d\d \d\d:\d\d:\d\d,[^,]*,(?:THREAT|TRAFFIC|SYSTEM|[A-Z]+),",
+            )
+            .unwrap(),
         }
     }
 
     /// The neutral event of one record's text (already made valid UTF-8), or the reason it is not one.
-    pub fn decode<'a>(&'a self, text: &'a str, sender: &'a str, scratch: &'a mut Scratch) -> Res<Event<'a>> {
+    pub fn decode<'a>(
+        &'a self,
+        text: &'a str,
+        sender: &'a str,
+        scratch: &'a mut Scratch,
+    ) -> Res<Event<'a>> {
         let event = self.decode_text(strip(text), sender, None, Some(scratch))?;
         let (serial, name) = (event.get(Attr::Serial), event.get(Attr::DeviceName));
         let sender = &*event.sender;
-        if char_len(serial) > MAX_IDENTITY || char_len(name) > MAX_IDENTITY || char_len(sender) > MAX_IDENTITY {
+        if char_len(serial) > MAX_IDENTITY
+            || char_len(name) > MAX_IDENTITY
+            || char_len(sender) > MAX_IDENTITY
+        {
             return err("unit identity too long");
         }
         if serial.contains('\0') || name.contains('\0') || sender.contains('\0') {
@@ -569,7 +751,10 @@ impl Decoder {
             None if !message.timestamp.is_empty() => header_time(message.timestamp),
             other => other,
         };
-        let ctx = Ctx { sender, hostname: message.hostname };
+        let ctx = Ctx {
+            sender,
+            hostname: message.hostname,
+        };
         if body.starts_with("CEF:") {
             return self.cef(body, &ctx, fallback);
         }
@@ -636,7 +821,10 @@ impl Decoder {
                 return err(reason.clone());
             }
         }
-        if event.get(Attr::Serial).is_empty() && event.get(Attr::DeviceName).is_empty() && ctx.sender.is_empty() {
+        if event.get(Attr::Serial).is_empty()
+            && event.get(Attr::DeviceName).is_empty()
+            && ctx.sender.is_empty()
+        {
             return err(map.no_identity.clone());
         }
         event.occurred_at = self.time(map, &event.fields, fallback)?;
@@ -655,7 +843,13 @@ impl Decoder {
         Ok(event)
     }
 
-    fn apply<'a>(&'a self, map: &'a VendorMap, entry: &'a Entry, event: &mut Event<'a>, ctx: &Ctx<'a>) -> Res<()> {
+    fn apply<'a>(
+        &'a self,
+        map: &'a VendorMap,
+        entry: &'a Entry,
+        event: &mut Event<'a>,
+        ctx: &Ctx<'a>,
+    ) -> Res<()> {
         if let Some(reason) = &entry.reject {
             return err(reason.clone());
         }
@@ -672,10 +866,17 @@ impl Decoder {
     }
 
     fn holds(&self, entry: &Entry, event: &Event<'_>) -> bool {
-        entry.when.iter().all(|c| cond(c, event)) && (entry.when_any.is_empty() || entry.when_any.iter().any(|c| cond(c, event)))
+        entry.when.iter().all(|c| cond(c, event))
+            && (entry.when_any.is_empty() || entry.when_any.iter().any(|c| cond(c, event)))
     }
 
-    fn value<'a>(&'a self, map: &'a VendorMap, sources: &'a [Source], event: &Event<'a>, ctx: &Ctx<'a>) -> Cow<'a, str> {
+    fn value<'a>(
+        &'a self,
+        map: &'a VendorMap,
+        sources: &'a [Source],
+        event: &Event<'a>,
+        ctx: &Ctx<'a>,
+    ) -> Cow<'a, str> {
         for s in sources {
             let v: Cow<'a, str> = match s {
                 Source::Field(name, low) => {
@@ -742,14 +943,25 @@ impl Decoder {
                 let v = get(fields, key);
                 let v = strip(&v);
                 if !v.is_empty() {
-                    let dtz = spec.zone.as_deref().map(|z| get(fields, z)).unwrap_or_default();
+                    let dtz = spec
+                        .zone
+                        .as_deref()
+                        .map(|z| get(fields, z))
+                        .unwrap_or_default();
                     return self.cef_time(v, &dtz, key);
                 }
             }
-            return fallback.ok_or_else(|| DecodeError("no event time (rt, end, start or a syslog time)".into()));
+            return fallback.ok_or_else(|| {
+                DecodeError("no event time (rt, end, start or a syslog time)".into())
+            });
         }
         if !spec.generated.is_empty() {
-            let g = spec.generated.iter().map(|k| get(fields, k)).find(|v| !v.is_empty()).unwrap_or_default();
+            let g = spec
+                .generated
+                .iter()
+                .map(|k| get(fields, k))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
             return local_time(prefix(&g, 10), from_char(&g, 11), JST, &spec.what);
         }
         let (date, time) = match (&spec.date, &spec.time) {
@@ -759,7 +971,11 @@ impl Decoder {
         if date.is_empty() || time.is_empty() {
             return err("missing date/time");
         }
-        let zone_text = spec.zone.as_deref().map(|z| get(fields, z)).unwrap_or_default();
+        let zone_text = spec
+            .zone
+            .as_deref()
+            .map(|z| get(fields, z))
+            .unwrap_or_default();
         let zone = if spec.named_zones {
             named_zone(&zone_text, &self.formats.zone_names)?
         } else if zone_text.is_empty() {
@@ -779,7 +995,11 @@ impl Decoder {
         if parts.len() < 4 {
             return Err(bad());
         }
-        let month = MONTHS.iter().position(|m| *m == parts[0].to_lowercase()).ok_or_else(bad)? as u32 + 1;
+        let month = MONTHS
+            .iter()
+            .position(|m| *m == parts[0].to_lowercase())
+            .ok_or_else(bad)? as u32
+            + 1;
         let zone = if parts.len() > 4 {
             named_zone(parts[4], &self.formats.zone_names)?
         } else if !dtz.is_empty() {
@@ -789,7 +1009,11 @@ impl Decoder {
         };
         let clock = prefix(parts[3], 8);
         let hms: Vec<&str> = clock.split(':').collect();
-        if hms.len() != 3 || hms.iter().any(|p| p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        if hms.len() != 3
+            || hms
+                .iter()
+                .any(|p| p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(bad());
         }
         let num = |s: &str| -> Res<i64> {
@@ -801,9 +1025,15 @@ impl Decoder {
             t.parse().map_err(|_| bad())
         };
         let (year, day) = (num(parts[2])?, num(parts[1])?);
-        let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day as u32).filter(|_| year >= 1).ok_or_else(bad)?;
-        let t = chrono::NaiveTime::from_hms_opt(hms[0].parse().unwrap(), hms[1].parse().unwrap(), hms[2].parse().unwrap())
+        let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day as u32)
+            .filter(|_| year >= 1)
             .ok_or_else(bad)?;
+        let t = chrono::NaiveTime::from_hms_opt(
+            hms[0].parse().unwrap(),
+            hms[1].parse().unwrap(),
+            hms[2].parse().unwrap(),
+        )
+        .ok_or_else(bad)?;
         in_range(zoned(date.and_time(t), zone), key)
     }
 
@@ -838,27 +1068,35 @@ impl Decoder {
                     }
                 }
                 let Some(end) = found else {
-                    return err(format!("CEF header with {} fields, 8 expected", header.len() + 1));
+                    return err(format!(
+                        "CEF header with {} fields, 8 expected",
+                        header.len() + 1
+                    ));
                 };
                 let field = &body[pos..end];
-                header.push(if field.contains('\\') { Cow::Owned(unescape_backslashes(field)) } else { Cow::Borrowed(field) });
+                header.push(if field.contains('\\') {
+                    Cow::Owned(unescape_backslashes(field))
+                } else {
+                    Cow::Borrowed(field)
+                });
                 pos = end + 1;
                 rest = &body[pos..];
             }
         }
         let version = &header[0];
         if version != "0" && version != "1" {
-            return err(format!("unsupported CEF version {}", py_repr(prefix(version, 8))));
+            return err(format!(
+                "unsupported CEF version {}",
+                py_repr(prefix(version, 8))
+            ));
         }
         let ext = cef_extension(rest)?;
-        let mut fields: Pairs<'a> = Vec::with_capacity(ext.len() + 6);
+        let mut fields: Pairs<'a> = Pairs::with_capacity(ext.len() + 6);
         for (name, value) in f.cef_header.iter().zip(header.iter().skip(1)) {
-            fields.push((Cow::Borrowed(name.as_str()), value.clone()));
+            fields.push_first(Cow::Borrowed(name.as_str()), value.clone());
         }
         for (k, v) in ext {
-            if lookup(&fields, &k).is_none() {
-                fields.push((k, v));
-            }
+            fields.push_first(k, v);
         }
         let severity = header[6].clone();
         let mut event = self.mapped(&f.cef, fields, ctx, body, fallback)?;
@@ -871,12 +1109,21 @@ impl Decoder {
         if self.formats.cef_level_words.contains(&word) {
             return Ok(word);
         }
-        let bad = || DecodeError(format!("invalid CEF severity {}", py_repr(prefix(severity, 16))));
+        let bad = || {
+            DecodeError(format!(
+                "invalid CEF severity {}",
+                py_repr(prefix(severity, 16))
+            ))
+        };
         if word.is_empty() || word.len() > 4 || !word.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
         let n: usize = word.parse().map_err(|_| bad())?;
-        self.formats.cef_level_numbers.get(n).cloned().ok_or_else(bad)
+        self.formats
+            .cef_level_numbers
+            .get(n)
+            .cloned()
+            .ok_or_else(bad)
     }
 
     fn panos<'a>(&'a self, body: &'a str, ctx: &Ctx<'a>) -> Res<Event<'a>> {
@@ -887,7 +1134,10 @@ impl Decoder {
         let log_type = row.get(3).map(|s| s.to_lowercase()).unwrap_or_default();
         let f = &self.formats;
         let Some(spec) = f.panos_types.get(&log_type) else {
-            return err(format!("unsupported PAN-OS log type {}", py_repr(prefix(&log_type, 32))));
+            return err(format!(
+                "unsupported PAN-OS log type {}",
+                py_repr(prefix(&log_type, 32))
+            ));
         };
         if row.len() < spec.min_fields {
             return err(format!(
@@ -897,13 +1147,10 @@ impl Decoder {
                 spec.min_fields
             ));
         }
-        let mut fields: Pairs<'a> = Vec::with_capacity(f.panos_common.len() + spec.names.len());
+        let mut fields: Pairs<'a> = Pairs::with_capacity(f.panos_common.len() + spec.names.len());
         for (pos, name) in f.panos_common.iter().chain(spec.names.iter()) {
             if let Some(v) = row.get(*pos) {
-                match fields.iter_mut().find(|(k, _)| k == name) {
-                    Some(slot) => slot.1 = v.clone(),
-                    None => fields.push((Cow::Borrowed(name.as_str()), v.clone())),
-                }
+                fields.set(Cow::Borrowed(name.as_str()), v.clone());
             }
         }
         self.mapped(&f.panos, fields, ctx, body, None)
@@ -912,20 +1159,31 @@ impl Decoder {
     // --- JSON ---
 
     /// `scratch`: where a collector envelope's texts are kept; None where no envelope is allowed.
-    fn decode_json<'a>(&'a self, text: &'a str, sender: &'a str, scratch: Option<&'a mut Scratch>) -> Res<Event<'a>> {
+    fn decode_json<'a>(
+        &'a self,
+        text: &'a str,
+        sender: &'a str,
+        scratch: Option<&'a mut Scratch>,
+    ) -> Res<Event<'a>> {
         check_depth(text)?;
         let data: Value = serde_json::from_str(text).map_err(|e| {
             let m = e.to_string();
             DecodeError(format!("invalid JSON: {}", prefix(&m, 80)))
         })?;
         if has_huge_integer(&data) {
-            return err("invalid JSON: Exceeds the limit (4300 digits) for integer string conversion");
+            return err(
+                "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion",
+            );
         }
         let Value::Object(map) = data else {
             return err("JSON record is not an object");
         };
-        let looks_utm = map.contains_key("serial_number") || map.get("format").and_then(Value::as_str) == Some("watch.utm-event");
-        if map.get("src").and_then(Value::as_str) == Some("syslog") && map.contains_key("msg") && !looks_utm {
+        let looks_utm = map.contains_key("serial_number")
+            || map.get("format").and_then(Value::as_str) == Some("watch.utm-event");
+        if map.get("src").and_then(Value::as_str) == Some("syslog")
+            && map.contains_key("msg")
+            && !looks_utm
+        {
             return match scratch {
                 Some(scratch) => self.envelope(map, scratch),
                 None => err("collector envelope inside a syslog message"),
@@ -937,9 +1195,14 @@ impl Decoder {
         err("JSON object is neither a UtmEvent nor a collector envelope")
     }
 
-    fn envelope<'a>(&'a self, mut map: serde_json::Map<String, Value>, scratch: &'a mut Scratch) -> Res<Event<'a>> {
+    fn envelope<'a>(
+        &'a self,
+        mut map: serde_json::Map<String, Value>,
+        scratch: &'a mut Scratch,
+    ) -> Res<Event<'a>> {
         match map.get("v") {
-            Some(Value::Number(n)) if n.as_i64() == Some(1) && !n.to_string().contains(['.', 'e', 'E']) => {}
+            Some(Value::Number(n))
+                if n.as_i64() == Some(1) && !n.to_string().contains(['.', 'e', 'E']) => {}
             _ => return err("unsupported envelope version"),
         }
         for key in ["host", "hostname", "received", "msg"] {
@@ -957,7 +1220,11 @@ impl Decoder {
         scratch.msg = take("msg");
         scratch.host = take("host");
         scratch.hostname = take("hostname");
-        let fallback = if received.is_empty() { None } else { header_time(&received) };
+        let fallback = if received.is_empty() {
+            None
+        } else {
+            header_time(&received)
+        };
         let s: &'a Scratch = scratch;
         let mut event = self.decode_text(strip(&s.msg), &s.host, fallback, None)?;
         if event.get(Attr::DeviceName).is_empty() && !s.hostname.is_empty() {
@@ -1054,7 +1321,11 @@ fn has_huge_integer(v: &Value) -> bool {
     }
 }
 
-fn json_string<'a>(map: &'a serde_json::Map<String, Value>, key: &str, required: bool) -> Res<&'a str> {
+fn json_string<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    key: &str,
+    required: bool,
+) -> Res<&'a str> {
     match map.get(key) {
         None | Some(Value::Null) => {
             if required {
@@ -1089,7 +1360,11 @@ fn number_text(n: &serde_json::Number) -> String {
         if digits.is_empty() {
             return "0".into();
         }
-        return if negative { format!("-{digits}") } else { digits.to_string() };
+        return if negative {
+            format!("-{digits}")
+        } else {
+            digits.to_string()
+        };
     }
     match text.parse::<f64>() {
         Ok(v) if v.abs() < 1e30 => py_float(v),
@@ -1097,7 +1372,15 @@ fn number_text(n: &serde_json::Number) -> String {
     }
 }
 
-const UTM_KINDS: [&str; 7] = ["heartbeat", "traffic", "webfilter", "virus", "ips", "app-ctrl", "botnet"];
+const UTM_KINDS: [&str; 7] = [
+    "heartbeat",
+    "traffic",
+    "webfilter",
+    "virus",
+    "ips",
+    "app-ctrl",
+    "botnet",
+];
 
 /// The neutral event of the project's own JSON (`watch.utm-event` version 1), every field type-checked.
 fn utm_json<'a>(map: serde_json::Map<String, Value>, sender: &'a str) -> Res<Event<'a>> {
@@ -1108,7 +1391,8 @@ fn utm_json<'a>(map: serde_json::Map<String, Value>, sender: &'a str) -> Res<Eve
     }
     match map.get("version") {
         None => {}
-        Some(Value::Number(n)) if n.as_i64() == Some(1) && !n.to_string().contains(['.', 'e', 'E']) => {}
+        Some(Value::Number(n))
+            if n.as_i64() == Some(1) && !n.to_string().contains(['.', 'e', 'E']) => {}
         _ => return err("unsupported version"),
     }
     let serial = json_string(&map, "serial_number", true)?.to_string();
@@ -1130,7 +1414,7 @@ fn utm_json<'a>(map: serde_json::Map<String, Value>, sender: &'a str) -> Res<Eve
             Some(_) => return err(format!("{key} is not a string")),
         }
     }
-    let mut fields: Pairs<'a> = Vec::new();
+    let mut fields: Pairs<'a> = Pairs::with_capacity(8);
     match map.get("details") {
         None | Some(Value::Null) => {}
         Some(Value::Object(d)) => {
@@ -1142,7 +1426,7 @@ fn utm_json<'a>(map: serde_json::Map<String, Value>, sender: &'a str) -> Res<Eve
                     Value::Number(n) => number_text(n),
                     _ => return err(format!("details.{} is not a scalar", prefix(k, 32))),
                 };
-                fields.push((Cow::Owned(k.clone()), Cow::Owned(text)));
+                fields.push_first(Cow::Owned(k.clone()), Cow::Owned(text));
             }
         }
         Some(_) => return err("details is not an object"),

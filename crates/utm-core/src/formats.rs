@@ -39,7 +39,10 @@ pub const ATTRS: [(&str, Attr); 13] = [
 
 impl Attr {
     pub fn lowered(self) -> bool {
-        matches!(self, Attr::Kind | Attr::Subtype | Attr::Action | Attr::Level)
+        matches!(
+            self,
+            Attr::Kind | Attr::Subtype | Attr::Action | Attr::Level
+        )
     }
 }
 
@@ -201,7 +204,8 @@ fn source(text: &str, tables: &HashMap<String, usize>, what: &str) -> R<Source> 
                 + open;
             pieces.push((rest[..open].to_string(), None));
             let name = &rest[open + 1..close];
-            let attr = attr_of(name).ok_or_else(|| format!("formats: {what}: unknown attribute {name:?}"))?;
+            let attr = attr_of(name)
+                .ok_or_else(|| format!("formats: {what}: unknown attribute {name:?}"))?;
             pieces.push((String::new(), Some(attr)));
             rest = &rest[close + 1..];
         }
@@ -212,7 +216,9 @@ fn source(text: &str, tables: &HashMap<String, usize>, what: &str) -> R<Source> 
         return Ok(Source::UrlJoin(a.to_string(), b.to_string()));
     }
     if let Some((field, t)) = text.split_once('#') {
-        let index = tables.get(t).ok_or_else(|| format!("formats: {what}: unknown table {t:?}"))?;
+        let index = tables
+            .get(t)
+            .ok_or_else(|| format!("formats: {what}: unknown table {t:?}"))?;
         return Ok(Source::Table(field.to_string(), *index));
     }
     if let Some(field) = text.strip_suffix("|lower") {
@@ -247,10 +253,16 @@ fn conds(t: Option<&Table>, what: &str) -> R<Vec<Cond>> {
     if let Some(t) = t {
         for (key, v) in t {
             let key = match key.strip_prefix('$') {
-                Some(name) => Key::Attr(attr_of(name).ok_or_else(|| format!("formats: {what}: unknown attribute {name:?}"))?),
+                Some(name) => Key::Attr(
+                    attr_of(name)
+                        .ok_or_else(|| format!("formats: {what}: unknown attribute {name:?}"))?,
+                ),
                 None => Key::Field(key.clone()),
             };
-            let values = strings(Some(v), what)?.into_iter().map(|s| s.to_lowercase()).collect();
+            let values = strings(Some(v), what)?
+                .into_iter()
+                .map(|s| s.to_lowercase())
+                .collect();
             out.push(Cond { key, values });
         }
     }
@@ -302,7 +314,9 @@ fn vendor_map(root: &Table, name: &str) -> R<VendorMap> {
             let mut map = HashMap::new();
             for (k, v) in entries {
                 let Value::String(s) = v else {
-                    return Err(format!("formats: {name}.tables.{tname}.{k} must be a string"));
+                    return Err(format!(
+                        "formats: {name}.tables.{tname}.{k} must be a string"
+                    ));
                 };
                 map.insert(k.clone(), s.clone());
             }
@@ -324,7 +338,11 @@ fn vendor_map(root: &Table, name: &str) -> R<VendorMap> {
         time.named_zones = match opt_string(tt, "zone_style", &at)?.as_deref() {
             None | Some("offset") => false,
             Some("named") => true,
-            Some(other) => return Err(format!("formats: {at}zone_style {other:?}: offset or named expected")),
+            Some(other) => {
+                return Err(format!(
+                    "formats: {at}zone_style {other:?}: offset or named expected"
+                ))
+            }
         };
     }
     let mut kind_aliases = HashMap::new();
@@ -352,7 +370,11 @@ fn vendor_map(root: &Table, name: &str) -> R<VendorMap> {
     let subtype_max = match t.get("subtype_max") {
         None => None,
         Some(Value::Integer(n)) if *n > 0 => Some(*n as usize),
-        _ => return Err(format!("formats: {name}.subtype_max must be a positive integer")),
+        _ => {
+            return Err(format!(
+                "formats: {name}.subtype_max must be a positive integer"
+            ))
+        }
     };
     Ok(VendorMap {
         vendor: string(t, "vendor", &at)?,
@@ -377,7 +399,9 @@ fn positions(t: &Table, what: &str) -> R<Vec<(usize, String)>> {
         if k == "min_fields" {
             continue;
         }
-        let pos: usize = k.parse().map_err(|_| format!("formats: {what}.{k}: a position number expected"))?;
+        let pos: usize = k
+            .parse()
+            .map_err(|_| format!("formats: {what}.{k}: a position number expected"))?;
         let Value::String(s) = v else {
             return Err(format!("formats: {what}.{k} must be a string"));
         };
@@ -388,7 +412,9 @@ fn positions(t: &Table, what: &str) -> R<Vec<(usize, String)>> {
 }
 
 pub fn parse(text: &str) -> R<Formats> {
-    let root: Table = text.parse().map_err(|e| format!("formats file is not valid TOML: {e}"))?;
+    let root: Table = text
+        .parse()
+        .map_err(|e| format!("formats file is not valid TOML: {e}"))?;
     let mut f = Formats {
         blocking: strings(root.get("blocking_actions"), "blocking_actions")?
             .into_iter()
@@ -398,14 +424,22 @@ pub fn parse(text: &str) -> R<Formats> {
     };
     for (k, v) in table(&root, "zone_names", "")? {
         let Value::Integer(m) = v else {
-            return Err(format!("formats: zone_names.{k} must be a number of minutes"));
+            return Err(format!(
+                "formats: zone_names.{k} must be a number of minutes"
+            ));
         };
         f.zone_names.insert(k.to_uppercase(), *m as i32);
     }
-    f.kv = vec![vendor_map(&root, "fortigate")?, vendor_map(&root, "sophos")?];
+    f.kv = vec![
+        vendor_map(&root, "fortigate")?,
+        vendor_map(&root, "sophos")?,
+    ];
     for v in &f.kv {
         if v.require.is_empty() {
-            return Err(format!("formats: {}: require must name at least one field", v.vendor));
+            return Err(format!(
+                "formats: {}: require must name at least one field",
+                v.vendor
+            ));
         }
     }
     f.panos = vendor_map(&root, "panos")?;
@@ -417,10 +451,15 @@ pub fn parse(text: &str) -> R<Formats> {
         };
         let min_fields = match t.get("min_fields") {
             Some(Value::Integer(n)) if *n > 0 => *n as usize,
-            _ => return Err(format!("formats: panos.types.{name}.min_fields must be a positive integer")),
+            _ => {
+                return Err(format!(
+                    "formats: panos.types.{name}.min_fields must be a positive integer"
+                ))
+            }
         };
         let names = positions(t, &format!("panos.types.{name}"))?;
-        f.panos_types.insert(name.to_lowercase(), PanType { min_fields, names });
+        f.panos_types
+            .insert(name.to_lowercase(), PanType { min_fields, names });
     }
     f.cef = vendor_map(&root, "cef")?;
     let c = table(&root, "cef", "")?;

@@ -73,7 +73,11 @@ fn owned(event: &Event<'_>) -> Owned {
         attrs: event.attrs.iter().map(|a| a.to_string()).collect(),
         sender: event.sender.to_string(),
         event_key: event.key(),
-        fields: event.bounded_fields().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        fields: event
+            .bounded_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -111,14 +115,24 @@ impl Core {
             group: event.get(Attr::Group),
         };
         let field = |name: &str| -> String {
-            event.bounded_fields().iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).unwrap_or_default()
+            event
+                .bounded_fields()
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
         };
         self.rules.first(&view, &field)
     }
 
     fn outcome(&self, index: usize, action: &str) -> (String, i64, bool, i64) {
         let rule = &self.rules.rules[index];
-        (rule.category.clone(), rule.severity, self.decoder.formats.blocking.contains(action), rule.id)
+        (
+            rule.category.clone(),
+            rule.severity,
+            self.decoder.formats.blocking.contains(action),
+            rule.id,
+        )
     }
 }
 
@@ -202,20 +216,32 @@ impl Core {
                 continue;
             }
             if raw.len() > max_bytes {
-                out.rejects.push((index, "too-large", format!("record of {} bytes exceeds {max_bytes}", raw.len())));
+                out.rejects.push((
+                    index,
+                    "too-large",
+                    format!("record of {} bytes exceeds {max_bytes}", raw.len()),
+                ));
                 continue;
             }
             let opening = raw.iter().filter(|b| **b == b'{' || **b == b'[').count();
             if opening > max_depth && decode::exceeds_depth(raw, max_depth, false) {
-                out.rejects.push((index, "too-deep", format!("nesting deeper than {max_depth}")));
+                out.rejects.push((
+                    index,
+                    "too-deep",
+                    format!("nesting deeper than {max_depth}"),
+                ));
                 continue;
             }
             let stamp = timestamps_ms.get(index).copied().unwrap_or(0);
-            let result = catch_unwind(AssertUnwindSafe(|| self.one(raw, index, stamp, now_ms, latest, &mut out)));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.one(raw, index, stamp, now_ms, latest, &mut out)
+            }));
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err((code, reason))) => out.rejects.push((index, code, reason)),
-                Err(_) => out.rejects.push((index, "unparseable", "internal decoder error".into())),
+                Err(_) => out
+                    .rejects
+                    .push((index, "unparseable", "internal decoder error".into())),
             }
         }
         out
@@ -235,19 +261,29 @@ impl Core {
             Err(_) => String::from_utf8_lossy(raw),
         };
         let mut scratch = Scratch::new();
-        let mut event = self.decoder.decode(&text, "", &mut scratch).map_err(|e| ("unparseable", e.0))?;
+        let mut event = self
+            .decoder
+            .decode(&text, "", &mut scratch)
+            .map_err(|e| ("unparseable", e.0))?;
         let mut device_time = None;
         // (No check below can fail on the time, so it is settled first.)
         if event.occurred_at < EARLIEST_PLAUSIBLE_US || event.occurred_at > latest {
             // A unit whose clock was reset still reports real threats: the broker's time is kept
             // (stable across redelivery) and the device's own as a field.
             device_time = Some(isoformat_utc(event.occurred_at));
-            event.occurred_at = if stamp > 0 { stamp.saturating_mul(1000) } else { now_ms.saturating_mul(1000) };
+            event.occurred_at = if stamp > 0 {
+                stamp.saturating_mul(1000)
+            } else {
+                now_ms.saturating_mul(1000)
+            };
         }
         let serial = event.get(Attr::Serial);
         let identity: Cow<'_, str> = if !serial.is_empty() {
             if !serial_ok(serial) {
-                return Err(("invalid-field", "serial number is not 1-64 printable ASCII characters".into()));
+                return Err((
+                    "invalid-field",
+                    "serial number is not 1-64 printable ASCII characters".into(),
+                ));
             }
             Cow::Borrowed(serial)
         } else if !event.get(Attr::DeviceName).is_empty() {
@@ -255,7 +291,10 @@ impl Core {
         } else if !event.sender.is_empty() {
             Cow::Owned(format!("sender:{}", event.sender))
         } else {
-            return Err(("invalid-field", "no serial number, device name or sending host".into()));
+            return Err((
+                "invalid-field",
+                "no serial number, device name or sending host".into(),
+            ));
         };
         let rule = self.classify(&event);
         let id = match out.identity_index.get(&*identity) {
@@ -273,8 +312,16 @@ impl Core {
         }
         if !serial.is_empty() {
             let alias = (serial, event.get(Attr::DeviceName), &*event.sender);
-            if !out.alias_set.iter().any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == alias) {
-                let owned_alias = (alias.0.to_string(), alias.1.to_string(), alias.2.to_string());
+            if !out
+                .alias_set
+                .iter()
+                .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == alias)
+            {
+                let owned_alias = (
+                    alias.0.to_string(),
+                    alias.1.to_string(),
+                    alias.2.to_string(),
+                );
                 out.alias_set.insert(owned_alias.clone());
                 out.aliases.push(owned_alias);
             }
@@ -282,18 +329,28 @@ impl Core {
         let r = &self.rules.rules[rule];
         if r.severity == 0 {
             let hour = event.occurred_at.div_euclid(HOUR_US) * 3600;
-            *out.counts.entry((id, hour, r.category.as_str())).or_insert(0) += 1;
+            *out.counts
+                .entry((id, hour, r.category.as_str()))
+                .or_insert(0) += 1;
             return Ok(());
         }
         let outcome = self.outcome(rule, event.get(Attr::Action));
         let mut owned_event = owned(&event);
         if let Some(t) = device_time {
-            match owned_event.fields.iter_mut().find(|(k, _)| k == "device_time") {
+            match owned_event
+                .fields
+                .iter_mut()
+                .find(|(k, _)| k == "device_time")
+            {
                 Some(slot) => slot.1 = t,
                 None => owned_event.fields.push(("device_time".into(), t)),
             }
         }
-        out.threats.push(Threat { index, event: owned_event, outcome });
+        out.threats.push(Threat {
+            index,
+            event: owned_event,
+            outcome,
+        });
         Ok(())
     }
 }
@@ -311,16 +368,29 @@ impl Engine {
     fn new(rules: &str, formats: &str) -> PyResult<Self> {
         let formats = formats::parse(formats).map_err(PyValueError::new_err)?;
         let rules = Rules::parse(rules).map_err(PyValueError::new_err)?;
-        Ok(Engine { core: Arc::new(Core { decoder: Decoder::new(formats), rules }) })
+        Ok(Engine {
+            core: Arc::new(Core {
+                decoder: Decoder::new(formats),
+                rules,
+            }),
+        })
     }
 
     /// The neutral event of one raw record as a dict, or DecodeError(reason).
     #[pyo3(signature = (raw, sender = ""))]
-    fn decode<'py>(&self, py: Python<'py>, raw: &[u8], sender: &str) -> PyResult<Bound<'py, PyDict>> {
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        raw: &[u8],
+        sender: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let text = String::from_utf8_lossy(raw);
         let mut scratch = Scratch::new();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.core.decoder.decode(&text, sender, &mut scratch).map(|e| owned(&e))
+            self.core
+                .decoder
+                .decode(&text, sender, &mut scratch)
+                .map(|e| owned(&e))
         }));
         match result {
             Ok(Ok(event)) => event_dict(py, &event),
@@ -332,8 +402,12 @@ impl Engine {
     /// (category code, severity 0-3, blocked, rule ID) of an event shaped as decode() returns it.
     fn classify(&self, event: &Bound<'_, PyDict>) -> PyResult<(String, i64, bool, i64)> {
         let vendor = text_of(event, "vendor")?;
-        let (kind, subtype, action, level) =
-            (text_of(event, "kind")?, text_of(event, "subtype")?, text_of(event, "action")?, text_of(event, "level")?);
+        let (kind, subtype, action, level) = (
+            text_of(event, "kind")?,
+            text_of(event, "subtype")?,
+            text_of(event, "action")?,
+            text_of(event, "level")?,
+        );
         let (signature, group) = (text_of(event, "signature")?, text_of(event, "group")?);
         let view = View {
             vendor: &vendor,
@@ -373,11 +447,27 @@ impl Engine {
     ) -> PyResult<Batch> {
         let core = Arc::clone(&self.core);
         let out = py.allow_threads(|| {
-            let out = core.process(&values, &timestamps_ms, now_ms, max_record_bytes, max_json_depth);
+            let out = core.process(
+                &values,
+                &timestamps_ms,
+                now_ms,
+                max_record_bytes,
+                max_json_depth,
+            );
             // Owned copies of the category names: the outcome may leave the closure.
-            let counts: Vec<((usize, i64, String), u64)> =
-                out.counts.iter().map(|((i, h, c), n)| ((*i, *h, format!("benign.{c}")), *n)).collect();
-            (counts, out.identities, out.threats, out.rejects, out.seen, out.aliases)
+            let counts: Vec<((usize, i64, String), u64)> = out
+                .counts
+                .iter()
+                .map(|((i, h, c), n)| ((*i, *h, format!("benign.{c}")), *n))
+                .collect();
+            (
+                counts,
+                out.identities,
+                out.threats,
+                out.rejects,
+                out.seen,
+                out.aliases,
+            )
         });
         let (counts, identities, threats, rejects, seen, aliases) = out;
         let counts_d = PyDict::new(py);
@@ -387,7 +477,14 @@ impl Engine {
         let threats_l = PyList::empty(py);
         for t in &threats {
             let d = event_dict(py, &t.event)?;
-            threats_l.append(PyTuple::new(py, [t.index.into_pyobject(py)?.into_any(), d.into_any(), t.outcome.clone().into_pyobject(py)?.into_any()])?)?;
+            threats_l.append(PyTuple::new(
+                py,
+                [
+                    t.index.into_pyobject(py)?.into_any(),
+                    d.into_any(),
+                    t.outcome.clone().into_pyobject(py)?.into_any(),
+                ],
+            )?)?;
         }
         let rejects_l = PyList::empty(py);
         for (i, code, reason) in rejects {

@@ -41,9 +41,15 @@ impl Rule {
             && has(&self.subtype, e.subtype)
             && has(&self.action, e.action)
             && has(&self.level, e.level)
-            && self.signature.as_ref().is_none_or(|p| p.is_match(e.signature))
+            && self
+                .signature
+                .as_ref()
+                .is_none_or(|p| p.is_match(e.signature))
             && self.group.as_ref().is_none_or(|p| p.is_match(e.group))
-            && self.matches.as_ref().is_none_or(|p| p.is_match(&format!("{} {}", e.signature, e.group)))
+            && self
+                .matches
+                .as_ref()
+                .is_none_or(|p| p.is_match(&format!("{} {}", e.signature, e.group)))
             && self.fields.iter().all(|(name, p)| p.is_match(&field(name)))
     }
 }
@@ -63,11 +69,15 @@ fn set_of(v: Option<&Value>, what: &str, id: i64) -> Result<Option<HashSet<Strin
             .iter()
             .map(|i| match i {
                 Value::String(s) => Ok(s.to_lowercase()),
-                _ => Err(format!("rule {id}: {what} must be a string or a list of strings")),
+                _ => Err(format!(
+                    "rule {id}: {what} must be a string or a list of strings"
+                )),
             })
             .collect::<Result<HashSet<_>, _>>()
             .map(Some),
-        _ => Err(format!("rule {id}: {what} must be a string or a list of strings")),
+        _ => Err(format!(
+            "rule {id}: {what} must be a string or a list of strings"
+        )),
     }
 }
 
@@ -77,13 +87,17 @@ fn pattern(v: Option<&Value>, what: &str, id: i64) -> Result<Option<Regex>, Stri
         Some(Value::String(s)) => Regex::new(&format!("(?i){s}"))
             .map(Some)
             .map_err(|e| format!("rule {id}: invalid {what} pattern {s:?}: {e}")),
-        _ => Err(format!("rule {id}: {what} must be a regular expression string")),
+        _ => Err(format!(
+            "rule {id}: {what} must be a regular expression string"
+        )),
     }
 }
 
 impl Rules {
     pub fn parse(text: &str) -> Result<Rules, String> {
-        let root: Table = text.parse().map_err(|e| format!("rules file is not valid TOML: {e}"))?;
+        let root: Table = text
+            .parse()
+            .map_err(|e| format!("rules file is not valid TOML: {e}"))?;
         let items = match root.get("rules") {
             Some(Value::Array(items)) => items,
             _ => return Err("rules file has no [[rules]]".into()),
@@ -143,17 +157,32 @@ impl Rules {
                 && r.fields.is_empty()
         });
         if !last_is_catch_all {
-            return Err("the last rule must have no conditions so that every event is classified".into());
+            return Err(
+                "the last rule must have no conditions so that every event is classified".into(),
+            );
         }
         let mut by_vendor: HashMap<String, Vec<usize>> = HashMap::new();
-        let vendors: HashSet<String> = rules.iter().filter_map(|r| r.vendor.clone()).flatten().collect();
+        let vendors: HashSet<String> = rules
+            .iter()
+            .filter_map(|r| r.vendor.clone())
+            .flatten()
+            .collect();
         for v in vendors {
-            let list = (0..rules.len()).filter(|i| has(&rules[*i].vendor, &v)).collect();
+            let list = (0..rules.len())
+                .filter(|i| has(&rules[*i].vendor, &v))
+                .collect();
             by_vendor.insert(v, list);
         }
-        let any_vendor = (0..rules.len()).filter(|i| rules[*i].vendor.is_none()).collect();
+        let any_vendor = (0..rules.len())
+            .filter(|i| rules[*i].vendor.is_none())
+            .collect();
         let reads_fields = rules.iter().any(|r| !r.fields.is_empty());
-        Ok(Rules { rules, by_vendor, any_vendor, reads_fields })
+        Ok(Rules {
+            rules,
+            by_vendor,
+            any_vendor,
+            reads_fields,
+        })
     }
 
     /// The index of the first rule that holds for an event.

@@ -28,7 +28,9 @@ pub fn err<T>(reason: impl Into<String>) -> Res<T> {
 /// Python's `str.isspace()`: Unicode white space plus the information separators \x1c-\x1f.
 #[inline]
 pub fn is_space(c: char) -> bool {
-    c == ' ' || ('\t'..='\r').contains(&c) || (c > '\x1b' && (c <= '\x1f' || (c > '\x7f' && c.is_whitespace())))
+    c == ' '
+        || ('\t'..='\r').contains(&c)
+        || (c > '\x1b' && (c <= '\x1f' || (c > '\x7f' && c.is_whitespace())))
 }
 
 /// Python's `str.strip()`.
@@ -76,7 +78,11 @@ pub fn char_len(s: &str) -> usize {
 
 /// Python's `repr()` of a string.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -89,7 +95,9 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if ('\u{80}'..='\u{a0}').contains(&c) || c == '\u{ad}' => {
                 out.push_str(&format!("\\x{:02x}", c as u32))
             }
@@ -127,7 +135,9 @@ pub fn from_epoch(value: &str, what: &str) -> Res<i64> {
     if !ascii_digits(value) || value.len() > 20 {
         return err(format!("invalid {what}"));
     }
-    let number: u128 = value.parse().map_err(|_| DecodeError(format!("invalid {what}")))?;
+    let number: u128 = value
+        .parse()
+        .map_err(|_| DecodeError(format!("invalid {what}")))?;
     for (i, scale) in [1u128, 1_000, 1_000_000, 1_000_000_000].iter().enumerate() {
         if number < 100_000_000_000 * scale {
             let us: i128 = match i {
@@ -138,7 +148,11 @@ pub fn from_epoch(value: &str, what: &str) -> Res<i64> {
                     // Rounded to the nearest microsecond, halves to even (as Python does).
                     let q = number / 1000;
                     let r = number % 1000;
-                    (if r > 500 || (r == 500 && q % 2 == 1) { q + 1 } else { q }) as i128
+                    (if r > 500 || (r == 500 && q % 2 == 1) {
+                        q + 1
+                    } else {
+                        q
+                    }) as i128
                 }
             };
             if us < EARLIEST_US as i128 || us >= LATEST_US as i128 {
@@ -240,7 +254,11 @@ fn num(s: &str) -> Option<u32> {
 /// `YYYY-MM-DD` (or `YYYY/MM/DD`) and `HH:MM[:SS]` in `zone`, as microseconds since the epoch.
 pub fn local_time(date: &str, time: &str, zone: Zone, what: &str) -> Res<i64> {
     let bad = || DecodeError(format!("invalid {what}"));
-    if !date.is_ascii() || !time.is_ascii() || date.len() != 10 || !(time.len() == 5 || time.len() == 8) {
+    if !date.is_ascii()
+        || !time.is_ascii()
+        || date.len() != 10
+        || !(time.len() == 5 || time.len() == 8)
+    {
         return Err(bad());
     }
     let year = num(&date[0..4]).ok_or_else(bad)?;
@@ -248,7 +266,11 @@ pub fn local_time(date: &str, time: &str, zone: Zone, what: &str) -> Res<i64> {
     let day = num(&date[8..10]).ok_or_else(bad)?;
     let hour = num(&time[0..2]).ok_or_else(bad)?;
     let minute = num(&time[3..5]).ok_or_else(bad)?;
-    let second = if time.len() == 8 { num(&time[6..8]).ok_or_else(bad)? } else { 0 };
+    let second = if time.len() == 8 {
+        num(&time[6..8]).ok_or_else(bad)?
+    } else {
+        0
+    };
     if year == 0 {
         return Err(bad());
     }
@@ -276,9 +298,26 @@ pub fn parse_iso(text: &str) -> Option<IsoTime> {
     }
     let b = text.as_bytes();
     let (date, rest) = if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
-        (NaiveDate::from_ymd_opt(num(&text[0..4])? as i32, num(&text[5..7])?, num(&text[8..10])?)?, &text[10..])
-    } else if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) && (b.len() == 8 || !b[8].is_ascii_digit()) {
-        (NaiveDate::from_ymd_opt(num(&text[0..4])? as i32, num(&text[4..6])?, num(&text[6..8])?)?, &text[8..])
+        (
+            NaiveDate::from_ymd_opt(
+                num(&text[0..4])? as i32,
+                num(&text[5..7])?,
+                num(&text[8..10])?,
+            )?,
+            &text[10..],
+        )
+    } else if b.len() >= 8
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && (b.len() == 8 || !b[8].is_ascii_digit())
+    {
+        (
+            NaiveDate::from_ymd_opt(
+                num(&text[0..4])? as i32,
+                num(&text[4..6])?,
+                num(&text[6..8])?,
+            )?,
+            &text[8..],
+        )
     } else {
         return None;
     };
@@ -286,7 +325,10 @@ pub fn parse_iso(text: &str) -> Option<IsoTime> {
         return None;
     }
     if rest.is_empty() {
-        return Some(IsoTime { local_us: micros(date.and_hms_opt(0, 0, 0)?), offset_s: None });
+        return Some(IsoTime {
+            local_us: micros(date.and_hms_opt(0, 0, 0)?),
+            offset_s: None,
+        });
     }
     let rest = &rest[1..]; // any one separator character
     let tz_at = rest.find(['+', '-', 'Z']).unwrap_or(rest.len());
@@ -341,8 +383,16 @@ pub fn parse_iso(text: &str) -> Option<IsoTime> {
             return None;
         }
         let h = num(&digits[0..2])? as i32;
-        let m = if digits.len() >= 4 { num(&digits[2..4])? as i32 } else { 0 };
-        let s = if digits.len() == 6 { num(&digits[4..6])? as i32 } else { 0 };
+        let m = if digits.len() >= 4 {
+            num(&digits[2..4])? as i32
+        } else {
+            0
+        };
+        let s = if digits.len() == 6 {
+            num(&digits[4..6])? as i32
+        } else {
+            0
+        };
         if h > 23 || m > 59 || s > 59 {
             return None;
         }
@@ -358,7 +408,11 @@ pub fn isoformat_utc(us: i64) -> String {
     match chrono::DateTime::from_timestamp(secs, micro * 1000) {
         Some(t) => {
             let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-            let base = if t.format("%Y").to_string().len() < 4 { format!("{base:0>19}") } else { base };
+            let base = if t.format("%Y").to_string().len() < 4 {
+                format!("{base:0>19}")
+            } else {
+                base
+            };
             if micro != 0 {
                 format!("{base}.{micro:06}+00:00")
             } else {
@@ -375,7 +429,11 @@ pub fn py_float(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+        return if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     let text = format!("{value:?}");
     match text.find('e') {
