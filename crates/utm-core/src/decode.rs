@@ -758,7 +758,7 @@ impl Decoder {
         if body.starts_with("CEF:") {
             return self.cef(body, &ctx, fallback);
         }
-        if body[..body.len().min(64)].contains(',') && self.panos_looks_like(body) {
+        if self.panos_looks_like(body) {
             return self.panos(body, &ctx);
         }
         if !body.contains('=') {

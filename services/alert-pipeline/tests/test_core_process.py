@@ -186,3 +186,18 @@ def test_bytes_that_are_not_utf8_are_replaced_not_rejected() -> None:
     assert batch.rejects == []
     assert batch.counts == {("FGT60FTK2209X009", 1764464400, "benign.traffic"): 1}
     assert engine().decode(line)["signature"] == "Caf\ufffd"
+
+
+@pytest.mark.parametrize("pad", range(8))
+def test_multibyte_text_anywhere_in_a_line(pad: int) -> None:
+    # A three-byte character lands on every byte offset near the start of the line.
+    line = ("a" * pad + "東京").encode()
+    raw = (
+        b'devname="'
+        + line
+        + b'" devid="FGT60FTK2209X009" eventtime=1764465300 type="traffic" action="accept"'
+    )
+    event = engine().decode(raw)
+    assert event["device_name"] == "a" * pad + "東京"
+    batch = engine().process([raw], [0], NOW_MS, MAX_BYTES, MAX_DEPTH)
+    assert batch.rejects == []

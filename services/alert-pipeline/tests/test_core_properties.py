@@ -15,6 +15,8 @@ from alert_pipeline.decoders import DecodeError, NeutralEvent, decode
 from alert_pipeline.simulator import VENDOR_FORMATS, events
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+# The reason the core gives when its own code failed (a bug): never expected.
+PANIC = "internal decoder error"
 CODES = {"empty", "too-large", "too-deep", "unparseable", "invalid-field"}
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -46,6 +48,7 @@ def check_decode(raw: bytes) -> None:
     outcome = decode_or_reason(raw)
     if isinstance(outcome, str):
         assert outcome.strip()
+        assert outcome != PANIC
     else:
         assert outcome.vendor
         assert outcome.serial or outcome.device_name or outcome.sender
@@ -61,6 +64,7 @@ def check_process(values: list[bytes | None]) -> None:
         assert 0 <= index < len(values)
         assert code in CODES
         assert reason.strip()
+        assert reason != PANIC
     counted = sum(batch.counts.values())
     assert counted + len(threats) + len(rejected) == len(values)
 
