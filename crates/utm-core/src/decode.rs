@@ -1497,7 +1497,7 @@ fn csv_row(body: &str) -> Result<Vec<Cow<'_, str>>, String> {
             let mut j = i;
             while j < b.len() && b[j] != b',' {
                 if b[j] == b'\n' || b[j] == b'\r' {
-                    return Err("new-line character seen in unquoted field".into());
+                    return Err("new-line character seen in unquoted field - do you need to open the file in universal-newline mode?".into());
                 }
                 j += 1;
             }

@@ -76,6 +76,20 @@ pub fn char_len(s: &str) -> usize {
     }
 }
 
+/// Python's `str.isprintable()` of one character (control, format, separator and unassigned
+/// characters are not, the space is).
+fn printable(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    !matches!(c as u32, 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x180e | 0x200b..=0x200f
+        | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f | 0xd800..=0xdfff | 0xe000..=0xf8ff
+        | 0xfeff | 0xfff9..=0xfffb | 0xf0000..=0x10ffff)
+}
+
 /// Python's `repr()` of a string.
 pub fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
@@ -95,11 +109,15 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if ('\u{80}'..='\u{a0}').contains(&c) || c == '\u{ad}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
+            c if !printable(c) => {
+                let n = c as u32;
+                out.push_str(&if n < 0x100 {
+                    format!("\\x{n:02x}")
+                } else if n < 0x10000 {
+                    format!("\\u{n:04x}")
+                } else {
+                    format!("\\U{n:08x}")
+                })
             }
             c => out.push(c),
         }
@@ -145,14 +163,14 @@ pub fn from_epoch(value: &str, what: &str) -> Res<i64> {
                 1 => number as i128 * 1_000,
                 2 => number as i128,
                 _ => {
-                    // Rounded to the nearest microsecond, halves to even (as Python does).
-                    let q = number / 1000;
-                    let r = number % 1000;
-                    (if r > 500 || (r == 500 && q % 2 == 1) {
-                        q + 1
-                    } else {
-                        q
-                    }) as i128
+                    // As Python's datetime.fromtimestamp(number / 1e9): the float's fraction rounded
+                    // to microseconds, halves to even.
+                    // The quotient rounded once (as Python's int / int), from its whole and its fraction.
+                    let seconds =
+                        (number / 1_000_000_000) as f64 + (number % 1_000_000_000) as f64 / 1e9;
+                    let whole = seconds.trunc();
+                    let micro = ((seconds - whole) * 1e6).round_ties_even();
+                    whole as i128 * 1_000_000 + micro as i128
                 }
             };
             if us < EARLIEST_US as i128 || us >= LATEST_US as i128 {
@@ -251,32 +269,59 @@ fn num(s: &str) -> Option<u32> {
     }
 }
 
-/// `YYYY-MM-DD` (or `YYYY/MM/DD`) and `HH:MM[:SS]` in `zone`, as microseconds since the epoch.
+/// Python's `int()` of a short text: white space around, an optional sign, digits (underscores
+/// between them).
+fn py_int(s: &str) -> Option<i64> {
+    let t = strip(s);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for c in digits.chars() {
+        if c == '_' {
+            continue;
+        }
+        let d = c.to_digit(10)? as i64;
+        n = n.checked_mul(10)?.checked_add(d)?;
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// `YYYY-MM-DD` (or `YYYY/MM/DD`) and `HH:MM[:SS]` in `zone`, as microseconds since the epoch; the
+/// numbers are read as Python's `int()` reads them.
 pub fn local_time(date: &str, time: &str, zone: Zone, what: &str) -> Res<i64> {
     let bad = || DecodeError(format!("invalid {what}"));
-    if !date.is_ascii()
-        || !time.is_ascii()
-        || date.len() != 10
-        || !(time.len() == 5 || time.len() == 8)
+    let d: Vec<char> = date.chars().collect();
+    let t: Vec<char> = time.chars().collect();
+    if d.len() != 10 || !(t.len() == 5 || t.len() == 8) {
+        return Err(bad());
+    }
+    let part = |v: &[char], a: usize, b: usize| {
+        py_int(&v[a..b].iter().collect::<String>()).ok_or_else(bad)
+    };
+    let (year, month, day) = (part(&d, 0, 4)?, part(&d, 5, 7)?, part(&d, 8, 10)?);
+    let (hour, minute) = (part(&t, 0, 2)?, part(&t, 3, 5)?);
+    let second = if t.len() == 8 { part(&t, 6, 8)? } else { 0 };
+    if !(1..=9999).contains(&year)
+        || [month, day, hour, minute, second]
+            .iter()
+            .any(|n| !(0..=99).contains(n))
     {
         return Err(bad());
     }
-    let year = num(&date[0..4]).ok_or_else(bad)?;
-    let month = num(&date[5..7]).ok_or_else(bad)?;
-    let day = num(&date[8..10]).ok_or_else(bad)?;
-    let hour = num(&time[0..2]).ok_or_else(bad)?;
-    let minute = num(&time[3..5]).ok_or_else(bad)?;
-    let second = if time.len() == 8 {
-        num(&time[6..8]).ok_or_else(bad)?
-    } else {
-        0
-    };
-    if year == 0 {
-        return Err(bad());
-    }
-    let d = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(bad)?;
-    let t = NaiveTime::from_hms_opt(hour, minute, second).ok_or_else(bad)?;
-    in_range(zoned(d.and_time(t), zone), what)
+    let date = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32).ok_or_else(bad)?;
+    let clock =
+        NaiveTime::from_hms_opt(hour as u32, minute as u32, second as u32).ok_or_else(bad)?;
+    in_range(zoned(date.and_time(clock), zone), what)
 }
 
 /// A parsed ISO 8601 time (`datetime.fromisoformat` of Python 3.11): microseconds of the local
@@ -378,6 +423,11 @@ pub fn parse_iso(text: &str) -> Option<IsoTime> {
             Some(i) => (&body[..i], Some(&body[i + 1..])),
             None => (body, None),
         };
+        let m = main.as_bytes();
+        let colons = matches!(m.len(), 5 | 8) && m[2] == b':' && (m.len() == 5 || m[5] == b':');
+        if !(matches!(m.len(), 2 | 4 | 6) || colons) {
+            return None;
+        }
         let digits: String = main.chars().filter(|c| *c != ':').collect();
         if !(digits.len() == 2 || digits.len() == 4 || digits.len() == 6) {
             return None;
