@@ -8,7 +8,7 @@ mod rules;
 mod util;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -177,15 +177,17 @@ struct Threat {
 }
 
 #[derive(Default)]
-struct Outcome<'c> {
+struct Outcome {
     identities: Vec<String>,
     identity_index: HashMap<String, usize>,
-    counts: HashMap<(usize, i64, &'c str), u64>,
+    /// (identity index, hour, rule index) -> n; rules of one category are merged at the end.
+    counts: HashMap<(usize, i64, usize), u64>,
     threats: Vec<Threat>,
     rejects: Vec<(usize, &'static str, String)>,
     seen: Vec<i64>,
     aliases: Vec<(String, String, String)>,
-    alias_set: HashSet<(String, String, String)>,
+    /// serial -> its (device name, sender) pairs seen in the batch
+    alias_index: HashMap<String, Vec<(String, String)>>,
 }
 
 fn serial_ok(serial: &str) -> bool {
@@ -200,7 +202,7 @@ impl Core {
         now_ms: i64,
         max_bytes: usize,
         max_depth: usize,
-    ) -> Outcome<'c> {
+    ) -> Outcome {
         let mut out = Outcome::default();
         let latest = now_ms.saturating_mul(1000).saturating_add(CLOCK_AHEAD_US);
         for (index, value) in values.iter().enumerate() {
@@ -254,7 +256,7 @@ impl Core {
         stamp: i64,
         now_ms: i64,
         latest: i64,
-        out: &mut Outcome<'c>,
+        out: &mut Outcome,
     ) -> Result<(), (&'static str, String)> {
         let text = match std::str::from_utf8(raw) {
             Ok(t) => Cow::Borrowed(t),
@@ -311,27 +313,24 @@ impl Core {
             out.seen[id] = event.occurred_at;
         }
         if !serial.is_empty() {
-            let alias = (serial, event.get(Attr::DeviceName), &*event.sender);
-            if !out
-                .alias_set
-                .iter()
-                .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == alias)
-            {
-                let owned_alias = (
-                    alias.0.to_string(),
-                    alias.1.to_string(),
-                    alias.2.to_string(),
-                );
-                out.alias_set.insert(owned_alias.clone());
-                out.aliases.push(owned_alias);
+            let (name, sender) = (event.get(Attr::DeviceName), &*event.sender);
+            let known = out
+                .alias_index
+                .get(serial)
+                .is_some_and(|names| names.iter().any(|(n, s)| n == name && s == sender));
+            if !known {
+                out.alias_index
+                    .entry(serial.to_string())
+                    .or_default()
+                    .push((name.to_string(), sender.to_string()));
+                out.aliases
+                    .push((serial.to_string(), name.to_string(), sender.to_string()));
             }
         }
         let r = &self.rules.rules[rule];
         if r.severity == 0 {
             let hour = event.occurred_at.div_euclid(HOUR_US) * 3600;
-            *out.counts
-                .entry((id, hour, r.category.as_str()))
-                .or_insert(0) += 1;
+            *out.counts.entry((id, hour, rule)).or_insert(0) += 1;
             return Ok(());
         }
         let outcome = self.outcome(rule, event.get(Attr::Action));
@@ -454,11 +453,15 @@ impl Engine {
                 max_record_bytes,
                 max_json_depth,
             );
-            // Owned copies of the category names: the outcome may leave the closure.
-            let counts: Vec<((usize, i64, String), u64)> = out
-                .counts
-                .iter()
-                .map(|((i, h, c), n)| ((*i, *h, format!("benign.{c}")), *n))
+            let mut merged: HashMap<(usize, i64, &str), u64> = HashMap::new();
+            for ((i, h, rule), n) in &out.counts {
+                *merged
+                    .entry((*i, *h, core.rules.rules[*rule].category.as_str()))
+                    .or_insert(0) += n;
+            }
+            let counts: Vec<((usize, i64, String), u64)> = merged
+                .into_iter()
+                .map(|((i, h, c), n)| ((i, h, format!("benign.{c}")), n))
                 .collect();
             (
                 counts,
