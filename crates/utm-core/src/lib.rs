@@ -195,8 +195,8 @@ fn serial_ok(serial: &str) -> bool {
 }
 
 impl Core {
-    fn process<'c>(
-        &'c self,
+    fn process(
+        &self,
         values: &[Option<PyBackedBytes>],
         timestamps_ms: &[i64],
         now_ms: i64,
@@ -249,8 +249,8 @@ impl Core {
         out
     }
 
-    fn one<'c>(
-        &'c self,
+    fn one(
+        &self,
         raw: &[u8],
         index: usize,
         stamp: i64,
