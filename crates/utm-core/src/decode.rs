@@ -629,9 +629,14 @@ pub fn cef_extension(text: &str) -> Res<Pairs<'_>> {
                 continue;
             }
         }
-        let c = text[i..].chars().next().unwrap();
-        prev_space = is_space(c);
-        i += c.len_utf8();
+        if b[i] < 0x80 {
+            prev_space = space_at(text, i);
+            i += 1;
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            prev_space = is_space(c);
+            i += c.len_utf8();
+        }
     }
     if !strip(text).is_empty() && (keys.is_empty() || !strip(&text[..keys[0].0]).is_empty()) {
         return err("CEF extension does not start with key=value");

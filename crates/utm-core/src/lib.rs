@@ -188,6 +188,26 @@ struct Outcome {
     aliases: Vec<(String, String, String)>,
     /// serial -> its (device name, sender) pairs seen in the batch
     alias_index: HashMap<String, Vec<(String, String)>>,
+    /// The batch's outcomes by the values the rules read (while no rule reads decoded fields):
+    /// hash -> (the values, rule index).
+    rule_cache: HashMap<u64, (Vec<String>, usize)>,
+}
+
+/// The values the rules read of an event, and their hash.
+fn rule_key<'e>(event: &'e Event<'_>) -> ([&'e str; 7], u64) {
+    use std::hash::{Hash, Hasher};
+    let values = [
+        event.vendor,
+        event.get(Attr::Kind),
+        event.get(Attr::Subtype),
+        event.get(Attr::Action),
+        event.get(Attr::Level),
+        event.get(Attr::Signature),
+        event.get(Attr::Group),
+    ];
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    values.hash(&mut h);
+    (values, h.finish())
 }
 
 fn serial_ok(serial: &str) -> bool {
@@ -298,7 +318,24 @@ impl Core {
                 "no serial number, device name or sending host".into(),
             ));
         };
-        let rule = self.classify(&event);
+        let rule = if self.rules.reads_fields {
+            self.classify(&event)
+        } else {
+            let (values, hash) = rule_key(&event);
+            match out.rule_cache.get(&hash) {
+                Some((known, rule)) if known.iter().zip(values.iter()).all(|(a, b)| a == b) => {
+                    *rule
+                }
+                _ => {
+                    let rule = self.classify(&event);
+                    if out.rule_cache.len() < 4096 {
+                        out.rule_cache
+                            .insert(hash, (values.iter().map(|v| v.to_string()).collect(), rule));
+                    }
+                    rule
+                }
+            }
+        };
         let id = match out.identity_index.get(&*identity) {
             Some(i) => *i,
             None => {
