@@ -10,9 +10,8 @@ counted again; a threat is counted once per stored alert (the alert is marked co
 transaction).
 """
 
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,37 +33,39 @@ CounterKey = tuple[str, str, datetime]
 Position = tuple[str, int]
 
 
+Counts = dict[CounterKey, dict[str, int]]
+
+
 @dataclass(slots=True)
 class CountBatch:
-    """What one batch adds to the counters, and how far it reached in each topic-partition.
+    """What one batch adds to the counters, and the offsets it spans in each topic-partition.
 
-    Benign records are kept as their offsets per position and counter cell, so that the store can
-    leave out those at or below the offset it already applied for that position.
+    ``benign`` holds the benign counts of the whole batch. A batch that overlaps offsets already
+    applied (it was redelivered after a crash) is counted again from only the records above them,
+    by ``recount``.
     """
 
-    benign: dict[Position, dict[tuple[CounterKey, str], list[int]]] = field(default_factory=dict)
+    benign: Counts = field(default_factory=dict)
     threats: list[Alert] = field(default_factory=list)
+    first: dict[Position, int] = field(default_factory=dict)
     reached: dict[Position, int] = field(default_factory=dict)
-
-    def add_benign(self, position: Position, offset: int, key: CounterKey, name: str) -> None:
-        cells = self.benign.get(position)
-        if cells is None:
-            cells = self.benign[position] = {}
-        offsets = cells.get((key, name))
-        if offsets is None:
-            cells[(key, name)] = [offset]
-        else:
-            offsets.append(offset)
+    recount: Callable[[Mapping[Position, int]], Counts] | None = None
 
     def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
         """The benign counts of records above the offsets already ``applied`` per position."""
+        if not self.benign or all(applied.get(p, -1) >= last for p, last in self.reached.items()):
+            source: Counts = {}
+        elif all(applied.get(p, -1) < first for p, first in self.first.items()):
+            source = self.benign
+        elif self.recount is None:
+            raise ValueError("a batch overlapping offsets already applied needs its recount")
+        else:
+            source = self.recount(applied)
         counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for position, cells in self.benign.items():
-            floor = applied.get(position, -1)
-            for (key, name), offsets in cells.items():
-                fresh = len(offsets) - bisect_right(sorted(offsets), floor)
-                if fresh:
-                    counts[key][name] += fresh
+        for key, fields in source.items():
+            cell = counts[key]
+            for name, n in fields.items():
+                cell[name] += n
         return counts
 
 
@@ -350,11 +351,13 @@ class MongoPipelineStore:
             )
         if counts:
             await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
-        for position, offset in batch.reached.items():
-            if offset > applied.get(position, -1):
-                await self.progress.update_one(
-                    {"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True, session=session
-                )
+        moved = [
+            UpdateOne({"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True)
+            for position, offset in batch.reached.items()
+            if offset > applied.get(position, -1)
+        ]
+        if moved:
+            await self.progress.bulk_write(moved, ordered=False, session=session)
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
         """Add counts as they are, outside the ingest's exactly-once bookkeeping: for back-fills and
