@@ -3,12 +3,12 @@
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 
+from alert_pipeline.consumer import RawStream
 from alert_pipeline.ingest import BatchResult, IngestService, Rejected, retry_infrastructure
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.settings import Settings
@@ -77,41 +77,17 @@ async def _dead_letter(runtime: ServiceRuntime, rejected: Rejected) -> None:
     await retry_infrastructure(lambda: runtime.dead_letters.send(letter), what="dead letter")
 
 
-async def _raw_records(msg: Any) -> None:
-    # The handler reads the ConsumerRecords themselves: decoding each body here would be wasted work.
-    return None
+def raw_batch_handler(
+    runtime: ServiceRuntime, ingest: IngestService, metrics: PipelineMetrics
+) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    """What the raw stream's consumer does with each batch of records."""
 
-
-def register(
-    runtime: ServiceRuntime,
-    settings: Settings,
-    ingest: IngestService,
-    monitoring: MonitoringService,
-) -> None:
-    """Attach the subscribers to the runtime's broker."""
-    broker = runtime.broker
-    # The raw stream has a consumer group of its own: a long batch must never hold up (or be held up
-    # by) a rebalance of the small control topics, and vice versa.
-    raw_options = consumer_options(settings.consumer_group, settings.kafka)
-    options = consumer_options(f"{settings.consumer_group}-control", settings.kafka)
-    metrics = PipelineMetrics(runtime)
-
-    @broker.subscriber(
-        settings.raw_topic,
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        decoder=_raw_records,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        **raw_options,
-    )
-    async def on_utm_events(msg: KafkaMessage) -> None:
-        """A batch of raw UTM records; committed only after all of its work is done.
+    async def on_utm_events(records: Sequence[Any]) -> None:
+        """A batch of raw UTM records; its offsets are committed only after this returns.
 
         A record that cannot be processed goes to the dead-letter topic alone; an unreachable
         MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
         """
-        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         started = time.perf_counter()
         result: BatchResult = await retry_infrastructure(
             lambda: ingest.process_isolating(records), what="utm-events batch"
@@ -119,6 +95,35 @@ def register(
         if result.rejected:
             await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))
         metrics.record(result, time.perf_counter() - started)
+
+    return on_utm_events
+
+
+def register(
+    runtime: ServiceRuntime,
+    settings: Settings,
+    ingest: IngestService,
+    monitoring: MonitoringService,
+) -> RawStream:
+    """Attach the control topics' subscribers to the runtime's broker; the raw stream's consumer
+    (to run for the life of the service) is returned."""
+    broker = runtime.broker
+    # The raw stream has a consumer group of its own: a long batch must never hold up (or be held up
+    # by) a rebalance of the small control topics, and vice versa.
+    options = consumer_options(f"{settings.consumer_group}-control", settings.kafka)
+    raw = RawStream(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        topic=settings.raw_topic,
+        group=settings.consumer_group,
+        handle=raw_batch_handler(runtime, ingest, PipelineMetrics(runtime)),
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        fetch_max_bytes=settings.fetch_max_bytes,
+        max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
+        # Dead letters go out through the broker: the raw stream starts once it is connected.
+        ready=lambda: bool(broker.running),
+    )
 
     @broker.subscriber(UTM_REGISTERED, **options)
     async def on_utm_registered(event: UtmRegistered) -> None:
@@ -129,6 +134,8 @@ def register(
     async def on_utm_status_changed(event: UtmStatusChanged) -> None:
         """Raise or clear the unit's UTM監視 alert."""
         await monitoring.status_changed(event)
+
+    return raw
 
 
 async def flush_seen(runtime: ServiceRuntime, ingest: IngestService, every_seconds: float) -> None:

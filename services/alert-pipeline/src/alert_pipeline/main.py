@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=Limits(max_record_bytes=settings.max_record_bytes, max_json_depth=settings.max_json_depth),
     )
     monitoring = MonitoringService(store=store, publish_alert=publish_alert)
-    handlers.register(runtime, settings, ingest, monitoring)
+    raw_stream = handlers.register(runtime, settings, ingest, monitoring)
     lag = LagMonitor(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         group=settings.consumer_group,
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
+        rt.spawn(raw_stream.run(), name="utm-events-consumer")
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
         rt.spawn(lag.run(min(settings.lag_sample_seconds, settings.stall_seconds / 3)), name="consumer-lag")
         await reader.rollups.ensure_indexes()
