@@ -401,6 +401,10 @@ def main() -> int:
     parser.add_argument(
         "--syslog-events", type=int, default=100_000, help="events per syslog transport (0 = skip)"
     )
+    parser.add_argument(
+        "--pipeline-env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting of the pipeline processes, e.g. ALERT_PIPELINE_BATCH_MAX_RECORDS=20000 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -410,10 +414,12 @@ def main() -> int:
     email = f"bench-{run}@example.com"
     logs = ROOT / "test-artifacts" / "bench"
     common = {"APP_ENV": "test", "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "WARNING"}
+    tuning = dict(item.split("=", 1) for item in args.pipeline_env)
     pipeline = _service(
         "alert-pipeline",
         {
             **common,
+            **tuning,
             "ALERT_PIPELINE_DATABASE": f"alert-pipeline-bench-{run}",
             "ALERT_PIPELINE_RAW_TOPIC": topic,
             "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-bench-{run}",
@@ -462,7 +468,7 @@ def main() -> int:
         asyncio.run(_fill(filled, serials, args.events))
         raw_eps = asyncio.run(_raw_consume(filled, args.events))
         print(f"raw aiokafka consume: {raw_eps:,.0f} events/s", flush=True)
-        pipeline_eps = _filled_phase(filled, run, args.events, logs, common, profile)
+        pipeline_eps = _filled_phase(filled, run, args.events, logs, {**common, **tuning}, profile)
         print(f"pipeline on the filled topic: {pipeline_eps:,.0f} events/s", flush=True)
 
         steady_eps = pipeline_eps / 2
