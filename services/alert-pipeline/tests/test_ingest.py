@@ -330,6 +330,21 @@ async def test_counters_stay_exact_when_overlapping_batches_are_redelivered() ->
     }
 
 
+async def test_a_redelivered_batch_spanning_partitions_counts_only_what_each_had_not_applied() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    first = [replace(_json(f"a{i}", "traffic"), partition=0, offset=i) for i in range(4)]
+    await service.process_batch(first)
+    # Partition 0 again from offset 0 (4 records applied, 2 new) together with 3 new of partition 1.
+    again = [replace(_json(f"a{i}", "traffic"), partition=0, offset=i) for i in range(6)]
+    again += [replace(_json(f"b{i}", "traffic"), partition=1, offset=10 + i) for i in range(3)]
+    await service.process_batch(again)
+
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {"benign.traffic": 9}
+    assert store.progress == {("utm-events", 0): 5, ("utm-events", 1): 12}
+
+
 async def test_an_unreachable_database_is_retried_with_backoff_and_counts_once() -> None:
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = _service(store, published)
