@@ -179,16 +179,7 @@ async def _load(
         while await _events_counted(http, pipeline_url) - baseline < total:  # noqa: ASYNC110 - polls another process
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        metrics = (await http.get(f"{pipeline_url}/metrics")).text
-        for line in metrics.splitlines():
-            if line.startswith(
-                (
-                    "alert_pipeline_batch_records_count",
-                    "alert_pipeline_batch_records_sum",
-                    "alert_pipeline_batch_seconds_sum",
-                )
-            ):
-                print(line, flush=True)
+    _batch_figures(pipeline_url, "end to end")
     return n / elapsed, probes
 
 
@@ -237,6 +228,34 @@ async def _fill(topic: str, serials: list[str], n: int) -> None:
         await producer.stop()
 
 
+_FIGURES = re.compile(
+    r"^alert_pipeline_(batch_records_count|batch_records_sum|batch_seconds_sum|engine_seconds_total"
+    r"|store_seconds_total) (\S+)$",
+    re.MULTILINE,
+)
+
+
+def _batch_figures(pipeline_url: str, phase: str) -> None:
+    """Print the pipeline's batches: count, mean size, and time per batch in the engine and MongoDB."""
+    figures = {
+        m.group(1): float(m.group(2)) for m in _FIGURES.finditer(httpx.get(f"{pipeline_url}/metrics").text)
+    }
+    batches, records = figures.get("batch_records_count", 0), figures.get("batch_records_sum", 0)
+    if not batches or not records:
+        return
+    per_batch = {
+        name: figures.get(key, 0) / batches * 1000
+        for name, key in (("all", "batch_seconds_sum"), ("engine", "engine_seconds_total"),
+                          ("MongoDB", "store_seconds_total"))
+    }  # fmt: skip
+    print(
+        f"{phase}: {batches:.0f} batches of {records / batches:,.0f} records on average; per batch "
+        + ", ".join(f"{name} {ms:,.1f} ms" for name, ms in per_batch.items())
+        + f"; per record {figures.get('batch_seconds_sum', 0) / records * 1e6:,.1f} µs in the handler",
+        flush=True,
+    )
+
+
 def _filled_topic_eps(pipeline_url: str, n: int, timeout: float = 1800) -> float:
     """Events/s of a pipeline reading a filled topic: from its first counted event to the n-th."""
     deadline = time.monotonic() + timeout
@@ -248,7 +267,7 @@ def _filled_topic_eps(pipeline_url: str, n: int, timeout: float = 1800) -> float
             started = now
         if counted >= n and started is not None:
             return n / (now - started) if now > started else float(n)
-        time.sleep(0.02)
+        time.sleep(0.05)
     raise TimeoutError(f"the pipeline did not count {n} events within {timeout:.0f} s")
 
 
@@ -541,7 +560,9 @@ def _filled_phase(topic: str, run: str, n: int, logs: Path, common: dict[str, st
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         pipeline.wait_ready()
-        return _filled_topic_eps(pipeline.url, n)
+        eps = _filled_topic_eps(pipeline.url, n)
+        _batch_figures(pipeline.url, "filled topic")
+        return eps
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)

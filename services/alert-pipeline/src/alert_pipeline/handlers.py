@@ -50,10 +50,18 @@ class PipelineMetrics:
         self.batch_seconds = Histogram(
             "alert_pipeline_batch_seconds", "Time to process a batch", registry=registry
         )
+        self.engine_seconds = Counter(
+            "alert_pipeline_engine_seconds", "Time in the engine (decode, classify, count)", registry=registry
+        )
+        self.store_seconds = Counter(
+            "alert_pipeline_store_seconds", "Time waiting for MongoDB while ingesting", registry=registry
+        )
 
     def record(self, result: BatchResult, seconds: float) -> None:
         self.batch_size.observe(result.events)
         self.batch_seconds.observe(seconds)
+        self.engine_seconds.inc(result.engine_seconds)
+        self.store_seconds.inc(result.store_seconds)
         self.events.inc(result.events)
         self.threats.inc(result.threats)
         self.alerts.inc(result.new_alerts)

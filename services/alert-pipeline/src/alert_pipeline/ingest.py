@@ -102,6 +102,9 @@ class BatchResult:
     quarantined: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     published: int = 0
+    # Where the batch's time went: the engine's call, and waiting for MongoDB.
+    engine_seconds: float = 0.0
+    store_seconds: float = 0.0
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
@@ -246,17 +249,23 @@ class IngestService:
         values: list[bytes | None] = list(map(_VALUE, records))
         stamps: list[int] = list(map(_TIMESTAMP, records))
         now_ms = int(self._now().timestamp() * 1000)
+        started = time.perf_counter()
         if self.in_thread:
             batch = await asyncio.to_thread(self._process, values, stamps, now_ms)
         else:
             batch = self._process(values, stamps, now_ms)
+        result.engine_seconds = time.perf_counter() - started
         result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
         if not batch.seen:
+            started = time.perf_counter()
             await self.store.apply_counts(counts)
+            result.store_seconds = time.perf_counter() - started
             return result
 
+        started = time.perf_counter()
         units = await self.units.resolve(set(batch.seen))
         await self.units.learn(batch.aliases, units)
+        result.store_seconds += time.perf_counter() - started
         for identity, micros in batch.seen.items():
             unit = units.get(identity)
             self.seen.note(unit.serial_number if unit else identity, _moment(micros))
@@ -293,9 +302,11 @@ class IngestService:
                 quarantined.setdefault(product[0], product[1])
                 quarantine_records.setdefault(product[0], []).append(record)
 
+        started = time.perf_counter()
         written, kept = await asyncio.gather(
             self.store.insert_alerts(list(alerts.values())), self.store.quarantine(quarantined)
         )
+        result.store_seconds += time.perf_counter() - started
         self._refuse(result, written, alert_records)
         self._refuse(result, kept, quarantine_records)
         result.quarantined = len(kept.new) + len(kept.existing)
@@ -303,7 +314,9 @@ class IngestService:
         result.duplicates = len(written.existing)
         stored = [a for i, a in alerts.items() if i in written.new or i in written.existing]
         counts.threats = stored
+        started = time.perf_counter()
         await self.store.apply_counts(counts)
+        result.store_seconds += time.perf_counter() - started
         result.published = await self._notify(stored, written.new)
         return result
 
@@ -401,6 +414,8 @@ def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
         quarantined=first.quarantined + second.quarantined,
         rejected=first.rejected + second.rejected,
         published=first.published + second.published,
+        engine_seconds=first.engine_seconds + second.engine_seconds,
+        store_seconds=first.store_seconds + second.store_seconds,
     )
 
 
