@@ -314,6 +314,7 @@ class IngestService:
         result.duplicates = len(written.existing)
         stored = [a for i, a in alerts.items() if i in written.new or i in written.existing]
         counts.threats = stored
+        counts.new_alerts = written.new
         started = time.perf_counter()
         await self.store.apply_counts(counts)
         result.store_seconds += time.perf_counter() - started

@@ -6,8 +6,9 @@ unreachable server raises (``pymongo.errors.ConnectionFailure``), for the caller
 
 Counters are exact across redelivery: the benign counts of a batch and the position reached in each
 topic-partition are written in one transaction, and records at or below that position are not
-counted again; a threat is counted once per stored alert (the alert is marked counted in the same
-transaction).
+counted again; a threat is counted once per stored alert (its id goes to ``counted_alerts`` in the
+same transaction). Per batch the number of round trips is constant, whatever its size: no query
+ever runs per record.
 """
 
 from collections import defaultdict
@@ -47,6 +48,8 @@ class CountBatch:
 
     benign: Counts = field(default_factory=dict)
     threats: list[Alert] = field(default_factory=list)
+    # The ids among ``threats`` that this batch stored for the first time (so never counted yet).
+    new_alerts: set[str] = field(default_factory=set)
     first: dict[Position, int] = field(default_factory=dict)
     reached: dict[Position, int] = field(default_factory=dict)
     recount: Callable[[Mapping[Position, int]], Counts] | None = None
@@ -134,6 +137,8 @@ class MongoPipelineStore:
         # Device names and sending hosts seen on lines that carried a serial: alias → serial.
         self.aliases = db["unit_aliases"]
         self.alerts = db["alerts"]
+        # Ids of the alerts already in the counters: one insert_many per batch in its transaction.
+        self.counted = db["counted_alerts"]
         self.counters = db["counters"]
         # Per topic-partition, the last offset whose benign records are in the counters.
         self.progress = db["counter_progress"]
@@ -203,7 +208,7 @@ class MongoPipelineStore:
 
     async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
         """Insert alerts, ignoring those already stored; reports new, existing and refused ids."""
-        docs = {a.alert_id: {**a.document(), "counted": False} for a in alerts}
+        docs = {a.alert_id: a.document() for a in alerts}
         return await insert_isolated(self.alerts, docs)
 
     async def insert_alert(self, alert: Alert) -> bool:
@@ -324,13 +329,18 @@ class MongoPipelineStore:
             async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
         }
         counts = batch.benign_counts(applied)
-        ids = [a.alert_id for a in batch.threats]
-        counted = {
-            d["_id"]
-            async for d in self.alerts.find(
-                {"_id": {"$in": ids}, "counted": {"$ne": False}}, {"_id": 1}, session=session
-            )
-        }
+        # An alert stored before this batch (a redelivery) may already be counted; a new one is not.
+        known = [a.alert_id for a in batch.threats if a.alert_id not in batch.new_alerts]
+        counted: set[str] = set()
+        if known:
+            counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
+            # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
+            counted |= {
+                d["_id"]
+                async for d in self.alerts.find(
+                    {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
+                )
+            }
         fresh = [a for a in batch.threats if a.alert_id not in counted]
         for alert in fresh:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
@@ -346,9 +356,7 @@ class MongoPipelineStore:
                 },
             )
         if fresh:
-            await self.alerts.update_many(
-                {"_id": {"$in": [a.alert_id for a in fresh]}}, {"$set": {"counted": True}}, session=session
-            )
+            await self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session)
         if counts:
             await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
         moved = [
