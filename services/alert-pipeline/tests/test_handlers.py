@@ -42,10 +42,15 @@ class Ingest:
 
     def __init__(self) -> None:
         self.batches: list[list[bytes | None]] = []
+        self.prepared: list[object] = []
         self.units = Units()
 
-    async def process_isolating(self, records: Sequence[RawRecord]) -> BatchResult:
+    async def prepare(self, records: Sequence[RawRecord]) -> str:
+        return f"prepared {len(records)}"
+
+    async def process_isolating(self, records: Sequence[RawRecord], prepared: object = None) -> BatchResult:
         self.batches.append([r.value for r in records])
+        self.prepared.append(prepared)
         rejected = [Rejected(r, "no-format", "not a log line") for r in records if r.value == b"garbage"]
         return BatchResult(events=len(records), rejected=rejected)
 
@@ -62,9 +67,11 @@ async def test_a_raw_batch_reaches_the_ingest_and_a_rejected_record_becomes_a_de
     runtime, ingest, _, raw = _wired()
     letters = collect_dead_letters(runtime.broker)
     async with TestKafkaBroker(runtime.broker):
-        await raw.handle([Record(b"date=2026-11-25 devid=FGT1"), Record(b"garbage", partition=2, offset=7)])
+        batch = [Record(b"date=2026-11-25 devid=FGT1"), Record(b"garbage", partition=2, offset=7)]
+        await raw.handle(batch, await raw.prepare(batch))
 
     assert ingest.batches == [[b"date=2026-11-25 devid=FGT1", b"garbage"]]
+    assert ingest.prepared == ["prepared 2"]
     assert [(letter["reason_code"], letter["source_topic"]) for letter in letters] == [
         ("no-format", "utm-events")
     ]

@@ -362,7 +362,9 @@ async def test_an_unreachable_database_is_retried_with_backoff_and_counts_once()
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    await retry_infrastructure(lambda: service.process_isolating(BATCH), what="test", sleep=sleep)
+    # The engine's outcome computed ahead, as the consumer does, serves every attempt.
+    prepared = await service.prepare(BATCH)
+    await retry_infrastructure(lambda: service.process_isolating(BATCH, prepared), what="test", sleep=sleep)
 
     assert pauses == [0.5, 1.0]
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]

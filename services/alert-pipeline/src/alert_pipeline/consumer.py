@@ -5,6 +5,11 @@ that a batch reaches the ingest as the records themselves, with no per-record wr
 size and fetch settings are the pipeline's own. At-least-once: a batch's offsets are committed
 only once its work is done (a batch cut short by a crash or a rebalance is delivered again, and the
 ingest counts it exactly once).
+
+Two batches are in flight: while one is being stored (waiting for MongoDB), the next one is
+fetched and goes through the engine (``prepare``, in a worker thread when the engine releases the
+GIL). The stored part stays strictly in order: a batch's storage starts only after the one before
+it is stored and committed, which the counters' per-partition watermark requires.
 """
 
 import asyncio
@@ -18,7 +23,15 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[Sequence[ConsumerRecord[Any, Any]]], Awaitable[None]]
+Records = Sequence[ConsumerRecord[Any, Any]]
+BatchHandler = Callable[[Records, Any], Awaitable[None]]
+BatchPreparer = Callable[[Records], Awaitable[Any]]
+# After an unexpected failure the consumer is made anew (its batches are delivered again).
+RESTART_PAUSE_SECONDS = 1.0
+
+
+async def _nothing_prepared(records: Records) -> None:
+    return None
 
 
 class RawStream:
@@ -36,10 +49,12 @@ class RawStream:
         session_timeout_ms: int,
         fetch_max_bytes: int,
         max_partition_fetch_bytes: int,
+        prepare: BatchPreparer = _nothing_prepared,
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.topic = topic
         self.handle = handle
+        self.prepare = prepare
         self.max_records = max_records
         self.batch_timeout_ms = batch_timeout_ms
         self._ready = ready
@@ -60,10 +75,21 @@ class RawStream:
         }
 
     async def run(self) -> None:
-        """Consume until cancelled; an unreachable Kafka at start is waited for."""
+        """Consume until cancelled; an unexpected failure makes a new consumer after a pause."""
         while not self._ready():  # noqa: ASYNC110 - the broker's lifespan has no event to wait on
             await asyncio.sleep(0.1)
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("raw stream consumer failed; its uncommitted batches come again")
+                await asyncio.sleep(RESTART_PAUSE_SECONDS)
+
+    async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(self.topic, **self._options)
+        storing: asyncio.Task[None] | None = None
         try:
             await self._start(consumer)
             while True:
@@ -73,12 +99,32 @@ class RawStream:
                 if not batches:
                     continue
                 records = list(itertools.chain.from_iterable(batches.values()))
-                await self.handle(records)
-                await self._commit(
-                    consumer, {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
-                )
+                try:
+                    prepared = await self.prepare(records)
+                except Exception:
+                    log.exception("a batch was not prepared; it is processed whole")
+                    prepared = None
+                done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self._finish(consumer, records, prepared, done))
         finally:
+            if storing is not None:
+                if not storing.done():
+                    storing.cancel()
+                await asyncio.gather(storing, return_exceptions=True)
             await consumer.stop()
+
+    async def _finish(
+        self, consumer: AIOKafkaConsumer, records: Records, prepared: Any, done: dict[TopicPartition, int]
+    ) -> None:
+        await self.handle(records, prepared)
+        try:
+            await consumer.commit(done)
+        except (CommitFailedError, KafkaError) as exc:
+            # The partitions moved to another member (or Kafka is away): the batch is delivered
+            # again, which the ingest absorbs (alerts by ID, counters by offset).
+            log.warning("raw stream offsets not committed", extra={"error": repr(exc)[:300]})
 
     @staticmethod
     async def _start(consumer: AIOKafkaConsumer) -> None:
@@ -91,12 +137,3 @@ class RawStream:
                 log.warning("raw stream consumer not started; retrying", extra={"error": repr(exc)[:300]})
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
-
-    @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # The partitions moved to another member (or Kafka is away): the batch is delivered
-            # again, which the ingest absorbs (alerts by ID, counters by offset).
-            log.warning("raw stream offsets not committed", extra={"error": repr(exc)[:300]})

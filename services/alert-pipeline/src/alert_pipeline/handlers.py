@@ -87,18 +87,19 @@ async def _dead_letter(runtime: ServiceRuntime, rejected: Rejected) -> None:
 
 def raw_batch_handler(
     runtime: ServiceRuntime, ingest: IngestService, metrics: PipelineMetrics
-) -> Callable[[Sequence[Any]], Awaitable[None]]:
+) -> Callable[[Sequence[Any], Any], Awaitable[None]]:
     """What the raw stream's consumer does with each batch of records."""
 
-    async def on_utm_events(records: Sequence[Any]) -> None:
+    async def on_utm_events(records: Sequence[Any], prepared: Any = None) -> None:
         """A batch of raw UTM records; its offsets are committed only after this returns.
 
+        ``prepared``: the engine's outcome for the batch, computed ahead (``IngestService.prepare``).
         A record that cannot be processed goes to the dead-letter topic alone; an unreachable
         MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
         """
         started = time.perf_counter()
         result: BatchResult = await retry_infrastructure(
-            lambda: ingest.process_isolating(records), what="utm-events batch"
+            lambda: ingest.process_isolating(records, prepared), what="utm-events batch"
         )
         if result.rejected:
             await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))
@@ -123,6 +124,7 @@ def register(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         topic=settings.raw_topic,
         group=settings.consumer_group,
+        prepare=ingest.prepare,
         handle=raw_batch_handler(runtime, ingest, PipelineMetrics(runtime)),
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,

@@ -203,6 +203,18 @@ class SeenTracker:
 AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class Prepared:
+    """The engine's outcome for a batch, computed ahead (while the batch before it is stored)."""
+
+    records: Sequence[RawRecord]
+    values: list[bytes | None]
+    stamps: list[int]
+    now_ms: int
+    outcome: BatchOutcome
+    engine_seconds: float
+
+
 class IngestService:
     """Processes batches of raw records; safe to run again on the same batch (at-least-once input)."""
 
@@ -237,8 +249,25 @@ class IngestService:
 
     # --- a batch ---
 
-    async def process_batch(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Check, decode, classify, store and publish one batch; raises only for infrastructure."""
+    async def prepare(self, records: Sequence[RawRecord]) -> Prepared:
+        """Run the engine on a batch (in a worker thread when ``in_thread``)."""
+        values: list[bytes | None] = list(map(_VALUE, records))
+        stamps: list[int] = list(map(_TIMESTAMP, records))
+        now_ms = int(self._now().timestamp() * 1000)
+        started = time.perf_counter()
+        if self.in_thread:
+            outcome = await asyncio.to_thread(self._process, values, stamps, now_ms)
+        else:
+            outcome = self._process(values, stamps, now_ms)
+        return Prepared(records, values, stamps, now_ms, outcome, time.perf_counter() - started)
+
+    async def process_batch(
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+    ) -> BatchResult:
+        """Check, decode, classify, store and publish one batch; raises only for infrastructure.
+
+        ``prepared``: the engine's outcome for exactly these records, when it was computed ahead.
+        """
         result = BatchResult(events=len(records))
         counts = CountBatch()
         for position, run in itertools.groupby(records, key=_POSITION):
@@ -246,15 +275,10 @@ class IngestService:
             low, high = min(offsets), max(offsets)
             counts.first[position] = min(low, counts.first.get(position, low))
             counts.reached[position] = max(high, counts.reached.get(position, high))
-        values: list[bytes | None] = list(map(_VALUE, records))
-        stamps: list[int] = list(map(_TIMESTAMP, records))
-        now_ms = int(self._now().timestamp() * 1000)
-        started = time.perf_counter()
-        if self.in_thread:
-            batch = await asyncio.to_thread(self._process, values, stamps, now_ms)
-        else:
-            batch = self._process(values, stamps, now_ms)
-        result.engine_seconds = time.perf_counter() - started
+        if prepared is None or prepared.records is not records:
+            prepared = await self.prepare(records)
+        values, stamps, now_ms, batch = prepared.values, prepared.stamps, prepared.now_ms, prepared.outcome
+        result.engine_seconds = prepared.engine_seconds
         result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
         if not batch.seen:
             started = time.perf_counter()
@@ -360,11 +384,13 @@ class IngestService:
         await self.store.mark_notified(a.alert_id for a in due)
         return len(due)
 
-    async def process_isolating(self, records: Sequence[RawRecord]) -> BatchResult:
+    async def process_isolating(
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+    ) -> BatchResult:
         """``process_batch``, splitting the batch when something unforeseen fails, down to the one
         record that caused it (rejected as ``internal-error``); infrastructure failures still raise."""
         try:
-            return await self.process_batch(records)
+            return await self.process_batch(records, prepared)
         except Exception as exc:
             if is_infrastructure_failure(exc):
                 raise
