@@ -8,6 +8,7 @@
 #   make test         lint, then the test suite against its own servers (.state/test, other ports)
 #   make lint         ruff check, ruff format --check, mypy
 #   make bench        the pipeline benchmark on its own servers (.state/bench); BENCH_ARGS=--no-notifier
+#   make profile      the benchmark with py-spy on the pipeline: benchmarks/profiles/pipeline.txt
 #   make bench-reports  report, comparison and PDF latency over 100 companies' month of aggregates
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
@@ -17,7 +18,7 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run stop status logs test lint bench bench-reports asyncapi clean-state
+.PHONY: help deps deps-test run stop status logs test lint bench profile bench-reports asyncapi clean-state
 
 S ?=
 N ?= 50
@@ -74,6 +75,9 @@ lint:
 
 bench: deps
 	@scripts/bench.sh $(BENCH_ARGS)
+
+profile: deps
+	@benchmarks/profile.sh $(BENCH_ARGS)
 
 bench-reports: deps
 	@BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh $(BENCH_ARGS)

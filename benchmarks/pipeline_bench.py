@@ -1,17 +1,26 @@
 """Throughput and alert-latency benchmark of the alert pipeline (``make bench``; not a test).
 
-Pushes N raw UTM events (about 5 % threats, every vendor format mixed) into a fresh raw topic
-while one alert-pipeline process and one notifier process run, and prints:
+Pushes N raw UTM events (about 5 % threats, every vendor format mixed) through one alert-pipeline
+process while a notifier process runs, and prints:
 
-- pipeline_eps: events/s from the first produce until the pipeline has counted the last event
-  (its ``alert_pipeline_events_total`` metric);
-- raw_consume_eps: how fast a bare aiokafka consumer reads the same events from the same broker;
+- pipeline_eps: events/s of a pipeline whose consumer group starts on a topic already filled with
+  the N events (a second pipeline process, started once all events are in), from its first counted
+  event until it has counted the last (its ``alert_pipeline_events_total`` metric): the producer's
+  own speed never caps it;
+- raw_consume_eps: how fast a bare aiokafka consumer reads the same filled topic in the same run,
+  from its first record to its last;
 - ratio: pipeline_eps / raw_consume_eps;
-- alert_email_p50_ms / alert_email_p99_ms: from producing an important event (a ★★★ probe) until
-  the SMTP server accepted its email (the Maildir file's mtime), measured while a steady load runs
-  at ``--steady-rate`` events/s (default 10,000/s, half the throughput target). Probes sent during
-  the throughput burst, where the producer outruns the pipeline and every probe waits behind the
-  backlog, are reported on a line of their own: that figure is queueing, not processing latency.
+- end_to_end_eps: events/s from the first produce until the pipeline has counted the last event,
+  with the producer running at the same time;
+- steady_eps: the steady load, half of pipeline_eps; under it, important probes (★★★ events):
+  alert_publish_p99_ms from producing a probe until its ``alert-detected`` is published (the Kafka
+  timestamps of both records), and alert_email_p50_ms / alert_email_p99_ms until the SMTP server
+  accepted its email (the Maildir file's mtime). Probes sent during the end-to-end burst, where the
+  producer outruns the pipeline and every probe waits behind the backlog, are reported on a line
+  of their own: that figure is queueing, not processing latency.
+
+With ``BENCH_PROFILE=<file>``, py-spy records the filled-topic pipeline while it runs
+(benchmarks/profile.sh) and writes its raw collapsed stacks there.
 
 Then the syslog collector's share (scripts/syslog.sh, started by ``make bench``): a second pipeline
 reads the collector's topic (utm-events) while the same simulated lines, behind RFC 5424 headers, go
@@ -34,7 +43,9 @@ import asyncio
 import json
 import os
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -53,7 +64,7 @@ from alert_pipeline.syslog_sender import SyslogSender, with_header
 from shared.events import AccountProvisioned, UtmRegistered
 from shared.sealing import Sealer
 from shared.settings import DEV_SEALING_KEY
-from shared.topics import UTM_REGISTERED
+from shared.topics import ALERT_DETECTED, UTM_REGISTERED
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the process starter of the tests: one for both
@@ -168,16 +179,7 @@ async def _load(
         while await _events_counted(http, pipeline_url) - baseline < total:  # noqa: ASYNC110 - polls another process
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        metrics = (await http.get(f"{pipeline_url}/metrics")).text
-        for line in metrics.splitlines():
-            if line.startswith(
-                (
-                    "alert_pipeline_batch_records_count",
-                    "alert_pipeline_batch_records_sum",
-                    "alert_pipeline_batch_seconds_sum",
-                )
-            ):
-                print(line, flush=True)
+    _batch_figures(pipeline_url, "end to end")
     return n / elapsed, probes
 
 
@@ -210,6 +212,82 @@ async def _steady(
     finally:
         await producer.stop()
     return probes
+
+
+async def _fill(topic: str, serials: list[str], n: int) -> None:
+    """Produce ``n`` simulated events into ``topic`` as fast as one producer can."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, linger_ms=10, max_batch_size=512 * 1024, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        for _, (serial, _, raw) in zip(range(n), events(serials, threat_ratio=0.05, seed=5), strict=False):
+            await producer.send(topic, raw, key=serial.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+_FIGURES = re.compile(
+    r"^alert_pipeline_(batch_records_count|batch_records_sum|batch_seconds_sum|engine_seconds_total"
+    r"|store_seconds_total) (\S+)$",
+    re.MULTILINE,
+)
+
+
+def _batch_figures(pipeline_url: str, phase: str) -> None:
+    """Print the pipeline's batches: count, mean size, and time per batch in the engine and MongoDB."""
+    figures = {
+        m.group(1): float(m.group(2)) for m in _FIGURES.finditer(httpx.get(f"{pipeline_url}/metrics").text)
+    }
+    batches, records = figures.get("batch_records_count", 0), figures.get("batch_records_sum", 0)
+    if not batches or not records:
+        return
+    per_batch = {
+        name: figures.get(key, 0) / batches * 1000
+        for name, key in (("handler", "batch_seconds_sum"), ("MongoDB within it", "store_seconds_total"),
+                          ("engine (ahead, overlapping the batch before)", "engine_seconds_total"))
+    }  # fmt: skip
+    print(
+        f"{phase}: {batches:.0f} batches of {records / batches:,.0f} records on average; per batch "
+        + ", ".join(f"{name} {ms:,.1f} ms" for name, ms in per_batch.items()),
+        flush=True,
+    )
+
+
+def _filled_topic_eps(pipeline_url: str, n: int, timeout: float = 1800) -> float:
+    """Events/s of a pipeline reading a filled topic: from its first counted event to the n-th."""
+    deadline = time.monotonic() + timeout
+    started: float | None = None
+    while time.monotonic() < deadline:
+        counted = _counted(pipeline_url)
+        now = time.monotonic()
+        if counted > 0 and started is None:
+            started = now
+        if counted >= n and started is not None:
+            return n / (now - started) if now > started else float(n)
+        time.sleep(0.05)
+    raise TimeoutError(f"the pipeline did not count {n} events within {timeout:.0f} s")
+
+
+async def _publish_latencies(probes: dict[str, float], within: float = 60) -> list[float]:
+    """Milliseconds from each probe's produce to its ``alert-detected`` record (Kafka timestamps)."""
+    consumer = AIOKafkaConsumer(
+        ALERT_DETECTED, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + within
+    try:
+        while len(found) < len(probes) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for record in (r for part in batch.values() for r in part):
+                alert_id = json.loads(record.value).get("alert_id")
+                if alert_id in probes and alert_id not in found:
+                    found[alert_id] = record.timestamp - probes[alert_id] * 1000
+    finally:
+        await consumer.stop()
+    return sorted(found.values())
 
 
 async def _raw_consume(topic: str, n: int) -> float:
@@ -337,11 +415,14 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=50)
     parser.add_argument("--no-notifier", action="store_true", help="measure the pipeline alone")
     parser.add_argument("--probe-every", type=float, default=0.25, help="seconds between important probes")
-    parser.add_argument("--steady-rate", type=float, default=10_000, help="events/s during latency")
     parser.add_argument("--steady-seconds", type=float, default=20, help="how long the steady load runs")
     parser.add_argument(
         "--syslog-events", type=int, default=100_000, help="events per syslog transport (0 = skip)"
     )
+    parser.add_argument(
+        "--pipeline-env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting of the pipeline processes, e.g. ALERT_PIPELINE_BATCH_MAX_RECORDS=20000 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -351,10 +432,12 @@ def main() -> int:
     email = f"bench-{run}@example.com"
     logs = ROOT / "test-artifacts" / "bench"
     common = {"APP_ENV": "test", "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "WARNING"}
+    tuning = dict(item.split("=", 1) for item in args.pipeline_env)
     pipeline = _service(
         "alert-pipeline",
         {
             **common,
+            **tuning,
             "ALERT_PIPELINE_DATABASE": f"alert-pipeline-bench-{run}",
             "ALERT_PIPELINE_RAW_TOPIC": topic,
             "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-bench-{run}",
@@ -374,6 +457,8 @@ def main() -> int:
             logs / f"{run}-notifier.log",
         )
     )
+    filled = f"{topic}-filled"
+    profile = os.environ.get("BENCH_PROFILE", "")
     try:
         pipeline.wait_ready()
         if notifier:
@@ -381,11 +466,13 @@ def main() -> int:
         asyncio.run(_setup(topic, company_id, serials, email, run))
         asyncio.run(_wait_units(f"alert-pipeline-bench-{run}", serials))
         time.sleep(2)  # the notifier's recipient projection
-        print(f"pushing {args.events} events for {len(serials)} units into {topic} ...", flush=True)
-        pipeline_eps, probes = asyncio.run(
+        print(
+            f"end to end: pushing {args.events} events for {len(serials)} units into {topic} ...", flush=True
+        )
+        end_to_end_eps, probes = asyncio.run(
             _load(topic, serials, args.events, pipeline.url, run, args.probe_every)
         )
-        print(f"pipeline: {pipeline_eps:,.0f} events/s end to end", flush=True)
+        print(f"pipeline: {end_to_end_eps:,.0f} events/s end to end (live producer)", flush=True)
         if notifier:
             burst = sorted(_email_latencies(probes))
             print(
@@ -393,17 +480,27 @@ def main() -> int:
                 f"p50 {_ms(statistics.median(burst) if burst else None)}, p99 {_ms(_p99(burst))}",
                 flush=True,
             )
-            steady = f"{args.steady_rate:,.0f} events/s for {args.steady_seconds:.0f} s"
+
+        print(f"filling {filled} with {args.events} events ...", flush=True)
+        asyncio.run(_create_topic(filled))
+        asyncio.run(_fill(filled, serials, args.events))
+        raw_eps = asyncio.run(_raw_consume(filled, args.events))
+        print(f"raw aiokafka consume: {raw_eps:,.0f} events/s", flush=True)
+        pipeline_eps = _filled_phase(filled, run, args.events, logs, {**common, **tuning}, profile)
+        print(f"pipeline on the filled topic: {pipeline_eps:,.0f} events/s", flush=True)
+
+        steady_eps = pipeline_eps / 2
+        publish: list[float] = []
+        latencies: list[float] = []
+        if notifier:
+            steady = f"{steady_eps:,.0f} events/s (half the capacity) for {args.steady_seconds:.0f} s"
             print(f"steady load: {steady} ...", flush=True)
             probes = asyncio.run(
-                _steady(topic, serials, run, rate=args.steady_rate, seconds=args.steady_seconds,
+                _steady(topic, serials, run, rate=steady_eps, seconds=args.steady_seconds,
                         probe_every=args.probe_every)
             )  # fmt: skip
             latencies = sorted(_email_latencies(probes))
-        else:
-            latencies = []
-        raw_eps = asyncio.run(_raw_consume(topic, args.events))
-        print(f"raw aiokafka consume: {raw_eps:,.0f} events/s", flush=True)
+            publish = asyncio.run(_publish_latencies(probes))
     finally:
         pipeline.stop()
         if notifier:
@@ -412,21 +509,68 @@ def main() -> int:
     p50 = statistics.median(latencies) if latencies else None
     p99 = _p99(latencies)
     print(
-        f"alert emails under the steady load: {len(latencies)}/{len(probes)} probes mailed; "
-        f"p50 {_ms(p50)}, p99 {_ms(p99)}",
+        f"under the steady load: {len(publish)}/{len(probes)} probes published, p99 {_ms(_p99(publish))}; "
+        f"{len(latencies)}/{len(probes)} mailed; p50 {_ms(p50)}, p99 {_ms(p99)}",
         flush=True,
     )
     result = {
         "pipeline_eps": round(pipeline_eps),
+        "end_to_end_eps": round(end_to_end_eps),
         "raw_consume_eps": round(raw_eps),
         "ratio": round(pipeline_eps / raw_eps, 3),
-        "alert_email_p50_ms": round(p50) if p50 is not None else None,
-        "alert_email_p99_ms": round(p99) if p99 is not None else None,
+        "steady_eps": round(steady_eps),
+        "alert_publish_p99_ms": _round(_p99(publish)),
+        "alert_email_p50_ms": _round(p50),
+        "alert_email_p99_ms": _round(p99),
         "events": args.events,
         **syslog,
     }
     print(json.dumps(result))
     return 0
+
+
+async def _create_topic(topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+def _filled_phase(topic: str, run: str, n: int, logs: Path, common: dict[str, str], profile: str) -> float:
+    """A pipeline started once ``topic`` holds all ``n`` events; its events/s (py-spy on request)."""
+    pipeline = _service(
+        "alert-pipeline",
+        {
+            **common,
+            "ALERT_PIPELINE_DATABASE": f"alert-pipeline-bench-{run}",
+            "ALERT_PIPELINE_RAW_TOPIC": topic,
+            "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-filled-{run}",
+        },
+        logs / f"{run}-alert-pipeline-filled.log",
+    )
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        if profile and pipeline.process is not None:
+            spy = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(pipeline.process.pid),
+                 "--format", "raw", "--rate", "200", "--output", profile, "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        pipeline.wait_ready()
+        eps = _filled_topic_eps(pipeline.url, n)
+        _batch_figures(pipeline.url, "filled topic")
+        return eps
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        pipeline.stop()
+
+
+def _round(value: float | None) -> int | None:
+    return round(value) if value is not None else None
 
 
 def _p99(values: list[float]) -> float | None:

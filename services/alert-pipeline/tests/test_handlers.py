@@ -3,12 +3,15 @@ the ingest as Kafka records, what it rejects goes to the dead-letter topic, regi
 changes reach the monitoring."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from faststream.kafka import TestKafkaBroker
+from prometheus_client import generate_latest
 
 from alert_pipeline import handlers
+from alert_pipeline.consumer import RawStream
 from alert_pipeline.ingest import BatchResult, RawRecord, Rejected
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime, create_runtime
@@ -24,46 +27,60 @@ class Units:
         self.remembered.append(unit)
 
 
+@dataclass
+class Record:
+    value: bytes
+    topic: str = "utm-events"
+    partition: int = 0
+    offset: int = 0
+    key: bytes | None = None
+    timestamp: int = 0
+
+
 class Ingest:
     """Takes every batch and rejects the records whose value is ``b"garbage"``."""
 
     def __init__(self) -> None:
         self.batches: list[list[bytes | None]] = []
+        self.prepared: list[object] = []
         self.units = Units()
 
-    async def process_isolating(self, records: Sequence[RawRecord]) -> BatchResult:
-        # aiokafka hands a batch over as a tuple of records, TestKafkaBroker as a list, which the
-        # handler passes on wrapped in a tuple of one: unwrapped here.
-        if len(records) == 1 and isinstance(records[0], list):
-            records = records[0]
+    async def prepare(self, records: Sequence[RawRecord]) -> str:
+        return f"prepared {len(records)}"
+
+    async def process_isolating(self, records: Sequence[RawRecord], prepared: object = None) -> BatchResult:
         self.batches.append([r.value for r in records])
+        self.prepared.append(prepared)
         rejected = [Rejected(r, "no-format", "not a log line") for r in records if r.value == b"garbage"]
         return BatchResult(events=len(records), rejected=rejected)
 
 
-def _wired() -> tuple[ServiceRuntime, Ingest, UseCases]:
+def _wired() -> tuple[ServiceRuntime, Ingest, UseCases, RawStream]:
     settings = Settings()
     runtime, ingest = create_runtime("alert-pipeline", settings), Ingest()
     monitoring = UseCases(unit_registered="the unit as the projection stores it")
-    handlers.register(runtime, settings, cast(Any, ingest), cast(Any, monitoring))
-    return runtime, ingest, monitoring
+    raw = handlers.register(runtime, settings, cast(Any, ingest), cast(Any, monitoring))
+    return runtime, ingest, monitoring, raw
 
 
-async def test_raw_records_reach_the_ingest_and_a_rejected_one_becomes_a_dead_letter() -> None:
-    runtime, ingest, _ = _wired()
+async def test_a_raw_batch_reaches_the_ingest_and_a_rejected_record_becomes_a_dead_letter() -> None:
+    runtime, ingest, _, raw = _wired()
     letters = collect_dead_letters(runtime.broker)
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await broker.publish_batch(b"date=2026-11-25 devid=FGT1", b"garbage", topic="utm-events")
+    async with TestKafkaBroker(runtime.broker):
+        batch = [Record(b"date=2026-11-25 devid=FGT1"), Record(b"garbage", partition=2, offset=7)]
+        await raw.handle(batch, await raw.prepare(batch))
 
     assert ingest.batches == [[b"date=2026-11-25 devid=FGT1", b"garbage"]]
+    assert ingest.prepared == ["prepared 2"]
     assert [(letter["reason_code"], letter["source_topic"]) for letter in letters] == [
         ("no-format", "utm-events")
     ]
-    assert letters[0]["payload"] == "garbage"
+    assert (letters[0]["payload"], letters[0]["partition"], letters[0]["offset"]) == ("garbage", 2, 7)
+    assert "alert_pipeline_rejected_total 1.0" in generate_latest(runtime.registry).decode()
 
 
 async def test_a_registration_is_remembered_and_a_status_change_reaches_the_monitoring() -> None:
-    runtime, ingest, monitoring = _wired()
+    runtime, ingest, monitoring, _ = _wired()
     unit = {
         "company_id": "C-1", "unit_id": "U-1", "serial_number": "FGT60FTK2109ABCD",
         "mac_address": "00:09:0F:AA:BB:CC", "name": "本社 UTM-1",

@@ -6,15 +6,16 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
-from alert_pipeline.classifier import Classification, Classifier
-from alert_pipeline.ingest import IngestService, exceeds_json_depth, retry_infrastructure
+from alert_pipeline.classifier import Classifier
+from alert_pipeline.hotpath import make_engine
+from alert_pipeline.ingest import IngestService, exceeds_json_depth, retry_infrastructure, rules_text
 from alert_pipeline.models import Alert, Unit, hour_bucket
-from alert_pipeline.parsing import ParsedEvent, parse_record
 from alert_pipeline.repository import CountBatch, CounterKey, WriteOutcome, threat_fields
 from alert_pipeline.storable import normalise
 from shared.events import AlertDetected
@@ -91,6 +92,7 @@ class Record:
     partition: int = 0
     offset: int = 0
     key: bytes | None = None
+    timestamp: int = 0
 
 
 def _json(event_id: str, kind: str, serial: str = UNIT.serial_number, **extra: Any) -> Record:
@@ -197,19 +199,23 @@ async def test_alert_ids_are_stable_and_event_ids_follow_them() -> None:
 # --- one record, one fate ---------------------------------------------------------------------
 
 
-class FragileClassifier(Classifier):
-    """Raises for one signature, as a bug in a rule would."""
+class Sabotaged:
+    """The engine of the packaged rules, except that a threat signed ``BOOM`` comes back with a
+    category the alert texts do not know, as a bug in a rule would make it."""
 
-    def classify(self, event: ParsedEvent) -> Classification:
-        if event.signature == "BOOM":
-            raise KeyError("rule bug")
-        return super().classify(event)
+    def __init__(self) -> None:
+        self.engine = make_engine(rules_text())
 
-
-def _decode_or_fail(raw: bytes) -> ParsedEvent:
-    if raw.startswith(b"CRASH"):
-        raise ValueError("decoder bug")
-    return parse_record(raw)
+    def process(self, *args: Any) -> Any:
+        batch = self.engine.process(*args)
+        threats = [
+            (index, event, ("no-such-category", *outcome[1:]) if event["signature"] == "BOOM" else outcome)
+            for index, event, outcome in batch.threats
+        ]
+        return SimpleNamespace(
+            events=batch.events, counts=batch.counts, threats=threats, rejects=batch.rejects,
+            seen=batch.seen, aliases=batch.aliases,
+        )  # fmt: skip
 
 
 def _fortigate(serial: str, **fields: str) -> Record:
@@ -225,7 +231,7 @@ def _invalid_utf8(record: Record) -> Record:
 
 HOSTILE = _offsets(
     _json("w1", "webfilter", action="blocked", level="warning", signature="Malicious Websites"),
-    Record(b"CRASH: the decoder raises a plain ValueError"),
+    Record(b"CRASH: no log line at all"),
     _json("b1", "ips", action="dropped", level="critical", signature="BOOM"),
     Record(b'{"serial_number": "' + b"A" * 70_000 + b'"}'),
     Record(b"[" * 30_000 + b"]" * 30_000),
@@ -241,16 +247,13 @@ HOSTILE = _offsets(
 async def test_each_hostile_record_is_rejected_alone_and_the_rest_is_processed() -> None:
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = IngestService(
-        store=store,
-        classifier=FragileClassifier.load(),
-        publish_alert=_collect(published),
-        decode=_decode_or_fail,
+        store=store, classifier=Classifier.load(), publish_alert=_collect(published), engine=Sabotaged()
     )
     result = await service.process_batch(HOSTILE)
 
     fates = {r.record.offset: r.code for r in result.rejected}
     assert fates == {
-        1: "decoder-error",
+        1: "unparseable",
         2: "build-error",
         3: "too-large",
         4: "too-deep",
@@ -327,6 +330,21 @@ async def test_counters_stay_exact_when_overlapping_batches_are_redelivered() ->
     }
 
 
+async def test_a_redelivered_batch_spanning_partitions_counts_only_what_each_had_not_applied() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    first = [replace(_json(f"a{i}", "traffic"), partition=0, offset=i) for i in range(4)]
+    await service.process_batch(first)
+    # Partition 0 again from offset 0 (4 records applied, 2 new) together with 3 new of partition 1.
+    again = [replace(_json(f"a{i}", "traffic"), partition=0, offset=i) for i in range(6)]
+    again += [replace(_json(f"b{i}", "traffic"), partition=1, offset=10 + i) for i in range(3)]
+    await service.process_batch(again)
+
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {"benign.traffic": 9}
+    assert store.progress == {("utm-events", 0): 5, ("utm-events", 1): 12}
+
+
 async def test_an_unreachable_database_is_retried_with_backoff_and_counts_once() -> None:
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = _service(store, published)
@@ -344,7 +362,9 @@ async def test_an_unreachable_database_is_retried_with_backoff_and_counts_once()
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    await retry_infrastructure(lambda: service.process_isolating(BATCH), what="test", sleep=sleep)
+    # The engine's outcome computed ahead, as the consumer does, serves every attempt.
+    prepared = await service.prepare(BATCH)
+    await retry_infrastructure(lambda: service.process_isolating(BATCH, prepared), what="test", sleep=sleep)
 
     assert pauses == [0.5, 1.0]
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
@@ -363,26 +383,23 @@ async def test_a_record_error_is_not_retried_as_infrastructure() -> None:
 
 async def test_a_line_without_serial_is_tied_to_its_unit_by_a_name_learnt_earlier() -> None:
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    moment = datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC)
-
-    def decode(raw: bytes) -> ParsedEvent:
-        serial, devname, kind = raw.decode().split(",")
-        event = ParsedEvent(
-            serial_number=serial, occurred_at=moment, kind=kind, event_key=raw.decode(),
-            action="dropped", level="critical", signature="Attack", device_name=devname,
-        )  # fmt: skip
-        return replace(event, outcome=Classifier.load().classify(event))
-
-    service = IngestService(
-        store=store, classifier=Classifier.load(), publish_alert=_collect(published), decode=decode
+    service = _service(store, published)
+    nameless = (
+        b"date=2026-01-05 time=12:04:05 devname=HQ-FW type=utm subtype=ips level=alert "
+        b"severity=critical action=dropped attack=Attack"
     )
-    await service.process_batch(_offsets(Record(b",HQ-FW,ips")))
+    named = f"date=2026-01-05 time=12:04:06 devname=HQ-FW devid={UNIT.serial_number} type=traffic"
+    await service.process_batch(_offsets(Record(nameless)))
     assert not store.alerts  # nothing learnt yet: quarantined
-    await service.process_batch(_offsets(Record(f"{UNIT.serial_number},HQ-FW,traffic".encode()), start=1))
-    await service.process_batch(_offsets(Record(b",HQ-FW,ips"), start=2))
+    assert [d["serial_number"] for d in store.quarantined.values()] == ["devname:HQ-FW"]
+    await service.process_batch(_offsets(Record(named.encode()), start=1))
+    await service.process_batch(_offsets(Record(nameless), start=2))
 
     assert store.alias_map == {"devname:HQ-FW": UNIT.serial_number}
-    assert [a.unit_id for a in store.alerts.values()] == ["U-1"]
+    assert [(a.unit_id, a.signature) for a in store.alerts.values()] == [("U-1", "Attack")]
+    # 12:04 in Japan time (FortiGate's default zone) is 03:04 UTC.
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {"benign.traffic": 1, "threats.ips.count": 1, "threats.ips.severity_3": 1}
 
 
 def test_json_depth_is_measured_outside_strings() -> None:

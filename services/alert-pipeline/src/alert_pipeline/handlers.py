@@ -3,12 +3,12 @@
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 
+from alert_pipeline.consumer import RawStream
 from alert_pipeline.ingest import BatchResult, IngestService, Rejected, retry_infrastructure
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.settings import Settings
@@ -50,10 +50,18 @@ class PipelineMetrics:
         self.batch_seconds = Histogram(
             "alert_pipeline_batch_seconds", "Time to process a batch", registry=registry
         )
+        self.engine_seconds = Counter(
+            "alert_pipeline_engine_seconds", "Time in the engine (decode, classify, count)", registry=registry
+        )
+        self.store_seconds = Counter(
+            "alert_pipeline_store_seconds", "Time waiting for MongoDB while ingesting", registry=registry
+        )
 
     def record(self, result: BatchResult, seconds: float) -> None:
         self.batch_size.observe(result.events)
         self.batch_seconds.observe(seconds)
+        self.engine_seconds.inc(result.engine_seconds)
+        self.store_seconds.inc(result.store_seconds)
         self.events.inc(result.events)
         self.threats.inc(result.threats)
         self.alerts.inc(result.new_alerts)
@@ -77,9 +85,27 @@ async def _dead_letter(runtime: ServiceRuntime, rejected: Rejected) -> None:
     await retry_infrastructure(lambda: runtime.dead_letters.send(letter), what="dead letter")
 
 
-async def _raw_records(msg: Any) -> None:
-    # The handler reads the ConsumerRecords themselves: decoding each body here would be wasted work.
-    return None
+def raw_batch_handler(
+    runtime: ServiceRuntime, ingest: IngestService, metrics: PipelineMetrics
+) -> Callable[[Sequence[Any], Any], Awaitable[None]]:
+    """What the raw stream's consumer does with each batch of records."""
+
+    async def on_utm_events(records: Sequence[Any], prepared: Any = None) -> None:
+        """A batch of raw UTM records; its offsets are committed only after this returns.
+
+        ``prepared``: the engine's outcome for the batch, computed ahead (``IngestService.prepare``).
+        A record that cannot be processed goes to the dead-letter topic alone; an unreachable
+        MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
+        """
+        started = time.perf_counter()
+        result: BatchResult = await retry_infrastructure(
+            lambda: ingest.process_isolating(records, prepared), what="utm-events batch"
+        )
+        if result.rejected:
+            await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))
+        metrics.record(result, time.perf_counter() - started)
+
+    return on_utm_events
 
 
 def register(
@@ -87,38 +113,27 @@ def register(
     settings: Settings,
     ingest: IngestService,
     monitoring: MonitoringService,
-) -> None:
-    """Attach the subscribers to the runtime's broker."""
+) -> RawStream:
+    """Attach the control topics' subscribers to the runtime's broker; the raw stream's consumer
+    (to run for the life of the service) is returned."""
     broker = runtime.broker
     # The raw stream has a consumer group of its own: a long batch must never hold up (or be held up
     # by) a rebalance of the small control topics, and vice versa.
-    raw_options = consumer_options(settings.consumer_group, settings.kafka)
     options = consumer_options(f"{settings.consumer_group}-control", settings.kafka)
-    metrics = PipelineMetrics(runtime)
-
-    @broker.subscriber(
-        settings.raw_topic,
-        batch=True,
+    raw = RawStream(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        topic=settings.raw_topic,
+        group=settings.consumer_group,
+        prepare=ingest.prepare,
+        handle=raw_batch_handler(runtime, ingest, PipelineMetrics(runtime)),
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
-        decoder=_raw_records,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        **raw_options,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        fetch_max_bytes=settings.fetch_max_bytes,
+        max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
+        # Dead letters go out through the broker: the raw stream starts once it is connected.
+        ready=lambda: bool(broker.running),
     )
-    async def on_utm_events(msg: KafkaMessage) -> None:
-        """A batch of raw UTM records; committed only after all of its work is done.
-
-        A record that cannot be processed goes to the dead-letter topic alone; an unreachable
-        MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
-        """
-        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        started = time.perf_counter()
-        result: BatchResult = await retry_infrastructure(
-            lambda: ingest.process_isolating(records), what="utm-events batch"
-        )
-        if result.rejected:
-            await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))
-        metrics.record(result, time.perf_counter() - started)
 
     @broker.subscriber(UTM_REGISTERED, **options)
     async def on_utm_registered(event: UtmRegistered) -> None:
@@ -129,6 +144,8 @@ def register(
     async def on_utm_status_changed(event: UtmStatusChanged) -> None:
         """Raise or clear the unit's UTM監視 alert."""
         await monitoring.status_changed(event)
+
+    return raw
 
 
 async def flush_seen(runtime: ServiceRuntime, ingest: IngestService, every_seconds: float) -> None:

@@ -1,33 +1,44 @@
 """The ingest use case: one batch of raw UTM records in, alerts, counters and notifications out.
 
+The records of a batch go to the engine in one call (``hotpath.Engine.process``): it checks,
+decodes and classifies them and returns the benign counts per unit and hour, the threats and the
+rejected records, so that no Python runs for a benign record. Python works per distinct unit (its
+registration, aliases, last-seen time), per threat (alert or quarantine) and per rejected record.
+
 One record, one fate: whatever a record does while it is checked, decoded, classified, built or
 written, only that record is rejected (for the dead-letter topic) and the rest of its batch is
 processed as if it were absent. Only an unreachable MongoDB or Kafka raises out of a batch; the
-caller retries the same batch (``process_with_retries``), which is safe: alerts are idempotent by
+caller retries the same batch (``retry_infrastructure``), which is safe: alerts are idempotent by
 alert ID and counters by topic-partition offset.
 """
 
 import asyncio
-import functools
+import itertools
 import logging
 import operator
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from alert_pipeline.classifier import Classifier
+from alert_pipeline.classifier import Classification, Classifier
+from alert_pipeline.hotpath import BatchOutcome, Engine, Outcome, exceeds_json_depth, identity_of, make_engine
 from alert_pipeline.ingest_errors import RecordRejected
-from alert_pipeline.models import Alert, Unit, hour_bucket, threat_alert
-from alert_pipeline.parsing import ParsedEvent, ParseError, parse_record
-from alert_pipeline.repository import CountBatch, PipelineStore, WriteOutcome
+from alert_pipeline.models import Alert, Unit, threat_alert
+from alert_pipeline.parsing import ParsedEvent
+from alert_pipeline.repository import CountBatch, CounterKey, PipelineStore, Position, WriteOutcome
 from alert_pipeline.storable import check_storable, normalise
 from shared.events import AlertDetected
+
+__all__ = ["exceeds_json_depth", "identity_of"]
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +47,13 @@ UNKNOWN_COMPANY = ""
 NEGATIVE_CACHE_SECONDS = 5.0
 DEFAULT_MAX_RECORD_BYTES = 64 * 1024
 DEFAULT_MAX_JSON_DEPTH = 32
-# A device clock before this, or later than a day ahead, is not believed: the broker's time is used.
-EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
-CLOCK_AHEAD = timedelta(days=1)
 
-_SERIAL = re.compile(r"[\x21-\x7e]{1,64}")
 _ALIAS = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
-_COUNTER_WORD = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_STRING_FIELDS = ("serial_number", "kind", "event_key", "action", "level", "signature", "group",
-                  "src_ip", "dst_ip", "url", "message", "source_format")  # fmt: skip
-_STRINGS_OF = operator.attrgetter(*_STRING_FIELDS)
+_COUNTER_WORD = re.compile(r"[a-z0-9][a-z0-9_.-]{0,40}")
+_VALUE = operator.attrgetter("value")
+_TIMESTAMP = operator.attrgetter("timestamp")
+_OFFSET = operator.attrgetter("offset")
+_POSITION = operator.attrgetter("topic", "partition")
 
 
 class RawRecord(Protocol):
@@ -62,6 +69,8 @@ class RawRecord(Protocol):
     def offset(self) -> int: ...
     @property
     def key(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -93,6 +102,9 @@ class BatchResult:
     quarantined: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     published: int = 0
+    # Where the batch's time went: the engine's call, and waiting for MongoDB.
+    engine_seconds: float = 0.0
+    store_seconds: float = 0.0
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
@@ -104,15 +116,11 @@ def is_infrastructure_failure(exc: BaseException) -> bool:
     )
 
 
-def identity_of(event: ParsedEvent) -> str:
-    """How a record names its unit: the serial, else ``devname:…`` or ``sender:…``."""
-    if event.serial_number:
-        return event.serial_number
-    if event.device_name:
-        return f"devname:{event.device_name}"
-    if event.sender:
-        return f"sender:{event.sender}"
-    return ""
+def rules_text(path: str | Path | None = None) -> str:
+    """The text of the rules file ``path``, or of the one shipped with the package."""
+    if path:
+        return Path(path).read_text(encoding="utf-8")
+    return resources.files("alert_pipeline").joinpath("rules.toml").read_text("utf-8")
 
 
 def _aliases_of(devname: str, sender: str) -> list[str]:
@@ -156,13 +164,15 @@ class UnitDirectory:
                     self._known[identity] = unit
         return {i: self._known[i] for i in identities if i in self._known}
 
-    async def learn(self, accepted: Sequence[tuple[Any, ParsedEvent, str]], units: dict[str, Unit]) -> None:
-        """Remember the device names and sending hosts of lines that carried a registered serial."""
-        seen = {
-            (e.serial_number, e.device_name, e.sender) for _, e, _ in accepted if e.serial_number in units
-        }
+    async def learn(self, aliases: Sequence[tuple[str, str, str]], units: Mapping[str, Unit]) -> None:
+        """Remember the device names and sending hosts of lines that carried a registered serial.
+
+        ``aliases``: the distinct (serial, device name, sending host) of a batch's records.
+        """
         new: dict[str, str] = {}
-        for serial, devname, sender in seen:
+        for serial, devname, sender in aliases:
+            if serial not in units:
+                continue
             for alias in _aliases_of(devname, sender):
                 if self._aliases.get(alias) != serial:
                     new[alias] = serial
@@ -193,24 +203,16 @@ class SeenTracker:
 AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
 
 
-def exceeds_json_depth(raw: bytes, limit: int) -> bool:
-    """True when brackets outside JSON strings nest deeper than ``limit`` (checked before decoding)."""
-    if raw.count(b"{") + raw.count(b"[") <= limit:
-        return False
-    depth = 0
-    for match in _BRACKETS.finditer(raw):
-        token = match.group()
-        if token in (b"{", b"["):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in (b"}", b"]"):
-            depth -= 1
-    return False
+@dataclass(slots=True)
+class Prepared:
+    """The engine's outcome for a batch, computed ahead (while the batch before it is stored)."""
 
-
-# A record that passed its checks: (record, event, how it names its unit).
-_Accepted = tuple[RawRecord, ParsedEvent, str]
+    records: Sequence[RawRecord]
+    values: list[bytes | None]
+    stamps: list[int]
+    now_ms: int
+    outcome: BatchOutcome
+    engine_seconds: float
 
 
 class IngestService:
@@ -222,171 +224,113 @@ class IngestService:
         store: PipelineStore,
         classifier: Classifier,
         publish_alert: AlertPublisher,
+        engine: Engine | None = None,
         seen: SeenTracker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         limits: Limits | None = None,
-        decode: Callable[[bytes], ParsedEvent] | None = None,
+        in_thread: bool = False,
     ) -> None:
+        """``classifier`` gives the categories' texts of alerts; ``engine`` (default: the packaged
+        rules) decides. ``in_thread``: run the engine in a worker thread (worth it when it releases
+        the GIL, so that the event loop fetches the next batch meanwhile)."""
         self.store = store
         self.classifier = classifier
         self.publish_alert = publish_alert
+        self.engine = engine or make_engine(rules_text())
         self.units = UnitDirectory(store)
         self.seen = seen or SeenTracker()
         self.limits = limits or Limits()
+        self.in_thread = in_thread
         self._now = now
-        # The same rules decide "threat or benign" at decoding and the alert's category afterwards.
-        self._decode = decode or functools.partial(parse_record, classifier=classifier)
 
-    # --- one record ---
-
-    def check_and_decode(self, record: RawRecord, *, latest: datetime | None = None) -> ParsedEvent:
-        """The decoded, type-checked event of one record, or ``RecordRejected``.
-
-        ``latest`` is the latest device time believed (default: a day from now).
-        """
-        raw = record.value
-        if type(raw) is not bytes:
-            if not isinstance(raw, bytes | bytearray):
-                raise RecordRejected("empty", "no record body")
-            raw = bytes(raw)
-        if not raw:
-            raise RecordRejected("empty", "empty record")
+    def _process(self, values: list[bytes | None], stamps: list[int], now_ms: int) -> BatchOutcome:
         limits = self.limits
-        if len(raw) > limits.max_record_bytes:
-            raise RecordRejected("too-large", f"record of {len(raw)} bytes exceeds {limits.max_record_bytes}")
-        depth = limits.max_json_depth
-        if raw.count(b"{") + raw.count(b"[") > depth and exceeds_json_depth(raw, depth):
-            raise RecordRejected("too-deep", f"nesting deeper than {limits.max_json_depth}")
-        if not raw.isascii():
-            try:
-                raw.decode()
-            except UnicodeDecodeError:
-                # Bytes that are not UTF-8 are replaced, not a reason to drop the event.
-                raw = raw.decode(errors="replace").encode()
-        try:
-            event = self._decode(raw)
-        except ParseError as exc:
-            raise RecordRejected("unparseable", str(exc)) from exc
-        except RecursionError as exc:
-            raise RecordRejected("too-deep", "nesting too deep to decode") from exc
-        except Exception as exc:
-            raise RecordRejected("decoder-error", f"{type(exc).__name__}: {exc}") from exc
-        # Every field's type is checked: a decoder is code that reads what an attacker wrote.
-        if not isinstance(event, ParsedEvent):
-            raise RecordRejected("invalid-field", "the decoder returned no event")
-        try:
-            # One C-level pass: joining fails when any of these is not a string.
-            "".join(_STRINGS_OF(event))
-            "".join((event.device_name, event.sender))
-        except TypeError:
-            names = (*_STRING_FIELDS, "device_name", "sender")
-            wrong = [n for n in names if not isinstance(getattr(event, n, ""), str)]
-            raise RecordRejected("invalid-field", f"{', '.join(wrong)} not a string") from None
-        serial = event.serial_number
-        if serial:
-            if not _SERIAL.fullmatch(serial):
-                raise RecordRejected("invalid-field", "serial number is not 1-64 printable ASCII characters")
-        elif not identity_of(event):
-            raise RecordRejected("invalid-field", "no serial number, device name or sending host")
-        if type(event.details) is not dict:
-            raise RecordRejected("invalid-field", "details is not an object")
-        moment = event.occurred_at
-        if not isinstance(moment, datetime) or moment.tzinfo is None:
-            raise RecordRejected("invalid-field", "occurred_at is not an aware datetime")
-        if not EARLIEST_PLAUSIBLE <= moment <= (latest or self._now() + CLOCK_AHEAD):
-            # A unit whose clock was reset still reports real threats: keep the broker's time
-            # (stable across redelivery, so the alert ID stays the same) and the device's own.
-            event.details = {**event.details, "device_time": moment.isoformat()}
-            event.occurred_at = _broker_time(record) or self._now()
-        return event
+        return self.engine.process(values, stamps, now_ms, limits.max_record_bytes, limits.max_json_depth)
 
     # --- a batch ---
 
-    async def process_batch(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Check, decode, classify, store and publish one batch; raises only for infrastructure."""
+    async def prepare(self, records: Sequence[RawRecord]) -> Prepared:
+        """Run the engine on a batch (in a worker thread when ``in_thread``)."""
+        values: list[bytes | None] = list(map(_VALUE, records))
+        stamps: list[int] = list(map(_TIMESTAMP, records))
+        now_ms = int(self._now().timestamp() * 1000)
+        started = time.perf_counter()
+        if self.in_thread:
+            outcome = await asyncio.to_thread(self._process, values, stamps, now_ms)
+        else:
+            outcome = self._process(values, stamps, now_ms)
+        return Prepared(records, values, stamps, now_ms, outcome, time.perf_counter() - started)
+
+    async def process_batch(
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+    ) -> BatchResult:
+        """Check, decode, classify, store and publish one batch; raises only for infrastructure.
+
+        ``prepared``: the engine's outcome for exactly these records, when it was computed ahead.
+        """
         result = BatchResult(events=len(records))
         counts = CountBatch()
-        reached = counts.reached
-        accepted: list[_Accepted] = []
-        latest = self._now() + CLOCK_AHEAD
-        decode = self.check_and_decode
-        for record in records:
-            position = (record.topic, record.partition)
-            if record.offset > reached.get(position, -1):
-                reached[position] = record.offset
-            try:
-                event = decode(record, latest=latest)
-            except RecordRejected as exc:
-                result.rejected.append(Rejected(record, exc.code, exc.reason))
-                continue
-            accepted.append((record, event, event.serial_number or identity_of(event)))
-        if not accepted:
+        for position, run in itertools.groupby(records, key=_POSITION):
+            offsets = list(map(_OFFSET, run))
+            low, high = min(offsets), max(offsets)
+            counts.first[position] = min(low, counts.first.get(position, low))
+            counts.reached[position] = max(high, counts.reached.get(position, high))
+        if prepared is None or prepared.records is not records:
+            prepared = await self.prepare(records)
+        values, stamps, now_ms, batch = prepared.values, prepared.stamps, prepared.now_ms, prepared.outcome
+        result.engine_seconds = prepared.engine_seconds
+        result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
+        if not batch.seen:
+            started = time.perf_counter()
             await self.store.apply_counts(counts)
+            result.store_seconds = time.perf_counter() - started
             return result
 
-        units = await self.units.resolve({identity for _, _, identity in accepted})
-        await self.units.learn(accepted, units)
+        started = time.perf_counter()
+        units = await self.units.resolve(set(batch.seen))
+        await self.units.learn(batch.aliases, units)
+        result.store_seconds += time.perf_counter() - started
+        for identity, micros in batch.seen.items():
+            unit = units.get(identity)
+            self.seen.note(unit.serial_number if unit else identity, _moment(micros))
+        counts.benign = _cells(batch.counts, units)
+        result.benign = sum(batch.counts.values())
+
+        def recount(applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
+            # Only after a redelivery: the records above the offsets already applied, counted again.
+            keep = [i for i, r in enumerate(records) if r.offset > applied.get((r.topic, r.partition), -1)]
+            again = self._process([values[i] for i in keep], [stamps[i] for i in keep], now_ms)
+            return _cells(again.counts, units)
+
+        counts.recount = recount
         received_at = self._now()
         alerts: dict[str, Alert] = {}
         alert_records: dict[str, list[RawRecord]] = {}
         quarantined: dict[str, dict[str, Any]] = {}
         quarantine_records: dict[str, list[RawRecord]] = {}
-        note, add_benign, cells_of = self.seen.note, counts.add_benign, counts.benign
-        benign = 0
-        for item in accepted:
-            record, event, identity = item
-            unit = units.get(identity)
-            serial = unit.serial_number if unit else identity
-            if not event.is_threat:
-                # The hot path: most records are benign traffic that is only counted.
-                moment = event.occurred_at
-                note(serial, moment)
-                benign += 1
-                position = (record.topic, record.partition)
-                cells = cells_of.get(position)
-                if cells is None:
-                    cells = cells_of[position] = {}
-                cell = (
-                    (unit.company_id if unit else UNKNOWN_COMPANY, serial, hour_bucket(moment)),
-                    _BENIGN_FIELDS.get(event.kind) or _benign_field(event.kind),
-                )
-                offsets = cells.get(cell)
-                if offsets is None:
-                    cells[cell] = [record.offset]
-                else:
-                    offsets.append(record.offset)
-                continue
+        for index, event, outcome in batch.threats:
+            record = records[index]
             try:
-                outcome = self._threat(item, unit, received_at)
+                product = self._threat(event, outcome, units, received_at)
             except RecordRejected as exc:
                 result.rejected.append(Rejected(record, exc.code, exc.reason))
                 continue
             except Exception as exc:
                 result.rejected.append(Rejected(record, "build-error", f"{type(exc).__name__}: {exc}"))
                 continue
-            note(serial, event.occurred_at)
-            if isinstance(outcome, Alert):
-                result.threats += 1
-                alerts.setdefault(outcome.alert_id, outcome)
-                alert_records.setdefault(outcome.alert_id, []).append(record)
-            elif isinstance(outcome, tuple):
-                result.threats += 1
-                quarantined.setdefault(outcome[0], outcome[1])
-                quarantine_records.setdefault(outcome[0], []).append(record)
+            result.threats += 1
+            if isinstance(product, Alert):
+                alerts.setdefault(product.alert_id, product)
+                alert_records.setdefault(product.alert_id, []).append(record)
             else:
-                benign += 1
-                company = unit.company_id if unit else UNKNOWN_COMPANY
-                add_benign(
-                    (record.topic, record.partition),
-                    record.offset,
-                    (company, serial, hour_bucket(event.occurred_at)),
-                    _benign_field(outcome),
-                )
-        result.benign = benign
+                quarantined.setdefault(product[0], product[1])
+                quarantine_records.setdefault(product[0], []).append(record)
 
+        started = time.perf_counter()
         written, kept = await asyncio.gather(
             self.store.insert_alerts(list(alerts.values())), self.store.quarantine(quarantined)
         )
+        result.store_seconds += time.perf_counter() - started
         self._refuse(result, written, alert_records)
         self._refuse(result, kept, quarantine_records)
         result.quarantined = len(kept.new) + len(kept.existing)
@@ -394,24 +338,42 @@ class IngestService:
         result.duplicates = len(written.existing)
         stored = [a for i, a in alerts.items() if i in written.new or i in written.existing]
         counts.threats = stored
-        await self.store.apply_counts(counts)
-        result.published = await self._notify(stored, written.new)
+        counts.new_alerts = written.new
+        # The counters and the announcements are independent (each is exact across a retry: by
+        # offset and by the announced marker), so the alerts go out without waiting for the counters.
+        applied, published = await asyncio.gather(
+            self._apply_counts(counts, result), self._notify(stored, written.new), return_exceptions=True
+        )
+        if isinstance(applied, BaseException):
+            raise applied
+        if isinstance(published, BaseException):
+            raise published
+        result.published = published
         return result
 
+    async def _apply_counts(self, counts: CountBatch, result: BatchResult) -> None:
+        started = time.perf_counter()
+        try:
+            await self.store.apply_counts(counts)
+        finally:
+            result.store_seconds += time.perf_counter() - started
+
     def _threat(
-        self, item: _Accepted, unit: Unit | None, received_at: datetime
-    ) -> Alert | tuple[str, dict[str, Any]] | str:
-        """A threat's product: an alert, a quarantined threat (id, document) or a benign counter word."""
-        _, event, identity = item
+        self, event: Mapping[str, Any], outcome: Outcome, units: Mapping[str, Unit], received_at: datetime
+    ) -> Alert | tuple[str, dict[str, Any]]:
+        """A threat's product: an alert, or a quarantined threat (id, document) of an unknown unit."""
+        parsed = _parsed(event, outcome)
+        identity = identity_of(parsed.serial_number, parsed.device_name, parsed.sender)
+        unit = units.get(identity)
         if unit is None:
-            doc = normalise(_quarantine_doc(event, identity, received_at))
+            doc = normalise(_quarantine_doc(parsed, identity, received_at))
             check_storable(doc)
-            return f"{identity}|{event.event_key or event.occurred_at.isoformat()}", doc
-        outcome = self.classifier.classify(event)
-        if outcome.severity < 1:
-            # An allowed informational event: counted, never an alert.
-            return outcome.category.key
-        alert = threat_alert(event, unit, outcome, received_at=received_at)
+            return f"{identity}|{parsed.event_key or parsed.occurred_at.isoformat()}", doc
+        code, severity, blocked, rule_id = outcome
+        classification = Classification(
+            category=self.classifier.categories[code], severity=severity, blocked=blocked, rule_id=rule_id
+        )
+        alert = threat_alert(parsed, unit, classification, received_at=received_at)
         alert = _with_details(alert, normalise(alert.details))
         check_storable(alert.document())
         return alert
@@ -435,11 +397,13 @@ class IngestService:
         await self.store.mark_notified(a.alert_id for a in due)
         return len(due)
 
-    async def process_isolating(self, records: Sequence[RawRecord]) -> BatchResult:
+    async def process_isolating(
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+    ) -> BatchResult:
         """``process_batch``, splitting the batch when something unforeseen fails, down to the one
         record that caused it (rejected as ``internal-error``); infrastructure failures still raise."""
         try:
-            return await self.process_batch(records)
+            return await self.process_batch(records, prepared)
         except Exception as exc:
             if is_infrastructure_failure(exc):
                 raise
@@ -490,6 +454,8 @@ def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
         quarantined=first.quarantined + second.quarantined,
         rejected=first.rejected + second.rejected,
         published=first.published + second.published,
+        engine_seconds=first.engine_seconds + second.engine_seconds,
+        store_seconds=first.store_seconds + second.store_seconds,
     )
 
 
@@ -497,24 +463,63 @@ def _with_details(alert: Alert, details: dict[str, Any]) -> Alert:
     return replace(alert, details=details)
 
 
-_BENIGN_FIELDS: dict[str, str] = {}
+_HOURS: dict[int, datetime] = {}
 
 
-def _benign_field(word: str) -> str:
-    """``benign.<word>`` for a counter; a word that is no plain name is counted as ``other``."""
-    name = _BENIGN_FIELDS.get(word)
-    if name is None:
-        name = f"benign.{word}" if _COUNTER_WORD.fullmatch(word) else "benign.other"
-        if len(_BENIGN_FIELDS) < 1000:
-            _BENIGN_FIELDS[word] = name
-    return name
+def _hour(start_s: int) -> datetime:
+    hour = _HOURS.get(start_s)
+    if hour is None:
+        if len(_HOURS) > 10_000:
+            _HOURS.clear()
+        hour = _HOURS[start_s] = datetime.fromtimestamp(start_s, UTC)
+    return hour
 
 
-def _broker_time(record: RawRecord) -> datetime | None:
-    stamp = getattr(record, "timestamp", None)
-    if isinstance(stamp, int) and stamp > 0:
-        return datetime.fromtimestamp(stamp / 1000, UTC)
-    return None
+def _moment(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def _cells(
+    counts: Mapping[tuple[str, int, str], int], units: Mapping[str, Unit]
+) -> dict[CounterKey, dict[str, int]]:
+    """The engine's counts (identity, hour, counter) as counter cells (company, serial, hour)."""
+    cells: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (identity, hour, name), n in counts.items():
+        unit = units.get(identity)
+        key = (unit.company_id, unit.serial_number) if unit else (UNKNOWN_COMPANY, identity)
+        # A counter name is a field path of the counter document: one that is no plain word is "other".
+        counter = name if _COUNTER_WORD.fullmatch(name) else "benign.other"
+        cells[(*key, _hour(hour))][counter] += n
+    return cells
+
+
+def _parsed(event: Mapping[str, Any], outcome: Outcome) -> ParsedEvent:
+    """The event of a threat as the alert factory reads it."""
+    return ParsedEvent(
+        serial_number=_text(event, "serial"),
+        occurred_at=_moment(int(event["occurred_at"])),
+        kind=outcome[0],
+        event_key=_text(event, "event_key"),
+        action=_text(event, "action"),
+        level=_text(event, "level"),
+        signature=_text(event, "signature"),
+        group=_text(event, "group"),
+        src_ip=_text(event, "src_ip"),
+        dst_ip=_text(event, "dst_ip"),
+        url=_text(event, "url"),
+        message=_text(event, "message"),
+        source_format=_text(event, "format"),
+        details=dict(event.get("fields") or {}),
+        device_name=_text(event, "device_name"),
+        sender=_text(event, "sender"),
+    )
+
+
+def _text(event: Mapping[str, Any], name: str) -> str:
+    value = event.get(name, "")
+    if not isinstance(value, str):
+        raise RecordRejected("invalid-field", f"{name} not a string")
+    return value
 
 
 def _quarantine_doc(event: ParsedEvent, identity: str, received_at: datetime) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from fastapi import FastAPI
 
 from alert_pipeline import api, api_reports, api_triage, handlers
 from alert_pipeline.classifier import Classifier
-from alert_pipeline.ingest import IngestService, Limits
+from alert_pipeline.hotpath import make_engine
+from alert_pipeline.ingest import IngestService, Limits, rules_text
 from alert_pipeline.lag import LagMonitor
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.monthly import MonthlyReports
@@ -30,15 +31,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def publish_alert(event: AlertDetected) -> None:
         await publish(runtime.broker, event, key=event.company_id)
 
-    classifier = Classifier.load(settings.rules_file)
+    rules = rules_text(settings.rules_file)
+    classifier = Classifier.from_toml(rules)
     ingest = IngestService(
         store=store,
         classifier=classifier,
         publish_alert=publish_alert,
+        engine=make_engine(rules, ""),
+        in_thread=settings.process_in_thread,
         limits=Limits(max_record_bytes=settings.max_record_bytes, max_json_depth=settings.max_json_depth),
     )
     monitoring = MonitoringService(store=store, publish_alert=publish_alert)
-    handlers.register(runtime, settings, ingest, monitoring)
+    raw_stream = handlers.register(runtime, settings, ingest, monitoring)
     lag = LagMonitor(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         group=settings.consumer_group,
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
+        rt.spawn(raw_stream.run(), name="utm-events-consumer")
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
         rt.spawn(lag.run(min(settings.lag_sample_seconds, settings.stall_seconds / 3)), name="consumer-lag")
         await reader.rollups.ensure_indexes()

@@ -6,13 +6,13 @@ unreachable server raises (``pymongo.errors.ConnectionFailure``), for the caller
 
 Counters are exact across redelivery: the benign counts of a batch and the position reached in each
 topic-partition are written in one transaction, and records at or below that position are not
-counted again; a threat is counted once per stored alert (the alert is marked counted in the same
-transaction).
+counted again; a threat is counted once per stored alert (its id goes to ``counted_alerts`` in the
+same transaction). Per batch the number of round trips is constant, whatever its size: no query
+ever runs per record.
 """
 
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,37 +34,41 @@ CounterKey = tuple[str, str, datetime]
 Position = tuple[str, int]
 
 
+Counts = dict[CounterKey, dict[str, int]]
+
+
 @dataclass(slots=True)
 class CountBatch:
-    """What one batch adds to the counters, and how far it reached in each topic-partition.
+    """What one batch adds to the counters, and the offsets it spans in each topic-partition.
 
-    Benign records are kept as their offsets per position and counter cell, so that the store can
-    leave out those at or below the offset it already applied for that position.
+    ``benign`` holds the benign counts of the whole batch. A batch that overlaps offsets already
+    applied (it was redelivered after a crash) is counted again from only the records above them,
+    by ``recount``.
     """
 
-    benign: dict[Position, dict[tuple[CounterKey, str], list[int]]] = field(default_factory=dict)
+    benign: Counts = field(default_factory=dict)
     threats: list[Alert] = field(default_factory=list)
+    # The ids among ``threats`` that this batch stored for the first time (so never counted yet).
+    new_alerts: set[str] = field(default_factory=set)
+    first: dict[Position, int] = field(default_factory=dict)
     reached: dict[Position, int] = field(default_factory=dict)
-
-    def add_benign(self, position: Position, offset: int, key: CounterKey, name: str) -> None:
-        cells = self.benign.get(position)
-        if cells is None:
-            cells = self.benign[position] = {}
-        offsets = cells.get((key, name))
-        if offsets is None:
-            cells[(key, name)] = [offset]
-        else:
-            offsets.append(offset)
+    recount: Callable[[Mapping[Position, int]], Counts] | None = None
 
     def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
         """The benign counts of records above the offsets already ``applied`` per position."""
+        if not self.benign or all(applied.get(p, -1) >= last for p, last in self.reached.items()):
+            source: Counts = {}
+        elif all(applied.get(p, -1) < first for p, first in self.first.items()):
+            source = self.benign
+        elif self.recount is None:
+            raise ValueError("a batch overlapping offsets already applied needs its recount")
+        else:
+            source = self.recount(applied)
         counts: dict[CounterKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for position, cells in self.benign.items():
-            floor = applied.get(position, -1)
-            for (key, name), offsets in cells.items():
-                fresh = len(offsets) - bisect_right(sorted(offsets), floor)
-                if fresh:
-                    counts[key][name] += fresh
+        for key, fields in source.items():
+            cell = counts[key]
+            for name, n in fields.items():
+                cell[name] += n
         return counts
 
 
@@ -133,6 +137,8 @@ class MongoPipelineStore:
         # Device names and sending hosts seen on lines that carried a serial: alias → serial.
         self.aliases = db["unit_aliases"]
         self.alerts = db["alerts"]
+        # Ids of the alerts already in the counters: one insert_many per batch in its transaction.
+        self.counted = db["counted_alerts"]
         self.counters = db["counters"]
         # Per topic-partition, the last offset whose benign records are in the counters.
         self.progress = db["counter_progress"]
@@ -202,7 +208,7 @@ class MongoPipelineStore:
 
     async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
         """Insert alerts, ignoring those already stored; reports new, existing and refused ids."""
-        docs = {a.alert_id: {**a.document(), "counted": False} for a in alerts}
+        docs = {a.alert_id: a.document() for a in alerts}
         return await insert_isolated(self.alerts, docs)
 
     async def insert_alert(self, alert: Alert) -> bool:
@@ -323,13 +329,18 @@ class MongoPipelineStore:
             async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
         }
         counts = batch.benign_counts(applied)
-        ids = [a.alert_id for a in batch.threats]
-        counted = {
-            d["_id"]
-            async for d in self.alerts.find(
-                {"_id": {"$in": ids}, "counted": {"$ne": False}}, {"_id": 1}, session=session
-            )
-        }
+        # An alert stored before this batch (a redelivery) may already be counted; a new one is not.
+        known = [a.alert_id for a in batch.threats if a.alert_id not in batch.new_alerts]
+        counted: set[str] = set()
+        if known:
+            counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
+            # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
+            counted |= {
+                d["_id"]
+                async for d in self.alerts.find(
+                    {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
+                )
+            }
         fresh = [a for a in batch.threats if a.alert_id not in counted]
         for alert in fresh:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
@@ -345,16 +356,16 @@ class MongoPipelineStore:
                 },
             )
         if fresh:
-            await self.alerts.update_many(
-                {"_id": {"$in": [a.alert_id for a in fresh]}}, {"$set": {"counted": True}}, session=session
-            )
+            await self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session)
         if counts:
             await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
-        for position, offset in batch.reached.items():
-            if offset > applied.get(position, -1):
-                await self.progress.update_one(
-                    {"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True, session=session
-                )
+        moved = [
+            UpdateOne({"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True)
+            for position, offset in batch.reached.items()
+            if offset > applied.get(position, -1)
+        ]
+        if moved:
+            await self.progress.bulk_write(moved, ordered=False, session=session)
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
         """Add counts as they are, outside the ingest's exactly-once bookkeeping: for back-fills and

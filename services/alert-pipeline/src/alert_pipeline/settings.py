@@ -18,6 +18,15 @@ class Settings(CommonSettings):
     rules_file: str = Field(default="", description="Classification rules (TOML); empty: the packaged file.")
     batch_max_records: int = Field(default=10_000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
+    fetch_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Most bytes one fetch of the raw topic returns."
+    )
+    max_partition_fetch_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Most bytes one fetch returns per partition."
+    )
+    process_in_thread: bool = Field(
+        default=True, description="Run the engine in a worker thread while the next batch is fetched."
+    )
     seen_flush_seconds: float = Field(default=5.0, gt=0, description="How often utm-seen summaries go out.")
     rollup_seconds: float = Field(
         default=600.0, gt=0, description="How often finished days' counters are rolled up for reports."

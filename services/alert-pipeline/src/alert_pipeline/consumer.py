@@ -1,0 +1,139 @@
+"""The raw stream's consumer: aiokafka directly, large batches, committed after each batch's work.
+
+FastStream serves the small control topics; the raw stream is read with aiokafka's ``getmany`` so
+that a batch reaches the ingest as the records themselves, with no per-record wrapping, and its
+size and fetch settings are the pipeline's own. At-least-once: a batch's offsets are committed
+only once its work is done (a batch cut short by a crash or a rebalance is delivered again, and the
+ingest counts it exactly once).
+
+Two batches are in flight: while one is being stored (waiting for MongoDB), the next one is
+fetched and goes through the engine (``prepare``, in a worker thread when the engine releases the
+GIL). The stored part stays strictly in order: a batch's storage starts only after the one before
+it is stored and committed, which the counters' per-partition watermark requires.
+"""
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+log = logging.getLogger(__name__)
+
+Records = Sequence[ConsumerRecord[Any, Any]]
+BatchHandler = Callable[[Records, Any], Awaitable[None]]
+BatchPreparer = Callable[[Records], Awaitable[Any]]
+# After an unexpected failure the consumer is made anew (its batches are delivered again).
+RESTART_PAUSE_SECONDS = 1.0
+
+
+async def _nothing_prepared(records: Records) -> None:
+    return None
+
+
+class RawStream:
+    """Reads one topic in a consumer group and hands each fetched batch to ``handle``."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        group: str,
+        handle: BatchHandler,
+        max_records: int,
+        batch_timeout_ms: int,
+        session_timeout_ms: int,
+        fetch_max_bytes: int,
+        max_partition_fetch_bytes: int,
+        prepare: BatchPreparer = _nothing_prepared,
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.topic = topic
+        self.handle = handle
+        self.prepare = prepare
+        self.max_records = max_records
+        self.batch_timeout_ms = batch_timeout_ms
+        self._ready = ready
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group,
+            "client_id": f"{group}-raw",
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": max(1_000, session_timeout_ms // 5),
+            # A batch held by an outage (retried until MongoDB is back) must not cost the assignment.
+            "max_poll_interval_ms": 3_600_000,
+            "max_poll_records": max_records,
+            "fetch_max_bytes": fetch_max_bytes,
+            "max_partition_fetch_bytes": max_partition_fetch_bytes,
+            "fetch_max_wait_ms": batch_timeout_ms,
+        }
+
+    async def run(self) -> None:
+        """Consume until cancelled; an unexpected failure makes a new consumer after a pause."""
+        while not self._ready():  # noqa: ASYNC110 - the broker's lifespan has no event to wait on
+            await asyncio.sleep(0.1)
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("raw stream consumer failed; its uncommitted batches come again")
+                await asyncio.sleep(RESTART_PAUSE_SECONDS)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(self.topic, **self._options)
+        storing: asyncio.Task[None] | None = None
+        try:
+            await self._start(consumer)
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=self.batch_timeout_ms, max_records=self.max_records
+                )
+                if not batches:
+                    continue
+                records = list(itertools.chain.from_iterable(batches.values()))
+                try:
+                    prepared = await self.prepare(records)
+                except Exception:
+                    log.exception("a batch was not prepared; it is processed whole")
+                    prepared = None
+                done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self._finish(consumer, records, prepared, done))
+        finally:
+            if storing is not None:
+                if not storing.done():
+                    storing.cancel()
+                await asyncio.gather(storing, return_exceptions=True)
+            await consumer.stop()
+
+    async def _finish(
+        self, consumer: AIOKafkaConsumer, records: Records, prepared: Any, done: dict[TopicPartition, int]
+    ) -> None:
+        await self.handle(records, prepared)
+        try:
+            await consumer.commit(done)
+        except (CommitFailedError, KafkaError) as exc:
+            # The partitions moved to another member (or Kafka is away): the batch is delivered
+            # again, which the ingest absorbs (alerts by ID, counters by offset).
+            log.warning("raw stream offsets not committed", extra={"error": repr(exc)[:300]})
+
+    @staticmethod
+    async def _start(consumer: AIOKafkaConsumer) -> None:
+        pause = 0.5
+        while True:
+            try:
+                await consumer.start()
+                return
+            except KafkaError as exc:
+                log.warning("raw stream consumer not started; retrying", extra={"error": repr(exc)[:300]})
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
