@@ -6,7 +6,7 @@ top-N material) for 20,000 events per unit per day (about 5 % threats), the dail
 pipeline's roll-up job makes of finished days and the per-day peer documents it writes with them
 (which the comparison's population is read from). One alert-pipeline process serves the report API;
 each measured request is what the portal does for a page, for its own company and its own period
-of 30 (or 29) days never asked before, so no figure comes from a cache of an earlier request:
+of 30 (or 27 to 29) days never asked before, so no figure comes from a cache of an earlier request:
 
 - report_p95_ms: GET /reports/threats (the period and the one before, for the change figures),
   then the page's HTML sections and its two SVG charts rendered with the gateway's templates and
@@ -132,10 +132,10 @@ async def _seed(db: Any, days: list[date], companies: int, units: int, per_day: 
 
 
 def _periods(last: date, days: int, n: int) -> list[Period]:
-    """``n`` distinct periods of ``days`` and ``days - 1`` days ending in the ``days`` days up to ``last``."""
+    """``n`` distinct periods of ``days`` to ``days - 3`` days ending in the ``days`` days up to ``last``."""
     ends = [last - timedelta(days=i) for i in range(days)]
-    periods = [Period(end - timedelta(days=length - 1), end) for length in (days, days - 1) for end in ends]
-    return periods[:n]
+    lengths = range(days, days - 4, -1)
+    return [Period(end - timedelta(days=length - 1), end) for length in lengths for end in ends][:n]
 
 
 def _page(kind: str, report: dict[str, Any], charts: bool) -> str:
