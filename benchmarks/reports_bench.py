@@ -107,7 +107,8 @@ async def _seed(db: Any, days: list[date], companies: int, units: int, per_day: 
                 start = Period(day, day).since
                 for h in range(24):
                     hour = start + timedelta(hours=h)
-                    key = {"company_id": company, "serial_number": serial, "hour": hour}
+                    key = {"company_id": company, "serial_number": serial, "hour": hour,
+                           "updated_at": hour + timedelta(hours=1)}  # fmt: skip
                     hour_docs.append(
                         {"_id": f"{company}|{serial}|{hour:%Y%m%d%H}", **key, **rng.choice(pool)}
                     )
@@ -124,6 +125,7 @@ async def _seed(db: Any, days: list[date], companies: int, units: int, per_day: 
         [peer_day_document(d, company_sums(docs)) for d, docs in by_day.items()]
     )
     await db["counters"].create_index([("company_id", 1), ("hour", 1)])
+    await db["counters"].create_index([("hour", 1)])
     await db["counters"].create_index([("updated_at", 1)])
     await db["counters_daily"].create_index([("company_id", 1), ("hour", 1)])
     await db["counters_daily"].create_index([("hour", 1)])

@@ -490,6 +490,8 @@ class DailyRollups:
     async def ensure_indexes(self) -> None:
         await self.daily.create_index([("company_id", 1), ("hour", 1)])
         await self.daily.create_index([("hour", 1)])
+        # A day's build reads its hours across all companies; a run asks for the changed hours.
+        await self.counters.create_index([("hour", 1)])
         await self.counters.create_index([("updated_at", 1)])
 
     async def rolled_days(self, period: Period) -> set[date]:
@@ -512,7 +514,8 @@ class DailyRollups:
             )
             or {}
         )
-        changed = await self.changed_days(scan.get("scanned_at"))
+        # The first run has no earlier scan: the days of the window are built as not rolled up yet.
+        changed = await self.changed_days(scan.get("scanned_at", scan.get("scanning_at")))
         done = await self.rolled_days(window)
         due = sorted({d for d in window.dates() if d not in done} | {d for d in changed if d <= last})
         for day in due:
@@ -524,9 +527,9 @@ class DailyRollups:
 
     async def changed_days(self, since: datetime | None) -> set[date]:
         """JST days of the hourly counters updated at or after ``since`` less the margin."""
-        query: dict[str, Any] = {"updated_at": {"$exists": True}}
-        if since is not None:
-            query = {"updated_at": {"$gte": since - self.change_margin}}
+        if since is None:
+            return set()
+        query = {"updated_at": {"$gte": since - self.change_margin}}
         return {jst_day_of(hour) for hour in await self.counters.distinct("hour", query)}
 
     async def build(self, day: date, now: datetime) -> int:
