@@ -398,7 +398,7 @@ class ReportReader:
         # Days rolled up before the peer documents existed: from their daily documents.
         for first, last in _runs(sorted(rolled - found)):
             span = Period(first, last)
-            parts.append(company_sums(await self._docs({"company_id": {"$ne": ""}}, span, fields)))
+            parts.append(company_sums(d for d in await self._docs({}, span, fields) if d.get("company_id")))
         live = [d for d in period.dates() if d not in rolled]
         if live:
             parts.append(await self._live_peer_rows(tuple(live)))
@@ -411,14 +411,16 @@ class ReportReader:
             if hit is not None and now - hit[0] < self.cache_seconds:
                 return hit[1]
             fields = {"company_id": 1, "threats": 1, "hours": 1}
-            query = {"company_id": {"$ne": ""}}
+            # By hour only (the hour index), the documents without a company left out here.
             reads = [
                 self.counters.find(
-                    {**query, "hour": {"$gte": Period(a, b).since, "$lt": Period(a, b).until}}, fields
+                    {"hour": {"$gte": Period(a, b).since, "$lt": Period(a, b).until}}, fields
                 ).to_list()
                 for a, b in _runs(list(days))
             ]
-            rows = company_sums(doc for part in await asyncio.gather(*reads) for doc in part)
+            rows = company_sums(
+                d for part in await asyncio.gather(*reads) for d in part if d.get("company_id")
+            )
             self._peer_cache = {k: v for k, v in self._peer_cache.items() if now - v[0] < self.cache_seconds}
             self._peer_cache[days] = (now, rows)
             return rows
