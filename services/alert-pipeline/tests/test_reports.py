@@ -8,7 +8,10 @@ from alert_pipeline.reports import (
     MIN_COMPANIES,
     company_comparison,
     company_rates,
+    merge_company_sums,
+    peer_day_document,
     peer_figure,
+    peer_rows_of,
     threat_report,
     unit_comparison,
 )
@@ -196,3 +199,26 @@ def test_companies_without_monitored_time_do_not_count() -> None:
     rows = [*_rows(4), {"company_id": "C-idle", "hours": 0, "categories": {}, "severities": {}}]
     assert len(company_rates(rows)) == 4
     assert peer_figure(1.0, [1.0] * (MIN_COMPANIES - 1))["published"] is False
+
+
+def test_peer_day_documents_keep_the_sums_and_days_add_up() -> None:
+    day1 = [
+        {"company_id": "C-1", "hours": 24, "categories": {"ips": 3}, "severities": {2: 1, 3: 2}},
+        {"company_id": "C-2", "hours": 48, "categories": {"webfilter": 5}, "severities": {1: 5}},
+    ]
+    doc = peer_day_document(date(2026, 11, 1), day1)
+    assert doc["_id"] == "2026-11-01"
+    # MongoDB field names are strings: the severities come back as numbers.
+    assert doc["companies"][0]["severities"] == {"2": 1, "3": 2}
+    assert peer_rows_of(doc) == day1
+    day2 = [
+        {"company_id": "C-1", "hours": 10, "categories": {"ips": 1, "webfilter": 4}, "severities": {1: 5}}
+    ]
+    merged = {r["company_id"]: r for r in merge_company_sums([peer_rows_of(doc), day2])}
+    assert merged["C-1"] == {
+        "company_id": "C-1",
+        "hours": 34,
+        "categories": {"ips": 4, "webfilter": 4},
+        "severities": {1: 5, 2: 1, 3: 2},
+    }
+    assert merged["C-2"] == day1[1]

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from alert_pipeline import api, api_reports
-from alert_pipeline.models import Unit
-from alert_pipeline.reports import ReportReader
-from alert_pipeline.repository import MongoPipelineStore
+from alert_pipeline.models import Alert, Unit
+from alert_pipeline.reports import DailyRollups, ReportReader
+from alert_pipeline.repository import CountBatch, MongoPipelineStore
 from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
 from support.servers import Servers
@@ -224,3 +224,54 @@ async def test_rolled_up_days_give_the_same_report(env: Env) -> None:
     assert [u["monitored_hours"] for u in rolled["units"]] == [30, 30]
     assert rolled["top_signatures"] == [{"name": "C-OWN-secret-signature", "count": 60}]
     assert (await env.client.get("/reports/compare", params=PERIOD, headers=headers)).json() == compare_hourly
+
+
+def late_alert(detected_at: datetime, received_at: datetime) -> Alert:
+    """A ★★☆ IPS alert of C-0's unit, detected long before it reached the pipeline."""
+    return Alert(
+        alert_id="late-1", company_id="C-0", unit_id="U-C-0-0", unit_name="拠点1", serial_number="SER-C-0-0",
+        mac_address="00:00", detected_at=detected_at, received_at=received_at, category="不正侵入防御(IPS)",
+        category_key="ips", severity=2, summary="遅れて届いた検知", explanation="", remedy="",
+        source_event="", source_format="test", signature="Late.Signature",
+    )  # fmt: skip
+
+
+async def test_records_arriving_days_late_reach_the_rollups_exactly_once(env: Env) -> None:
+    rollups = DailyRollups(env.store.db, change_margin=timedelta(0))
+    await rollups.ensure_indexes()
+    await env.company("C-OWN", units=1, hours=24, ips_per_hour=1)
+    for i in range(4):
+        await env.company(f"C-{i}", units=1, hours=24, ips_per_hour=i + 1)
+    # 2026-11-03 05:00 JST: Nov 1 and Nov 2 are rolled up; a second run finds nothing changed.
+    nov3 = datetime(2026, 11, 2, 20, tzinfo=UTC)
+    assert date(2026, 11, 1) in await rollups.run(nov3)
+    assert await rollups.run(nov3) == []
+    own, other = env.headers("C-OWN"), env.headers("C-0")
+    compare = (await env.client.get("/reports/compare", params=PERIOD, headers=own)).json()
+    # Threats per unit-day: 24 (own), 24, 48, 72, 96 → mean 52.8.
+    assert compare["total"]["mean"] == 52.8
+    assert (await env.client.get("/reports/threats", params=PERIOD, headers=other)).json()["total"] == 24
+
+    # Nov 10: a threat detected on Nov 1 at 10:30 JST arrives, nine days late, and is delivered twice.
+    alert = late_alert(NOV1 + timedelta(hours=10, minutes=30), datetime(2026, 11, 10, 3, tzinfo=UTC))
+    await env.store.insert_alerts([alert])
+    for _ in range(2):
+        await env.store.apply_counts(CountBatch(threats=[alert], reached={("utm-events", 0): 41}))
+    built = await rollups.run(datetime(2026, 11, 10, 3, tzinfo=UTC))
+    assert date(2026, 11, 1) in built
+    assert date(2026, 11, 2) not in built
+
+    report = (await env.client.get("/reports/threats", params=PERIOD, headers=other)).json()
+    assert report["total"] == 25
+    assert report["by_severity"] == {"1": 0, "2": 1, "3": 24}
+    assert [d["total"] for d in report["daily"]] == [25, 0]
+    assert {"name": "Late.Signature", "count": 1} in report["top_signatures"]
+    compare = (await env.client.get("/reports/compare", params=PERIOD, headers=own)).json()
+    assert compare["total"]["mean"] == 53.0  # (24 + 25 + 48 + 72 + 96) / 5
+
+    # Later runs and a rebuild of the day count it no second time.
+    assert date(2026, 11, 1) not in await rollups.run(datetime(2026, 11, 10, 4, tzinfo=UTC))
+    await rollups.build(date(2026, 11, 1), datetime(2026, 11, 10, 4, tzinfo=UTC))
+    assert (await env.client.get("/reports/threats", params=PERIOD, headers=other)).json()["total"] == 25
+    compare = (await env.client.get("/reports/compare", params=PERIOD, headers=own)).json()
+    assert compare["total"]["mean"] == 53.0

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any, Final
 
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from alert_pipeline.topn import DIMENSIONS, OTHERS, TOP_FIELD, unescape_key
@@ -324,14 +324,14 @@ def company_sums(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 class ReportReader:
-    """Reads counter documents and the unit projection; caches the peer sums per period."""
+    """Reads counter documents and the unit projection; caches the peer sums of days not rolled up."""
 
     def __init__(self, db: AsyncDatabase[Any], *, cache_seconds: float = PEER_CACHE_SECONDS) -> None:
         self.counters = db["counters"]
         self.units = db["units"]
         self.rollups = DailyRollups(db)
         self.cache_seconds = cache_seconds
-        self._peer_cache: dict[tuple[datetime, datetime], tuple[float, list[dict[str, Any]]]] = {}
+        self._peer_cache: dict[tuple[date, ...], tuple[float, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
 
     async def company_units(self, company_id: str) -> dict[str, dict[str, str]]:
@@ -381,21 +381,49 @@ class ReportReader:
         return threat_report(period, units, docs, previous, names)
 
     async def peer_rows(self, period: Period) -> list[dict[str, Any]]:
-        """Per-company sums over every company's counters of the period (cached: same for everyone)."""
-        key = (period.since, period.until)
+        """Per-company sums of every company over the period.
+
+        Rolled-up days come from their ``peer_days`` documents (one per day, rewritten whenever the
+        day is rebuilt, so never stale); days still read from hourly counters (today, yesterday
+        before its roll-up) are summed from those and kept for ``cache_seconds``.
+        """
+        rolled = await self.rollups.rolled_days(period)
+        parts: list[list[dict[str, Any]]] = []
+        found: set[date] = set()
+        if rolled:
+            async for doc in self.rollups.peers.find({"_id": {"$in": [d.isoformat() for d in rolled]}}):
+                found.add(date.fromisoformat(doc["_id"]))
+                parts.append(peer_rows_of(doc))
+        fields = {"company_id": 1, "threats": 1, "hours": 1}
+        # Days rolled up before the peer documents existed: from their daily documents.
+        for first, last in _runs(sorted(rolled - found)):
+            span = Period(first, last)
+            parts.append(company_sums(d for d in await self._docs({}, span, fields) if d.get("company_id")))
+        live = [d for d in period.dates() if d not in rolled]
+        if live:
+            parts.append(await self._live_peer_rows(tuple(live)))
+        return merge_company_sums(parts)
+
+    async def _live_peer_rows(self, days: tuple[date, ...]) -> list[dict[str, Any]]:
         now = time.monotonic()
         async with self._lock:
-            hit = self._peer_cache.get(key)
+            hit = self._peer_cache.get(days)
             if hit is not None and now - hit[0] < self.cache_seconds:
                 return hit[1]
-            rows = await self._peer_rows(period)
+            fields = {"company_id": 1, "threats": 1, "hours": 1}
+            # By hour only (the hour index), the documents without a company left out here.
+            reads = [
+                self.counters.find(
+                    {"hour": {"$gte": Period(a, b).since, "$lt": Period(a, b).until}}, fields
+                ).to_list()
+                for a, b in _runs(list(days))
+            ]
+            rows = company_sums(
+                d for part in await asyncio.gather(*reads) for d in part if d.get("company_id")
+            )
             self._peer_cache = {k: v for k, v in self._peer_cache.items() if now - v[0] < self.cache_seconds}
-            self._peer_cache[key] = (now, rows)
+            self._peer_cache[days] = (now, rows)
             return rows
-
-    async def _peer_rows(self, period: Period) -> list[dict[str, Any]]:
-        fields = {"company_id": 1, "threats": 1, "hours": 1}
-        return company_sums(await self._docs({"company_id": {"$ne": ""}}, period, fields))
 
     async def own_row(self, company_id: str, period: Period) -> list[dict[str, Any]]:
         fields = {"company_id": 1, "threats": 1, "hours": 1}
@@ -434,24 +462,39 @@ def _add_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
 class DailyRollups:
     """One document per company, unit and JST day, summed from the hourly counters of that day.
 
-    Reports read these for finished days (30 per unit and month instead of 720 hourly documents). A
-    day is rolled up once it is over (plus ``GRACE``) and marked in ``rollup_days``; the last
-    ``REBUILD_DAYS`` days are rebuilt on every run, so records arriving late still count. Days without
-    a mark are read from the hourly documents.
+    Reports read these for finished days (30 per unit and month instead of 720 hourly documents),
+    and the comparison reads one ``peer_days`` document per day: every company's monitored hours and
+    threats by category and severity of that day, made by the same build. A day is rolled up once it
+    is over (plus ``GRACE``) and marked in ``rollup_days``; days without a mark are read from the
+    hourly documents.
+
+    Late records: every counter update stamps the hourly document's ``updated_at`` with the server's
+    clock (``repository.counter_updates``). Each run asks which hours changed since its last scan
+    (less ``CHANGE_MARGIN``, longer than any transaction lives, so a write committed late is still
+    seen) and rebuilds every finished day among them, however old. A build replaces the day's
+    documents with the sums of its hourly counters, so a late count lands in the roll-ups exactly
+    once, and rebuilding a day twice changes nothing.
     """
 
     GRACE = timedelta(hours=1)
-    REBUILD_DAYS = 3
     BACKFILL_DAYS = 62
+    CHANGE_MARGIN = timedelta(minutes=10)
+    STATE_ID = "changes"
 
-    def __init__(self, db: AsyncDatabase[Any]) -> None:
+    def __init__(self, db: AsyncDatabase[Any], *, change_margin: timedelta = CHANGE_MARGIN) -> None:
+        self.change_margin = change_margin
         self.counters = db["counters"]
         self.daily = db["counters_daily"]
+        self.peers = db["peer_days"]
         self.marks = db["rollup_days"]
+        self.state = db["rollup_state"]
 
     async def ensure_indexes(self) -> None:
         await self.daily.create_index([("company_id", 1), ("hour", 1)])
         await self.daily.create_index([("hour", 1)])
+        # A day's build reads its hours across all companies; a run asks for the changed hours.
+        await self.counters.create_index([("hour", 1)])
+        await self.counters.create_index([("updated_at", 1)])
 
     async def rolled_days(self, period: Period) -> set[date]:
         wanted = [d.isoformat() for d in period.dates()]
@@ -460,14 +503,36 @@ class DailyRollups:
         }
 
     async def run(self, now: datetime) -> list[date]:
-        """Roll up every finished day of the backfill window not rolled up yet, and rebuild the latest."""
+        """Roll up every finished day of the backfill window not rolled up yet, and every finished
+        day whose hourly counters changed since the last run; returns the days built."""
         last = jst_today(now - self.GRACE) - timedelta(days=1)
         window = Period(last - timedelta(days=self.BACKFILL_DAYS - 1), last)
+        scan: dict[str, Any] = (
+            await self.state.find_one_and_update(
+                {"_id": self.STATE_ID},
+                {"$currentDate": {"scanning_at": True}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            or {}
+        )
+        # The first run has no earlier scan: the days of the window are built as not rolled up yet.
+        changed = await self.changed_days(scan.get("scanned_at", scan.get("scanning_at")))
         done = await self.rolled_days(window)
-        due = [d for d in window.dates() if d not in done or d > last - timedelta(days=self.REBUILD_DAYS)]
+        due = sorted({d for d in window.dates() if d not in done} | {d for d in changed if d <= last})
         for day in due:
             await self.build(day, now)
+        # Only once every changed day is built does the next run start from this scan.
+        if "scanning_at" in scan:
+            await self.state.update_one({"_id": self.STATE_ID}, {"$max": {"scanned_at": scan["scanning_at"]}})
         return due
+
+    async def changed_days(self, since: datetime | None) -> set[date]:
+        """JST days of the hourly counters updated at or after ``since`` less the margin."""
+        if since is None:
+            return set()
+        query = {"updated_at": {"$gte": since - self.change_margin}}
+        return {jst_day_of(hour) for hour in await self.counters.distinct("hour", query)}
 
     async def build(self, day: date, now: datetime) -> int:
         """Sum the day's hourly documents per company and unit; returns how many day documents."""
@@ -490,5 +555,52 @@ class DailyRollups:
         ]
         if ops:
             await self.daily.bulk_write(ops, ordered=False)
+        rows = company_sums(
+            {"company_id": company, "hours": total["hours"], "threats": total.get("threats", {})}
+            for (company, _), total in sums.items()
+            if company
+        )
+        await self.peers.replace_one({"_id": day.isoformat()}, peer_day_document(day, rows), upsert=True)
         await self.marks.update_one({"_id": day.isoformat()}, {"$set": {"built_at": now}}, upsert=True)
         return len(ops)
+
+
+def peer_day_document(day: date, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``peer_days`` document of a day from its per-company sums (see ``company_sums``)."""
+    return {
+        "_id": day.isoformat(),
+        "companies": [
+            {**row, "severities": {str(s): n for s, n in row["severities"].items()}} for row in rows
+        ],
+    }
+
+
+def peer_rows_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-company sums kept in a ``peer_days`` document."""
+    return [
+        {**row, "severities": {int(s): int(n) for s, n in row["severities"].items()}}
+        for row in doc.get("companies", [])
+    ]
+
+
+def merge_company_sums(parts: Iterable[Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Per-company sums of several spans added together."""
+    merged: dict[str, dict[str, Any]] = {}
+    for rows in parts:
+        for row in rows:
+            total = merged.setdefault(
+                row["company_id"],
+                {
+                    "company_id": row["company_id"],
+                    "hours": 0,
+                    "categories": Counter(),
+                    "severities": Counter(),
+                },
+            )
+            total["hours"] += row["hours"]
+            total["categories"].update(row["categories"])
+            total["severities"].update(row["severities"])
+    return [
+        {**row, "categories": dict(row["categories"]), "severities": dict(row["severities"])}
+        for row in merged.values()
+    ]

@@ -96,12 +96,14 @@ def threat_fields(alert: Alert) -> dict[str, int]:
 
 
 def counter_updates(counts: Mapping[CounterKey, Mapping[str, int]]) -> list[UpdateOne]:
-    """One ``$inc`` upsert per company, unit and hour."""
+    """One ``$inc`` upsert per company, unit and hour; ``updated_at`` (server clock) tells the daily
+    roll-ups which finished days changed (``reports.DailyRollups``)."""
     return [
         UpdateOne(
             {"_id": counter_id(key)},
             {
                 "$inc": dict(fields),
+                "$currentDate": {"updated_at": True},
                 "$setOnInsert": {"company_id": key[0], "serial_number": key[1], "hour": key[2]},
             },
             upsert=True,
