@@ -41,7 +41,13 @@ def detail_of(response: httpx.Response) -> str:
 
 
 async def call_json(
-    backends: Backends, service: str, method: str, path: str, *, user: "PortalUser", **kwargs: Any
+    backends: Backends,
+    service: str,
+    method: str,
+    path: str,
+    *,
+    user: "PortalUser | None" = None,
+    **kwargs: Any,
 ) -> Any:
     """The JSON answer of a successful call; raises BackendRefused otherwise (BackendUnavailable if down)."""
     response = await backends.call(service, method, path, user=user, **kwargs)
