@@ -135,3 +135,24 @@ async def test_bulk_acknowledge_and_the_unresolved_count(env: Env) -> None:
     assert again.json() == {"updated": 0}
     history = (await env.client.get("/alerts/ALT-0", headers=headers)).json()["status_history"]
     assert [(h["status"], h["comment"]) for h in history] == [("acknowledged", "まとめて確認")]
+
+
+async def test_open_serious_counts_per_company_drop_when_an_alert_is_resolved(env: Env) -> None:
+    await api_triage.create_indexes(env.store)
+    for alert_id, company, severity in [
+        ("S-A1", "C-A", 3), ("S-A2", "C-A", 3), ("S-A3", "C-A", 3), ("S-A4", "C-A", 2),
+        ("S-B1", "C-B", 3), ("S-C1", "C-C", 1),
+    ]:  # fmt: skip
+        await env.alert(alert_id, company, severity)
+    operator = Principal(account_id="OP-1", company_id="", role="operator", name="運用 担当")
+    as_operator = {"Authorization": f"Bearer {issue_token(operator, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
+    path = "/operator/alerts/open-serious-counts"
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 3, "C-B": 1}
+
+    customer = env.headers("C-A")
+    await env.client.post("/alerts/S-A1/status", json={"status": "acknowledged"}, headers=customer)
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 3, "C-B": 1}  # 確認済み: open
+    await env.client.post("/alerts/S-A2/status", json={"status": "resolved"}, headers=customer)
+    await env.client.post("/alerts/S-B1/status", json={"status": "resolved"}, headers=env.headers("C-B"))
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 2}
+    assert (await env.client.get(path, headers=customer)).status_code == 403

@@ -120,11 +120,3 @@ async def audit_log(backends: Backends, user: "PortalUser", *, page: int = 1) ->
     params = {"page": page, "per_page": 50}
     result: Json = await call_json(backends, SERVICE, "GET", "/operator/audit", user=user, params=params)
     return result
-
-
-async def serious_alert_counts(backends: Backends, user: "PortalUser", *, days: int = 30) -> dict[str, int]:
-    """★★★ alerts per company id over the last ``days`` days."""
-    result: dict[str, int] = await call_json(
-        backends, SERVICE, "GET", "/operator/companies/serious-alerts", user=user, params={"days": days}
-    )
-    return result

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
-from gateway.clients import device_registry, signup, support
+from gateway.clients import alert_pipeline, device_registry, signup, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentOperatorUser, PortalUser
@@ -49,9 +49,9 @@ async def _optional(call: Any) -> Any:
 
 @router.get("/operator", response_class=HTMLResponse)
 async def home(request: Request, user: CurrentOperatorUser, backends: BackendsDep) -> Response:
-    """Every company with its units, ★★★ alerts of the last 30 days and open inquiries."""
+    """Every company with its units, ★★★ alerts not yet resolved and open inquiries."""
     units = await _optional(device_registry.operator_units(backends, user))
-    serious = await _optional(support.serious_alert_counts(backends, user))
+    serious = await _optional(alert_pipeline.open_serious_counts(backends, user))
     inquiries = await _optional(support.open_inquiry_counts(backends, user))
     rows = company_rows(units or [])
     for row in rows:
@@ -79,7 +79,7 @@ async def company(
             CONNECTION.get(unit["connection"], "ー") if unit["status"] == "registered" else "ー"
         )
     inquiries = await _optional(support.search_inquiries(backends, user, company=company_id))
-    serious = await _optional(support.serious_alert_counts(backends, user))
+    serious = await _optional(alert_pipeline.open_serious_counts(backends, user))
     return render(
         request, "operator/company.html", company=company_rows(units)[0], units=units, inquiries=inquiries,
         serious=None if serious is None else serious.get(company_id, 0),
