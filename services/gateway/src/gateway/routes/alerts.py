@@ -12,6 +12,7 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import alert_pipeline, device_registry
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import paging
 from gateway.paths import backend_path
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
@@ -112,14 +113,12 @@ async def alert_log(
         "category": category,
         "unit": unit,
     }
-    pages = max(1, -(-body["total"] // PER_PAGE))
     query = {k: v for k, v in filters.items() if v}
     return render(
-        request, "alerts/list.html", alerts=body["items"], total=body["total"], page=page, pages=pages,
+        request, "alerts/list.html", alerts=body["items"], total=body["total"], page=page,
         filters=filters, categories=CATEGORIES, severities=SEVERITY_LABELS, units=units, at_least=AT_LEAST,
         statuses=TRIAGE_STATUSES, back=f"/alerts?{urlencode({**query, 'page': page})}",
-        prev_url=f"/alerts?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
-        next_url=f"/alerts?{urlencode({**query, 'page': page + 1})}" if page < pages else None,
+        **paging("/alerts", page=page, total=body["total"], per_page=PER_PAGE, **query),
     )  # fmt: skip
 
 

@@ -9,13 +9,16 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import alert_pipeline, device_registry, signup, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import not_found
+from gateway.routes import operator
+from gateway.routes import units as units_page
 from gateway.session import CurrentOperatorUser, PortalUser
-from gateway.web import error_page, render
+from gateway.web import render
 
 router = APIRouter(tags=["operator"], include_in_schema=False)
 
-UNIT_STATUS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)", "registered": "登録済み"}
-CONNECTION = {"online": "正常", "offline": "通信途絶", "unknown": "未受信"}
+UNIT_STATUS = operator.STATUS_LABELS
+CONNECTION = units_page.CONNECTION_LABELS
 MAX_QUESTIONS = 10
 COUNTS = ("expected", "shipped", "registered", "online", "offline")
 
@@ -70,9 +73,7 @@ async def company(
     """One company: its units with their state, its inquiries."""
     units = await device_registry.operator_units(backends, user, company_id=company_id)
     if not units:
-        return error_page(
-            request, status_code=404, title="会社", message="お探しのページは見つかりませんでした。"
-        )
+        return not_found(request, "会社")
     for unit in units:
         unit["status_label"] = UNIT_STATUS.get(unit["status"], unit["status"])
         unit["connection_label"] = (
