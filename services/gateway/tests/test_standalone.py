@@ -2,17 +2,18 @@
 ready with both unreachable."""
 
 import httpx
+import pytest
 
 from gateway.main import create_app
 from gateway.settings import Settings
-from shared.settings import KafkaSettings, MongoSettings
 
 
-async def test_ready_without_kafka_and_mongodb() -> None:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"),
-        mongo=MongoSettings(uri="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500"),
-    )
+async def test_ready_without_kafka_and_mongodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500")
+    settings = Settings()
+    assert not hasattr(settings, "kafka")
+    assert not hasattr(settings, "mongo")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
