@@ -1,11 +1,14 @@
 """The gateway uses neither Kafka nor MongoDB (identity keeps its browser sessions): it starts and is
 ready with both unreachable."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from gateway.main import create_app
 from gateway.settings import Settings
+from support.processes import ServiceProcess, free_port
 
 
 async def test_ready_without_kafka_and_mongodb(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,3 +45,28 @@ def test_an_operator_session_idle_too_long_ends() -> None:
     now[0] += 1801
     assert not idle.touch("s1")  # idle for more than 30 minutes: ended
     assert idle.touch("s1")  # (a new login with the same id would start afresh)
+
+
+def test_the_gateway_process_starts_and_is_ready_with_no_kafka_and_no_mongodb(tmp_path: Path) -> None:
+    nothing = "127.0.0.1:9"  # nothing listens there
+    gateway = ServiceProcess(
+        name="gateway",
+        port=free_port(),
+        env={
+            "APP_ENV": "test",
+            "KAFKA_BOOTSTRAP_SERVERS": nothing,
+            "MONGODB_URI": f"mongodb://{nothing}/?serverSelectionTimeoutMS=500",
+            "IDENTITY_URL": f"http://{nothing}",
+        },
+        log_path=tmp_path / "gateway.log",
+    )
+    try:
+        gateway.start(timeout=120)
+        ready = httpx.get(f"{gateway.url}/health/ready", timeout=10)
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {}
+        login = httpx.get(f"{gateway.url}/login", timeout=10)
+        assert login.status_code == 200
+        assert "ログイン" in login.text
+    finally:
+        gateway.stop()
