@@ -1,7 +1,10 @@
 """The alert pipeline as the portal uses it: the alert log, triage, reports, and the operators' counts."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
 from gateway.clients._base import call_json
@@ -15,17 +18,38 @@ Json = dict[str, Any]
 ReportKind = Literal["threats", "compare", "units"]
 
 
-async def summary(backends: Backends, user: "PortalUser", *, since: datetime, until: datetime) -> Json:
+class AlertSummary(BaseModel):
+    """A company's alerts of a period."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    total: int = 0
+    by_severity: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    unresolved_important: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    """One page of the alert log (each alert as the pipeline gives it) and the count of all."""
+
+    items: list[Json]
+    total: int
+
+
+async def summary(
+    backends: Backends, user: "PortalUser", *, since: datetime, until: datetime
+) -> AlertSummary:
     """The company's alerts of a period: ``total``, ``by_severity``, ``by_category``."""
     params = {"since": since.isoformat(), "until": until.isoformat()}
-    result: Json = await call_json(backends, SERVICE, "GET", "/alerts/summary", user=user, params=params)
-    return result
+    result = await call_json(backends, SERVICE, "GET", "/alerts/summary", user=user, params=params)
+    return AlertSummary.model_validate(result)
 
 
-async def alerts(backends: Backends, user: "PortalUser", params: dict[str, Any]) -> Json:
-    """One page of the company's alert log: ``items`` and ``total`` (filters and paging in ``params``)."""
-    result: Json = await call_json(backends, SERVICE, "GET", "/alerts", user=user, params=params)
-    return result
+async def alerts(backends: Backends, user: "PortalUser", params: dict[str, Any]) -> AlertPage:
+    """One page of the company's alert log (filters and paging in ``params``)."""
+    result = await call_json(backends, SERVICE, "GET", "/alerts", user=user, params=params)
+    return AlertPage(items=list(result["items"]), total=int(result["total"]))
 
 
 async def alert(backends: Backends, user: "PortalUser", alert_id: str) -> Json:

@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 from gateway.backends import Backends
 from gateway.clients._base import call_json
 from gateway.paths import backend_path
@@ -11,6 +13,19 @@ if TYPE_CHECKING:
 
 SERVICE = "device-registry"
 Json = dict[str, Any]
+
+
+class UnitCounts(BaseModel):
+    """Counts of a company's units."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    expected: int = 0
+    shipped: int = 0
+    registered: int = 0
+    unregistered: int = 0
+    online: int = 0
+    offline: int = 0
 
 
 async def units(backends: Backends, user: "PortalUser") -> list[Json]:
@@ -30,10 +45,9 @@ async def operator_units(
     return result
 
 
-async def summary(backends: Backends, user: "PortalUser") -> Json:
+async def summary(backends: Backends, user: "PortalUser") -> UnitCounts:
     """Counts of the user's company's units (expected, shipped, registered, unregistered, online, offline)."""
-    result: Json = await call_json(backends, SERVICE, "GET", "/units/summary", user=user)
-    return result
+    return UnitCounts.model_validate(await call_json(backends, SERVICE, "GET", "/units/summary", user=user))
 
 
 async def register(

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gateway.backends import Backends
-from gateway.clients._base import BackendRefused, call_json
+from gateway.clients._base import BackendRefused, Page, call_json
 from gateway.paths import backend_path
 
 if TYPE_CHECKING:
@@ -30,10 +30,9 @@ async def replace_questions(backends: Backends, user: "PortalUser", items: list[
     return saved
 
 
-async def applications(backends: Backends, user: "PortalUser", params: dict[str, Any]) -> Json:
-    """Operators: one page of the applications (``items``, ``total``), newest first."""
-    result: Json = await call_json(backends, SERVICE, "GET", "/applications", user=user, params=params)
-    return result
+async def applications(backends: Backends, user: "PortalUser", params: dict[str, Any]) -> Page:
+    """Operators: one page of the applications, newest first."""
+    return Page.of(await call_json(backends, SERVICE, "GET", "/applications", user=user, params=params))
 
 
 async def application(backends: Backends, user: "PortalUser", application_number: str) -> Json:

@@ -102,7 +102,7 @@ async def alert_log(
         return error_page(
             request, status_code=502, title="アラートログ", message="アラートを取得できませんでした。"
         )
-    for item in body["items"]:
+    for item in body.items:
         item["detected_jst"] = _jst(item["detected_at"])
     units = await _units(backends, user)
     filters = {
@@ -115,10 +115,10 @@ async def alert_log(
     }
     query = {k: v for k, v in filters.items() if v}
     return render(
-        request, "alerts/list.html", alerts=body["items"], total=body["total"], page=page,
+        request, "alerts/list.html", alerts=body.items, total=body.total, page=page,
         filters=filters, categories=CATEGORIES, severities=SEVERITY_LABELS, units=units, at_least=AT_LEAST,
         statuses=TRIAGE_STATUSES, back=f"/alerts?{urlencode({**query, 'page': page})}",
-        **paging("/alerts", page=page, total=body["total"], per_page=PER_PAGE, **query),
+        **paging("/alerts", page=page, total=body.total, per_page=PER_PAGE, **query),
     )  # fmt: skip
 
 

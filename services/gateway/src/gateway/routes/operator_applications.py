@@ -36,10 +36,10 @@ async def application_list(
     return render(
         request,
         "signup/operator_list.html",
-        items=body["items"],
-        total=body["total"],
+        items=body.items,
+        total=body.total,
         page=page,
-        pages=max(1, -(-body["total"] // PAGE_SIZE)),
+        pages=max(1, -(-body.total // PAGE_SIZE)),
         status=status if status in STATUS_LABELS else "",
         status_labels=STATUS_LABELS,
     )

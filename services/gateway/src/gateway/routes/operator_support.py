@@ -239,9 +239,9 @@ async def audit(
 ) -> Response:
     """操作ログ: operator actions, newest first."""
     result = await support.audit_log(backends, user, page=page)
-    for item in result["items"]:
+    for item in result.items:
         item["action_label"] = AUDIT_ACTIONS.get(item["action"], item["action"])
     return render(
-        request, "operator/audit.html", entries=result["items"], page=page,
-        **paging("/operator/audit", page=page, total=result["total"], per_page=result["per_page"]),
+        request, "operator/audit.html", entries=result.items, page=page,
+        **paging("/operator/audit", page=page, total=result.total, per_page=support.AUDIT_PER_PAGE),
     )  # fmt: skip

@@ -187,8 +187,8 @@ async def notices_page(
     """過去のお知らせ一覧, newest first, ten a page."""
     result = await support.notices(backends, user, page=page, per_page=NOTICES_PER_PAGE)
     return render(
-        request, "support/notices.html", notices=result["items"], total=result["total"], page=page,
-        **paging("/notices", page=page, total=result["total"], per_page=NOTICES_PER_PAGE),
+        request, "support/notices.html", notices=result.items, total=result.total, page=page,
+        **paging("/notices", page=page, total=result.total, per_page=NOTICES_PER_PAGE),
     )  # fmt: skip
 
 
