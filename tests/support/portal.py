@@ -15,9 +15,11 @@ class HandlesByHand:
 
     def __init__(self) -> None:
         self.handles: dict[str, str] = {}
+        self.idle: dict[str, float] = {}
 
-    async def identity_session(self, handle: str) -> str | None:
-        return self.handles.get(handle)
+    async def lookup(self, handle: str) -> tuple[str, float] | None:
+        sid = self.handles.get(handle)
+        return None if sid is None else (sid, self.idle.pop(handle, 0.0))
 
     async def create(self, identity_session: str) -> str:
         handle = f"handle-{uuid.uuid4().hex}"
@@ -28,9 +30,9 @@ class HandlesByHand:
         self.handles.pop(handle, None)
 
 
-async def log_in(client: httpx.AsyncClient, app: FastAPI, role: str, company_id: str = "") -> None:
+async def log_in(client: httpx.AsyncClient, app: FastAPI, role: str, company_id: str = "") -> str:
     """As if identity had exchanged this browser's session for a token of ``role`` (the app's
-    ``session_store`` must be a ``HandlesByHand``)."""
+    ``session_store`` must be a ``HandlesByHand``); the identity session id."""
     principal = Principal(
         account_id=f"{role}-1", company_id=company_id, role="operator" if role == "operator" else "customer"
     )
@@ -47,3 +49,4 @@ async def log_in(client: httpx.AsyncClient, app: FastAPI, role: str, company_id:
     cache.put(sid, user, 300)
     store: HandlesByHand = app.state.session_store
     client.cookies.set("watch_session", await store.create(sid))
+    return sid

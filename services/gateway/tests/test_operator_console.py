@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pymongo import AsyncMongoClient
 
 from alert_pipeline import api, api_triage
@@ -52,6 +52,9 @@ class Console:
     client: httpx.AsyncClient
     store: MongoPipelineStore
     pipeline: FastAPI
+    handles: HandlesByHand
+    session_id: str
+    logged_out: list[str]
 
     async def alert(self, alert_id: str, company_id: str, severity: int) -> None:
         unit = Unit(f"SER-{company_id}", f"U-{company_id}", company_id, "本社", "00:09:0F:00:00:01")
@@ -83,7 +86,14 @@ async def console(servers: Servers) -> AsyncIterator[Console]:
     pipeline.include_router(api_triage.router)
     pipeline.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
     pipeline.state.pipeline_store = store
-    apps = {"alert-pipeline": pipeline, "device-registry": _registry()}
+    logged_out: list[str] = []
+    identity = FastAPI()
+
+    @identity.delete("/sessions/current", status_code=204)
+    async def logout(request: Request) -> None:
+        logged_out.append(request.headers["x-identity-session"])
+
+    apps = {"alert-pipeline": pipeline, "device-registry": _registry(), "identity": identity}
 
     class Routing(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -96,12 +106,13 @@ async def console(servers: Servers) -> AsyncIterator[Console]:
     gateway.state.backends = Backends(
         {name: f"http://{name}" for name in (*apps, "support")}, transport=Routing()
     )
-    gateway.state.session_store = HandlesByHand()
+    handles = HandlesByHand()
+    gateway.state.session_store = handles
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=gateway), base_url=PORTAL, headers={"Origin": PORTAL}
     ) as client:
-        await log_in(client, gateway, "operator")
-        yield Console(client, store, pipeline)
+        sid = await log_in(client, gateway, "operator")
+        yield Console(client, store, pipeline, handles, sid, logged_out)
     await mongo.drop_database(db.name)
     await mongo.close()
 
@@ -126,3 +137,15 @@ async def test_the_home_counts_open_serious_alerts_and_resolving_one_lowers_it(c
         resolved = await pipeline.post("/alerts/K2/status", json={"status": "resolved"}, headers=token)
         assert resolved.status_code == 200
     assert await console.serious_column() == {"C-KAWA": "1", "C-YOKO": "0"}
+
+
+async def test_an_operator_session_unused_longer_than_the_idle_limit_ends(console: Console) -> None:
+    handle = console.client.cookies["watch_session"]
+    console.handles.idle[handle] = 29 * 60 + 59  # identity says: unused for just under 30 minutes
+    assert (await console.client.get("/operator")).status_code == 200
+    assert console.logged_out == []
+    console.handles.idle[handle] = 30 * 60 + 1
+    ended = await console.client.get("/operator")
+    assert ended.status_code == 303
+    assert ended.headers["location"] == "/login?logged_out=1"
+    assert console.logged_out == [console.session_id]  # identity ended the session at once

@@ -32,21 +32,6 @@ async def test_ready_without_kafka_and_mongodb(monkeypatch: pytest.MonkeyPatch) 
             assert favicon.content[:4] == b"\x00\x00\x01\x00"
 
 
-def test_an_operator_session_idle_too_long_ends() -> None:
-    from gateway.session import IdleTracker
-
-    now = [1000.0]
-    idle = IdleTracker(idle_seconds=1800, clock=lambda: now[0])
-    assert idle.touch("s1")
-    now[0] += 1799
-    assert idle.touch("s1")  # used within the limit: still open, and the clock starts again
-    now[0] += 1799
-    assert idle.touch("s1")
-    now[0] += 1801
-    assert not idle.touch("s1")  # idle for more than 30 minutes: ended
-    assert idle.touch("s1")  # (a new login with the same id would start afresh)
-
-
 def test_the_gateway_process_starts_and_is_ready_with_no_kafka_and_no_mongodb(tmp_path: Path) -> None:
     nothing = "127.0.0.1:9"  # nothing listens there
     gateway = ServiceProcess(

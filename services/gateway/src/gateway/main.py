@@ -29,7 +29,7 @@ from gateway.routes import (
     support,
     units,
 )
-from gateway.session import IdleTracker, OperatorRequired, RedirectRequired, TokenCache, optional_user
+from gateway.session import OperatorRequired, RedirectRequired, TokenCache, optional_user
 from gateway.session_store import IdentitySessionStore
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page, set_brand
@@ -98,7 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     set_brand(settings.brand)
     app.state.session_store = IdentitySessionStore(app.state)
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
-    app.state.operator_idle = IdleTracker(settings.operator_idle_minutes * 60)
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES

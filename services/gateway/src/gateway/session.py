@@ -8,7 +8,7 @@ working quickly) and calls the services with it. The handle is replaced at every
 import logging
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
@@ -94,27 +94,6 @@ class TokenCache:
         self._items.pop(session_id, None)
 
 
-class IdleTracker:
-    """When each operator session was last used; one left idle longer than the limit is ended."""
-
-    def __init__(self, idle_seconds: float, clock: Any = time.monotonic) -> None:
-        self._idle = idle_seconds
-        self._clock = clock
-        self._seen: dict[str, float] = {}
-
-    def touch(self, session_id: str) -> bool:
-        """Record a use of the session; False when it had been idle too long (it is forgotten)."""
-        now = self._clock()
-        last = self._seen.get(session_id)
-        if last is not None and now - last > self._idle:
-            del self._seen[session_id]
-            return False
-        if len(self._seen) > 10_000:
-            self._seen = {k: v for k, v in self._seen.items() if now - v <= self._idle}
-        self._seen[session_id] = now
-        return True
-
-
 def session_id(request: Request) -> str | None:
     """The identity session behind this browser's session handle, if any (see ``resolve``)."""
     sid = getattr(request.state, "identity_session", None)
@@ -165,11 +144,15 @@ async def resolve(request: Request) -> None:
     handle = request.cookies.get(request.app.state.settings.session_cookie)
     store: SessionStore = request.app.state.session_store
     request.state.identity_session = None
+    request.state.idle_seconds = 0.0
     if handle:
         try:
-            request.state.identity_session = await store.identity_session(handle)
+            found = await store.lookup(handle)
         except BackendUnavailable:
             request.state.identity_unreachable = True
+            return
+        if found is not None:
+            request.state.identity_session, request.state.idle_seconds = found
 
 
 def _changes_privilege(request: Request, response: Response) -> bool:
@@ -238,8 +221,8 @@ async def optional_user(request: Request, backends: BackendsDep) -> PortalUser |
             return None
         user = _user_from(grant)
         cache.put(sid, user, float(grant.expires_in))
-    idle: IdleTracker | None = getattr(request.app.state, "operator_idle", None)
-    if user.is_operator and idle is not None and not idle.touch(sid):
+    idle_limit = request.app.state.settings.operator_idle_minutes * 60
+    if user.is_operator and getattr(request.state, "idle_seconds", 0.0) > idle_limit:
         # An operator session left idle too long ends: identity forgets it, the browser logs in again.
         cache.drop(sid)
         await identity.logout(backends, sid)

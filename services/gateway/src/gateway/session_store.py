@@ -13,7 +13,7 @@ from gateway.clients import identity
 class SessionStore(Protocol):
     """Where handles are resolved: identity in the service, a stand-in in tests without identity."""
 
-    async def identity_session(self, handle: str) -> str | None: ...
+    async def lookup(self, handle: str) -> tuple[str, float] | None: ...
     async def create(self, identity_session: str) -> str | None: ...
     async def drop(self, handle: str) -> None: ...
 
@@ -24,10 +24,10 @@ class IdentitySessionStore:
     def __init__(self, backends: "BackendsHolder") -> None:
         self._holder = backends
 
-    async def identity_session(self, handle: str) -> str | None:
-        """The identity session of a live handle."""
+    async def lookup(self, handle: str) -> tuple[str, float] | None:
+        """The identity session of a live handle, and the seconds it had been unused (it is used now)."""
         found = await identity.lookup_handle(self._holder.backends, handle)
-        return found.session_id if found else None
+        return (found.session_id, found.idle_seconds) if found else None
 
     async def create(self, identity_session: str) -> str | None:
         """A new handle standing for ``identity_session`` (None when that session has ended)."""
