@@ -5,21 +5,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pymongo import AsyncMongoClient
 
-from alert_pipeline import api, api_triage
-from alert_pipeline.models import Alert, Unit
 from alert_pipeline.repository import MongoPipelineStore
 from gateway.backends import Backends
 from gateway.main import create_app as create_gateway
 from gateway.settings import Settings as GatewaySettings
 from shared.auth import Principal, issue_token
-from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
+from shared.settings import DEV_TOKEN_PRIVATE_KEY
+from support.pipeline import alert_api, store_alert
 from support.portal import HandlesByHand, log_in
 from support.servers import Servers
 
@@ -57,16 +55,7 @@ class Console:
     logged_out: list[str]
 
     async def alert(self, alert_id: str, company_id: str, severity: int) -> None:
-        unit = Unit(f"SER-{company_id}", f"U-{company_id}", company_id, "本社", "00:09:0F:00:00:01")
-        await self.store.upsert_unit(unit)
-        doc: dict[str, Any] = {
-            "_id": alert_id, "company_id": company_id, "unit_id": unit.unit_id, "unit_name": unit.name,
-            "serial_number": unit.serial_number, "mac_address": unit.mac_address, "category": "IPS",
-            "category_key": "ips", "severity": severity, "signature": "sig", "summary": "概要",
-            "explanation": "説明", "remedy": "対処", "detected_at": datetime.now(UTC),
-            "source_event": alert_id, "source_format": "test", "received_at": datetime.now(UTC),
-        }  # fmt: skip
-        assert await self.store.insert_alert(Alert.from_document(doc))
+        await store_alert(self.store, alert_id, company_id, severity, detected_at=datetime.now(UTC))
 
     async def serious_column(self) -> dict[str, str]:
         """Company id → the home's 未解決の★★★アラート cell."""
@@ -81,11 +70,7 @@ async def console(servers: Servers) -> AsyncIterator[Console]:
     mongo: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
     db = mongo[f"console-{uuid.uuid4().hex[:8]}"]
     store = MongoPipelineStore(db)
-    pipeline = FastAPI()
-    pipeline.include_router(api.router)
-    pipeline.include_router(api_triage.router)
-    pipeline.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
-    pipeline.state.pipeline_store = store
+    pipeline = alert_api(store)
     logged_out: list[str] = []
     identity = FastAPI()
 
