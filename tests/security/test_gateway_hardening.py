@@ -6,7 +6,6 @@ tokens and foreign origins, pages without CSP/HSTS/no-store or with a server hea
 privilege, a revoked session the portal keeps serving, and 5xx answers to hostile paths and JSON.
 """
 
-import hashlib
 import re
 import subprocess
 import time
@@ -15,8 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
+from shared.settings import DEV_GATEWAY_SECRET
 from support.processes import PACKAGES, Stack
 from support.servers import Servers
 
@@ -289,22 +288,24 @@ def test_the_session_handle_changes_at_every_change_of_privilege(stack: Stack, o
     assert is_logged_in(stack, after_verify)
 
 
-def _identity_session_of(stack: Stack, servers: Servers, session_handle: str) -> str:
-    database = stack.base_env()["GATEWAY_DATABASE"]
-    with MongoClient(servers.mongodb_uri) as mongo:
-        doc = mongo[database]["sessions"].find_one(
-            {"_id": hashlib.sha256(session_handle.encode()).hexdigest()}
-        )
-    assert doc is not None
-    return str(doc["identity_session"])
+def _identity_session_of(stack: Stack, session_handle: str) -> str:
+    """The identity session behind a cookie handle, asked of identity as the gateway would."""
+    found = httpx.post(
+        f"{stack.services['identity'].url}/internal/browser-sessions/lookup",
+        json={"handle": session_handle},
+        headers={"X-Service-Token": DEV_GATEWAY_SECRET},
+        timeout=10,
+    )
+    assert found.status_code == 200, found.text
+    return str(found.json()["session_id"])
 
 
 def test_a_session_revoked_at_identity_stops_working_within_five_seconds(
-    stack: Stack, servers: Servers, operator: Operator
+    stack: Stack, operator: Operator
 ) -> None:
     client = operator.client
     assert client.get("/operator").status_code == 200  # the portal now holds a token for this session
-    sid = _identity_session_of(stack, servers, handle(client))
+    sid = _identity_session_of(stack, handle(client))
     revoked = httpx.delete(
         f"{stack.services['identity'].url}/sessions/current", headers={"X-Identity-Session": sid}, timeout=10
     )

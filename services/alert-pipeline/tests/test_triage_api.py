@@ -4,18 +4,16 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from alert_pipeline import api, api_triage
-from alert_pipeline.models import Alert, Unit
+from alert_pipeline import api_triage
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import Principal, issue_token
-from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
+from shared.settings import DEV_TOKEN_PRIVATE_KEY
+from support.pipeline import alert_api, store_alert
 from support.servers import Servers
 
 pytestmark = pytest.mark.integration
@@ -32,16 +30,8 @@ class Env:
         return {"Authorization": f"Bearer {issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
 
     async def alert(self, alert_id: str, company_id: str, severity: int, minutes_ago: int = 5) -> None:
-        unit = Unit(f"SER-{company_id}", f"U-{company_id}", company_id, "本社", "00:09:0F:00:00:01")
-        await self.store.upsert_unit(unit)
-        doc: dict[str, Any] = {
-            "_id": alert_id, "company_id": company_id, "unit_id": unit.unit_id, "unit_name": unit.name,
-            "serial_number": unit.serial_number, "mac_address": unit.mac_address, "category": "Webガード",
-            "category_key": "webfilter", "severity": severity, "signature": "sig", "summary": "概要",
-            "explanation": "説明", "remedy": "対処", "detected_at": NOW - timedelta(minutes=minutes_ago),
-            "source_event": alert_id, "source_format": "test", "received_at": NOW,
-        }  # fmt: skip
-        assert await self.store.insert_alert(Alert.from_document(doc))
+        detected_at = NOW - timedelta(minutes=minutes_ago)
+        await store_alert(self.store, alert_id, company_id, severity, detected_at=detected_at)
 
 
 @pytest.fixture
@@ -49,12 +39,7 @@ async def env(servers: Servers) -> AsyncIterator[Env]:
     client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
     db = client[f"triage-api-{uuid.uuid4().hex[:8]}"]
     store = MongoPipelineStore(db)
-    app = FastAPI()
-    app.include_router(api.router)
-    app.include_router(api_triage.router)
-    app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
-    app.state.pipeline_store = store
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pipeline")
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=alert_api(store)), base_url="http://pipeline")
     try:
         yield Env(store, http)
     finally:
@@ -135,3 +120,24 @@ async def test_bulk_acknowledge_and_the_unresolved_count(env: Env) -> None:
     assert again.json() == {"updated": 0}
     history = (await env.client.get("/alerts/ALT-0", headers=headers)).json()["status_history"]
     assert [(h["status"], h["comment"]) for h in history] == [("acknowledged", "まとめて確認")]
+
+
+async def test_open_serious_counts_per_company_drop_when_an_alert_is_resolved(env: Env) -> None:
+    await api_triage.create_indexes(env.store)
+    for alert_id, company, severity in [
+        ("S-A1", "C-A", 3), ("S-A2", "C-A", 3), ("S-A3", "C-A", 3), ("S-A4", "C-A", 2),
+        ("S-B1", "C-B", 3), ("S-C1", "C-C", 1),
+    ]:  # fmt: skip
+        await env.alert(alert_id, company, severity)
+    operator = Principal(account_id="OP-1", company_id="", role="operator", name="運用 担当")
+    as_operator = {"Authorization": f"Bearer {issue_token(operator, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
+    path = "/operator/alerts/open-serious-counts"
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 3, "C-B": 1}
+
+    customer = env.headers("C-A")
+    await env.client.post("/alerts/S-A1/status", json={"status": "acknowledged"}, headers=customer)
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 3, "C-B": 1}  # 確認済み: open
+    await env.client.post("/alerts/S-A2/status", json={"status": "resolved"}, headers=customer)
+    await env.client.post("/alerts/S-B1/status", json={"status": "resolved"}, headers=env.headers("C-B"))
+    assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 2}
+    assert (await env.client.get(path, headers=customer)).status_code == 403

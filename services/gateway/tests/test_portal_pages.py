@@ -25,7 +25,7 @@ from shared.events import (
     LoginUser,
 )
 from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
+from shared.settings import DEV_GATEWAY_SECRET, DEV_SEALING_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,7 @@ class Portal:
                 for name in ("signup", "identity", "device-registry", "alert-pipeline", "notifier", "support")
             },
             transport=RoutingTransport(hosts),
+            service_tokens={"identity": DEV_GATEWAY_SECRET},
         )
 
     async def csrf(self, path: str) -> str:

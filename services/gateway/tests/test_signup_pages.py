@@ -16,14 +16,13 @@ from pymongo import AsyncMongoClient
 from gateway.backends import Backends
 from gateway.csrf import token_for
 from gateway.main import create_app as create_gateway
-from gateway.session import PortalUser, TokenCache
 from gateway.settings import DEV_CSRF_SECRET
 from gateway.settings import Settings as GatewaySettings
-from shared.auth import Principal, issue_token
-from shared.settings import DEV_TOKEN_PRIVATE_KEY, KafkaSettings, MongoSettings
+from shared.settings import KafkaSettings, MongoSettings
 from shared.topics import APPLICATION_CONFIRMATION_REQUESTED
 from signup.main import create_app as create_signup
 from signup.settings import Settings as SignupSettings
+from support.portal import HandlesByHand, log_in
 from support.servers import Servers
 
 pytestmark = pytest.mark.integration  # the signup service runs on the real MongoDB and Kafka
@@ -70,6 +69,7 @@ VALID: dict[str, Any] = {
 def _gateway(backends: Backends) -> FastAPI:
     app = create_gateway(GatewaySettings(app_env="development"))
     app.state.backends = backends
+    app.state.session_store = HandlesByHand()
     return app
 
 
@@ -103,24 +103,7 @@ async def portal(signup_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _log_in(client: httpx.AsyncClient, role: str) -> None:
-    """As if identity had exchanged this browser's session for a token of ``role``."""
-    principal = Principal(
-        account_id=f"{role}-1", company_id="", role="operator" if role == "operator" else "customer"
-    )
-    user = PortalUser(
-        account_id=principal.account_id,
-        company_id="",
-        role=principal.role,
-        name="運用 担当",
-        email="ops@example.com",
-        access_token=issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY),
-    )
-    sid = f"session-{role}"
-    cache: TokenCache = client.app.state.token_cache  # type: ignore[attr-defined]
-    cache.put(sid, user, 300)
-    handle = f"handle-{uuid.uuid4().hex}"
-    await client.app.state.session_store.put(handle, sid)  # type: ignore[attr-defined]
-    client.cookies.set("watch_session", handle)
+    await log_in(client, client.app, role)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -1,27 +1,29 @@
-"""The gateway publishes nothing: it starts and is ready with Kafka unreachable (its browser
-sessions are in MongoDB, its only dependency)."""
+"""The gateway uses neither Kafka nor MongoDB (identity keeps its browser sessions): it starts and is
+ready with both unreachable."""
+
+from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.main import create_app
 from gateway.settings import Settings
-from shared.settings import KafkaSettings, MongoSettings
-from support.servers import Servers
+from support.processes import ServiceProcess, free_port
 
 
-@pytest.mark.integration
-async def test_ready_without_kafka(servers: Servers) -> None:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"), mongo=MongoSettings(uri=servers.mongodb_uri)
-    )
+async def test_ready_without_kafka_and_mongodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500")
+    settings = Settings()
+    assert not hasattr(settings, "kafka")
+    assert not hasattr(settings, "mongo")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             ready = await client.get("/health/ready")
             assert ready.status_code == 200
-            assert ready.json()["checks"] == {"mongodb": "ok"}
+            assert ready.json()["checks"] == {}
             login = await client.get("/login")
             assert login.status_code == 200
             assert "ログイン" in login.text
@@ -30,16 +32,26 @@ async def test_ready_without_kafka(servers: Servers) -> None:
             assert favicon.content[:4] == b"\x00\x00\x01\x00"
 
 
-def test_an_operator_session_idle_too_long_ends() -> None:
-    from gateway.session import IdleTracker
-
-    now = [1000.0]
-    idle = IdleTracker(idle_seconds=1800, clock=lambda: now[0])
-    assert idle.touch("s1")
-    now[0] += 1799
-    assert idle.touch("s1")  # used within the limit: still open, and the clock starts again
-    now[0] += 1799
-    assert idle.touch("s1")
-    now[0] += 1801
-    assert not idle.touch("s1")  # idle for more than 30 minutes: ended
-    assert idle.touch("s1")  # (a new login with the same id would start afresh)
+def test_the_gateway_process_starts_and_is_ready_with_no_kafka_and_no_mongodb(tmp_path: Path) -> None:
+    nothing = "127.0.0.1:9"  # nothing listens there
+    gateway = ServiceProcess(
+        name="gateway",
+        port=free_port(),
+        env={
+            "APP_ENV": "test",
+            "KAFKA_BOOTSTRAP_SERVERS": nothing,
+            "MONGODB_URI": f"mongodb://{nothing}/?serverSelectionTimeoutMS=500",
+            "IDENTITY_URL": f"http://{nothing}",
+        },
+        log_path=tmp_path / "gateway.log",
+    )
+    try:
+        gateway.start(timeout=120)
+        ready = httpx.get(f"{gateway.url}/health/ready", timeout=10)
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {}
+        login = httpx.get(f"{gateway.url}/login", timeout=10)
+        assert login.status_code == 200
+        assert "ログイン" in login.text
+    finally:
+        gateway.stop()

@@ -437,3 +437,110 @@ async def test_the_session_names_the_applications_mobile_for_the_sms_setup(api: 
     headers = {"X-Identity-Session": response.json()["session_id"]}
     current = await api.client.get("/sessions/current", headers=headers)
     assert current.json()["application_mobile"] == "09087654321"
+
+
+# --- the portal cookie's handles (internal routes for the gateway) ------------------------------
+
+GATEWAY = {"X-Service-Token": DEV_GATEWAY_SECRET}
+BASE = "/internal/browser-sessions"
+
+
+async def _handle(api: Harness, sid: str) -> str:
+    created = await api.client.post(BASE, json={"session_id": sid}, headers=GATEWAY)
+    assert created.status_code == 201, created.text
+    handle = created.json()["handle"]
+    assert handle != sid
+    return str(handle)
+
+
+async def _lookup(api: Harness, handle: str) -> httpx.Response:
+    return await api.client.post(f"{BASE}/lookup", json={"handle": handle}, headers=GATEWAY)
+
+
+async def _logged_in(api: Harness) -> tuple[str, str]:
+    """A user through the whole setup; their identity session id and account id."""
+    _, headers = await api.setup_session()
+    done = await api.step("/sessions/current/two-step", {"use": False}, headers)
+    assert done.json()["next_step"] == "complete"
+    current = await api.client.get("/sessions/current", headers=headers)
+    return headers["X-Identity-Session"], current.json()["account"]["account_id"]
+
+
+async def test_a_handle_stands_for_its_session_until_revoked(api: Harness) -> None:
+    sid, account_id = await _logged_in(api)
+    handle = await _handle(api, sid)
+    found = await _lookup(api, handle)
+    assert found.status_code == 200
+    assert found.json()["session_id"] == sid
+    assert found.json()["account_id"] == account_id
+
+    api.clock.advance(minutes=7)
+    again = await _lookup(api, handle)
+    assert again.json()["idle_seconds"] == 420.0  # unused for 7 minutes since the last lookup
+
+    revoked = await api.client.post(f"{BASE}/revoke", json={"handle": handle}, headers=GATEWAY)
+    assert revoked.status_code == 204
+    assert (await _lookup(api, handle)).status_code == 404
+    # The identity session itself lives on (a new handle may stand for it).
+    assert (await _lookup(api, await _handle(api, sid))).status_code == 200
+
+
+async def test_a_handle_dies_with_its_session(api: Harness) -> None:
+    sid, _ = await _logged_in(api)
+    handle = await _handle(api, sid)
+    logout = await api.client.delete("/sessions/current", headers={"X-Identity-Session": sid})
+    assert logout.status_code == 204
+    assert (await _lookup(api, handle)).status_code == 404
+    assert (await api.client.post(BASE, json={"session_id": sid}, headers=GATEWAY)).status_code == 404
+
+
+async def test_a_password_change_ends_the_other_browsers(api: Harness) -> None:
+    sid, _ = await _logged_in(api)
+    login_id = (await api.client.get("/sessions/current", headers={"X-Identity-Session": sid})).json()[
+        "account"
+    ]["login_id"]
+    other_sid = (await api.login(login_id, NEW_PASSWORD)).json()["session_id"]
+    other = await _handle(api, other_sid)
+    headers = {"X-Identity-Session": sid}
+    body = {"new_password": "Yokohama#2027", "new_password_confirm": "Yokohama#2027"}
+    assert (await api.step("/sessions/current/password", body, headers)).status_code == 200
+    assert (await _lookup(api, other)).status_code == 404
+    assert (await _lookup(api, await _handle(api, headers["X-Identity-Session"]))).status_code == 200
+
+
+async def test_revoking_a_user_ends_all_their_sessions(api: Harness) -> None:
+    sid, account_id = await _logged_in(api)
+    first, second = await _handle(api, sid), await _handle(api, sid)
+    bystander_sid, _ = await _logged_in(api)
+    bystander = await _handle(api, bystander_sid)
+
+    revoked = await api.client.post(
+        f"{BASE}/revoke-account", json={"account_id": account_id}, headers=GATEWAY
+    )
+    assert revoked.json() == {"revoked": 2}
+    assert (await _lookup(api, first)).status_code == 404
+    assert (await _lookup(api, second)).status_code == 404
+    assert (await api.client.get("/sessions/current", headers={"X-Identity-Session": sid})).status_code == 401
+    assert (await _lookup(api, bystander)).status_code == 200
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+async def test_only_the_gateway_may_use_the_internal_routes(api: Harness, token: str | None) -> None:
+    sid, account_id = await _logged_in(api)
+    handle = await _handle(api, sid)
+    headers = {"X-Service-Token": token} if token else {}
+    calls = [
+        (BASE, {"session_id": sid}),
+        (f"{BASE}/lookup", {"handle": handle}),
+        (f"{BASE}/revoke", {"handle": handle}),
+        (f"{BASE}/revoke-account", {"account_id": account_id}),
+    ]
+    for path, body in calls:
+        assert (await api.client.post(path, json=body, headers=headers)).status_code == 403, path
+    assert (await _lookup(api, handle)).status_code == 200
+
+
+async def test_unknown_and_oversized_handles_answer_like_unknown_ones(api: Harness) -> None:
+    assert (await _lookup(api, uuid.uuid4().hex)).status_code == 404
+    assert (await _lookup(api, "")).status_code == 404
+    assert (await _lookup(api, "x" * 201)).status_code == 422

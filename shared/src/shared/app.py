@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -24,7 +24,7 @@ from shared.events import Event
 from shared.kafka import create_broker, declare_publishers, publish
 from shared.logging import configure_logging
 from shared.openapi import problem
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, KafkaSettings, MongoSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class ServiceRuntime:
     """What a running service holds: its settings, broker and database."""
 
     name: str
+    # A service that uses neither Kafka nor MongoDB (the gateway) has only ServiceSettings here; its
+    # code never reads the Kafka or MongoDB settings (``db`` refuses).
     settings: CommonSettings
     broker: KafkaBroker
     mongo: AsyncMongoClient
@@ -47,6 +49,8 @@ class ServiceRuntime:
 
     @property
     def db(self) -> AsyncDatabase:
+        if not isinstance(self.settings, CommonSettings):
+            raise RuntimeError(f"{self.name} has no database")
         return self.mongo[self.settings.database]
 
     async def publish(self, event: Event, key: str) -> None:
@@ -60,21 +64,26 @@ class ServiceRuntime:
 
 
 def create_runtime(
-    name: str, settings: CommonSettings, *, publishes: Sequence[type[Event]] = ()
+    name: str, settings: ServiceSettings, *, publishes: Sequence[type[Event]] = ()
 ) -> ServiceRuntime:
     """Build (without connecting) the broker and Mongo client of a service.
 
-    ``publishes`` lists the events the service produces, for its AsyncAPI document.
+    ``publishes`` lists the events the service produces, for its AsyncAPI document. A service whose
+    settings name no Kafka and no MongoDB (the gateway) gets a broker and a client it never starts.
     """
+    if isinstance(settings, CommonSettings):
+        kafka, mongo = settings.kafka, settings.mongo
+    else:
+        kafka, mongo = KafkaSettings(), MongoSettings()
     registry = CollectorRegistry()
     dead_letters = DeadLetters(name, registry)
-    broker = create_broker(settings.kafka, service=name, dead_letters=dead_letters)
+    broker = create_broker(kafka, service=name, dead_letters=dead_letters)
     declare_publishers(broker, *publishes)
     return ServiceRuntime(
         name=name,
-        settings=settings,
+        settings=cast(CommonSettings, settings),
         broker=broker,
-        mongo=AsyncMongoClient(settings.mongo.uri, tz_aware=True, connect=False, appname=name),
+        mongo=AsyncMongoClient(mongo.uri, tz_aware=True, connect=False, appname=name),
         registry=registry,
         dead_letters=dead_letters,
     )
@@ -97,6 +106,8 @@ def build_app(
     Kafka nor MongoDB (the gateway) starts and is ready without them.
     """
     uses_kafka, uses_mongo = "kafka" in dependencies, "mongodb" in dependencies
+    settings = runtime.settings
+    kafka_servers = settings.kafka.bootstrap_servers if isinstance(settings, CommonSettings) else ""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,7 +118,7 @@ def build_app(
             await hook(runtime)
         if uses_kafka:
             await _start_broker(runtime.broker)
-        log.info("service started", extra={"kafka": runtime.settings.kafka.bootstrap_servers})
+        log.info("service started", extra={"kafka": kafka_servers if uses_kafka else None})
         try:
             yield
         finally:
@@ -242,7 +253,7 @@ def declare_common_responses(router: APIRouter) -> None:
             route.responses.setdefault(413, {"description": "The body is larger than the limit."})
 
 
-def _may_read_metrics(request: Request, settings: CommonSettings) -> bool:
+def _may_read_metrics(request: Request, settings: ServiceSettings) -> bool:
     """With a token configured, only ``Authorization: Bearer <token>``; without one, not in production."""
     token = settings.metrics_token
     if not token:

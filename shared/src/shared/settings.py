@@ -45,8 +45,8 @@ class MongoSettings(BaseSettings):
     uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
 
 
-class CommonSettings(BaseSettings):
-    """Fields every service has. Subclasses set ``env_prefix`` and a default ``database``."""
+class ServiceSettings(BaseSettings):
+    """Fields every service has, the gateway (no Kafka, no MongoDB) included."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -57,9 +57,6 @@ class CommonSettings(BaseSettings):
         validation_alias="METRICS_TOKEN",
         description="Bearer token /metrics asks for; without one, /metrics answers only outside production.",
     )
-    database: str
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: MongoSettings = Field(default_factory=MongoSettings)
     token_public_key: str = Field(
         default="",
         validation_alias="AUTH_TOKEN_PUBLIC_KEY",
@@ -75,7 +72,7 @@ class CommonSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> "CommonSettings":
+    def _refuse_placeholder_secrets(self) -> "ServiceSettings":
         if self.app_env == "production":
             for name, value in self:
                 if isinstance(value, str) and value in PLACEHOLDER_SECRETS:
@@ -83,7 +80,7 @@ class CommonSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _resolve_token_public_keys(self) -> "CommonSettings":
+    def _resolve_token_public_keys(self) -> "ServiceSettings":
         if not self.token_public_key and self.token_public_key_file:
             self.token_public_key = keys.read_secret_file(self.token_public_key_file)
         if not self.token_public_key:
@@ -94,6 +91,14 @@ class CommonSettings(BaseSettings):
             self.token_public_key = keys.dev_token_public_key()
         keys.load_public_keys(self.token_public_key)  # refuses unreadable and compromised keys
         return self
+
+
+class CommonSettings(ServiceSettings):
+    """A service with a database and Kafka. Subclasses set ``env_prefix`` and a default ``database``."""
+
+    database: str
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
 
 
 class BrandSettings(BaseSettings):

@@ -11,11 +11,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from alert_pipeline.repository import MongoPipelineStore, open_query
-from shared.auth import CurrentPrincipal, Principal
-from shared.labels import TRIAGE_STATUSES
+from shared.auth import CurrentOperator, CurrentPrincipal, Principal
+from shared.labels import TRIAGE_OPEN, TRIAGE_STATUSES
 
 router = APIRouter(tags=["triage"])
 MAX_BULK = 200
+SERIOUS = 3
+# Not yet 対応済み: 未対応 (also an alert without a status) or 確認済み.
+UNRESOLVED: list[str | None] = [TRIAGE_OPEN, None, "acknowledged"]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 
@@ -81,3 +84,25 @@ async def acknowledge(request: Request, principal: CurrentPrincipal, body: BulkA
         {"$set": {"status": "acknowledged"}, "$push": {"status_history": entry}},
     )
     return {"updated": result.modified_count}
+
+
+async def create_indexes(store: MongoPipelineStore) -> None:
+    """The ★★★ alerts by status and company, small beside all alerts (a partial index)."""
+    await store.alerts.create_index(
+        [("status", 1), ("company_id", 1)],
+        name="serious_by_status",
+        partialFilterExpression={"severity": SERIOUS},
+    )
+
+
+@router.get("/operator/alerts/open-serious-counts")
+async def open_serious_counts(request: Request, operator: CurrentOperator) -> dict[str, int]:
+    """Operator: per company id, its ★★★ alerts not yet resolved (未対応 or 確認済み); companies
+    without one are left out."""
+    cursor = await _store(request).alerts.aggregate(
+        [
+            {"$match": {"severity": SERIOUS, "status": {"$in": UNRESOLVED}}},
+            {"$group": {"_id": "$company_id", "n": {"$sum": 1}}},
+        ]
+    )
+    return {str(row["_id"]): int(row["n"]) async for row in cursor}

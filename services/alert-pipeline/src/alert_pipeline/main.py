@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def start(rt: ServiceRuntime) -> None:
         await store.create_indexes()
+        await api_triage.create_indexes(store)
         rt.spawn(raw_stream.run(), name="utm-events-consumer")
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
         rt.spawn(lag.run(min(settings.lag_sample_seconds, settings.stall_seconds / 3)), name="consumer-lag")

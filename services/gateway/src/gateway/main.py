@@ -2,7 +2,6 @@
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -15,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
+from gateway.clients import identity
 from gateway.documents import DocumentCache
 from gateway.routes import (
     account,
@@ -29,8 +29,8 @@ from gateway.routes import (
     support,
     units,
 )
-from gateway.session import IdleTracker, OperatorRequired, RedirectRequired, TokenCache, optional_user
-from gateway.session_store import SessionStore
+from gateway.session import OperatorRequired, RedirectRequired, TokenCache, optional_user
+from gateway.session_store import IdentitySessionStore
 from gateway.settings import Settings
 from gateway.web import STATIC_DIR, error_page, set_brand
 from shared.app import ServiceRuntime, build_app, create_runtime
@@ -57,14 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     backends = Backends(
         settings.backend_urls(),
         timeout=settings.backend_timeout_seconds,
-        service_tokens={"identity": settings.identity_secret},
+        service_tokens={identity.SERVICE: settings.identity_secret},
     )
 
-    sessions = SessionStore(runtime.db, timedelta(seconds=settings.session_max_age_seconds))
     documents = DocumentCache(settings.brand)
 
     async def prepare(rt: ServiceRuntime) -> None:
-        await sessions.create_indexes()
         rt.spawn(documents.warm(), name="documents-warm-up")
 
     async def close_backends(_: ServiceRuntime) -> None:
@@ -91,16 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=routers,
         on_startup=[prepare],
         on_shutdown=[close_backends],
-        # The gateway keeps browser sessions in MongoDB and publishes nothing: ready without Kafka.
-        dependencies=("mongodb",),
+        # Browser sessions are kept by identity; the gateway uses neither Kafka nor MongoDB.
+        dependencies=(),
     )
     app.state.settings = settings
     app.state.backends = backends
     app.state.documents = documents
     set_brand(settings.brand)
-    app.state.session_store = sessions
+    app.state.session_store = IdentitySessionStore(app.state)
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
-    app.state.operator_idle = IdleTracker(settings.operator_idle_minutes * 60)
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES

@@ -5,14 +5,18 @@ access token signed by identity (cached for a few seconds, so a session ended at
 working quickly) and calls the services with it. The handle is replaced at every change of privilege.
 """
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from gateway.backends import BackendsDep
-from gateway.session_store import SessionStore, new_handle
+from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import identity
+from gateway.session_store import SessionStore
+
+log = logging.getLogger(__name__)
 
 SESSION_HEADER = "X-Identity-Session"
 PRIVILEGE_PATHS = ("/login/", "/account/")
@@ -90,27 +94,6 @@ class TokenCache:
         self._items.pop(session_id, None)
 
 
-class IdleTracker:
-    """When each operator session was last used; one left idle longer than the limit is ended."""
-
-    def __init__(self, idle_seconds: float, clock: Any = time.monotonic) -> None:
-        self._idle = idle_seconds
-        self._clock = clock
-        self._seen: dict[str, float] = {}
-
-    def touch(self, session_id: str) -> bool:
-        """Record a use of the session; False when it had been idle too long (it is forgotten)."""
-        now = self._clock()
-        last = self._seen.get(session_id)
-        if last is not None and now - last > self._idle:
-            del self._seen[session_id]
-            return False
-        if len(self._seen) > 10_000:
-            self._seen = {k: v for k, v in self._seen.items() if now - v <= self._idle}
-        self._seen[session_id] = now
-        return True
-
-
 def session_id(request: Request) -> str | None:
     """The identity session behind this browser's session handle, if any (see ``resolve``)."""
     sid = getattr(request.state, "identity_session", None)
@@ -124,11 +107,10 @@ def session_headers(request: Request) -> dict[str, str]:
 
 
 def start_session(request: Request, response: Response, sid: str) -> None:
-    """Hand the browser a new session handle for identity session ``sid``."""
-    handle = new_handle()
+    """Hand the browser a new session handle for identity session ``sid`` (identity issues it when
+    the response leaves, in ``settle``)."""
     request.state.identity_session = sid
-    request.state.session_started = (handle, sid)
-    _set_cookie(request, response, handle)
+    request.state.session_started = sid
 
 
 def _set_cookie(request: Request, response: Response, handle: str) -> None:
@@ -155,10 +137,22 @@ def end_session(request: Request, response: Response) -> None:
 
 
 async def resolve(request: Request) -> None:
-    """Find the identity session behind the browser's handle (``request.state.identity_session``)."""
+    """Find the identity session behind the browser's handle (``request.state.identity_session``).
+
+    Identity unreachable: no session now, and a page that needs the user answers 503 (not /login).
+    """
     handle = request.cookies.get(request.app.state.settings.session_cookie)
     store: SessionStore = request.app.state.session_store
-    request.state.identity_session = await store.identity_session(handle) if handle else None
+    request.state.identity_session = None
+    request.state.idle_seconds = 0.0
+    if handle:
+        try:
+            found = await store.lookup(handle)
+        except BackendUnavailable:
+            request.state.identity_unreachable = True
+            return
+        if found is not None:
+            request.state.identity_session, request.state.idle_seconds = found
 
 
 def _changes_privilege(request: Request, response: Response) -> bool:
@@ -177,31 +171,35 @@ async def settle(request: Request, response: Response) -> None:
     old = request.cookies.get(request.app.state.settings.session_cookie)
     started = getattr(request.state, "session_started", None)
     sid = session_id(request)
-    if started is not None:
-        await store.put(*started)
-    elif getattr(request.state, "session_ended", False):
-        pass
-    elif old and sid and _changes_privilege(request, response):
-        handle = new_handle()
-        await store.put(handle, sid)
-        _set_cookie(request, response, handle)
-    else:
-        return
-    if old:
-        await store.drop(old)
+    try:
+        if started is not None or (
+            not getattr(request.state, "session_ended", False)
+            and old
+            and sid
+            and _changes_privilege(request, response)
+        ):
+            handle = await store.create(started or sid or "")
+            if handle:
+                _set_cookie(request, response, handle)
+        elif not getattr(request.state, "session_ended", False):
+            return
+        if old:
+            await store.drop(old)
+    except BackendUnavailable:
+        log.warning("identity unreachable: the session handle was not renewed or dropped")
 
 
-def _user_from(body: dict[str, Any]) -> PortalUser:
-    account = body["account"]
+def _user_from(grant: identity.TokenGrant) -> PortalUser:
+    account = grant.account
     return PortalUser(
-        account_id=account["account_id"],
-        company_id=account.get("company_id", ""),
-        role=account.get("role", "customer"),
-        name=account.get("name", ""),
-        email=account.get("email", ""),
-        access_token=body["access_token"],
-        company_name=account.get("company_name", ""),
-        login_id=account.get("login_id", ""),
+        account_id=account.account_id,
+        company_id=account.company_id,
+        role=account.role,
+        name=account.name,
+        email=account.email,
+        access_token=grant.access_token,
+        company_name=account.company_name,
+        login_id=account.login_id,
     )
 
 
@@ -209,26 +207,25 @@ async def optional_user(request: Request, backends: BackendsDep) -> PortalUser |
     """The logged-in user, or None; raises RedirectRequired while the first-login setup is unfinished."""
     sid = session_id(request)
     if not sid:
+        if getattr(request.state, "identity_unreachable", False):
+            raise BackendUnavailable(identity.SERVICE)
         return None
     cache: TokenCache = request.app.state.token_cache
     user = cache.get(sid)
     if user is None:
-        response = await backends.call(
-            "identity", "POST", "/sessions/current/token", headers={SESSION_HEADER: sid}
-        )
-        if response.status_code == 409:
-            step = response.json().get("detail", {}).get("next_step", "")
-            raise RedirectRequired(SETUP_PAGES.get(step, "/login"))
-        if response.status_code != 200:
+        try:
+            grant = await identity.token(backends, sid)
+        except identity.IdentityRefused as exc:
+            if exc.status_code == 409:
+                raise RedirectRequired(SETUP_PAGES.get(exc.problem.next_step, "/login")) from None
             return None
-        body = response.json()
-        user = _user_from(body)
-        cache.put(sid, user, float(body.get("expires_in", 300)))
-    idle: IdleTracker | None = getattr(request.app.state, "operator_idle", None)
-    if user.is_operator and idle is not None and not idle.touch(sid):
+        user = _user_from(grant)
+        cache.put(sid, user, float(grant.expires_in))
+    idle_limit = request.app.state.settings.operator_idle_minutes * 60
+    if user.is_operator and getattr(request.state, "idle_seconds", 0.0) > idle_limit:
         # An operator session left idle too long ends: identity forgets it, the browser logs in again.
         cache.drop(sid)
-        await backends.call("identity", "DELETE", "/sessions/current", headers={SESSION_HEADER: sid})
+        await identity.logout(backends, sid)
         raise RedirectRequired("/login?logged_out=1")
     request.state.portal_user = user
     return user

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN, BrandSettings, CommonSettings
+from shared.settings import DEV_GATEWAY_SECRET, DEV_RENDER_TOKEN, BrandSettings, ServiceSettings
 
 DEV_CSRF_SECRET = "development-csrf-secret-not-for-production"
 DEV_SIGNUP_SECRET = "development-gateway-signup-secret"
@@ -20,12 +20,11 @@ def _url(service_env: str, port: int) -> Any:
     )
 
 
-class Settings(CommonSettings):
-    """Configuration of the gateway service."""
+class Settings(ServiceSettings):
+    """Configuration of the gateway service (no Kafka, no MongoDB: identity keeps the browser sessions)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
 
-    database: str = "gateway"
     signup_url: str = _url("SIGNUP_URL", 8001)
     identity_url: str = _url("IDENTITY_URL", 8002)
     device_registry_url: str = _url("DEVICE_REGISTRY_URL", 8003)

@@ -45,6 +45,9 @@ class Settings(CommonSettings):
     setup_session_ttl_seconds: int = Field(
         default=30 * 60, ge=60, description="Lifetime of a session still in first-login setup or 2-step."
     )
+    browser_session_max_age_seconds: int = Field(
+        default=12 * 3600, ge=60, description="Lifetime of a portal cookie's handle (the cookie's max age)."
+    )
     temporary_password_days: int = Field(default=14, ge=1, description="Validity of the first password.")
     reissue_password_hours: int = Field(
         default=24,

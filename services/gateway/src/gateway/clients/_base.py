@@ -1,5 +1,6 @@
 """What every typed client shares: the call, and a refusal carrying the backend's status and detail."""
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -8,6 +9,18 @@ from gateway.backends import Backends
 
 if TYPE_CHECKING:
     from gateway.session import PortalUser
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a backend's list (each item as the backend gives it) and the count of all."""
+
+    items: list[Any]
+    total: int
+
+    @classmethod
+    def of(cls, result: Any) -> "Page":
+        return cls(items=list(result["items"]), total=int(result["total"]))
 
 
 class BackendRefused(Exception):
@@ -41,7 +54,13 @@ def detail_of(response: httpx.Response) -> str:
 
 
 async def call_json(
-    backends: Backends, service: str, method: str, path: str, *, user: "PortalUser", **kwargs: Any
+    backends: Backends,
+    service: str,
+    method: str,
+    path: str,
+    *,
+    user: "PortalUser | None" = None,
+    **kwargs: Any,
 ) -> Any:
     """The JSON answer of a successful call; raises BackendRefused otherwise (BackendUnavailable if down)."""
     response = await backends.call(service, method, path, user=user, **kwargs)

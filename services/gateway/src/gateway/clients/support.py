@@ -5,12 +5,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gateway.backends import Backends
-from gateway.clients._base import BackendRefused, call_json
+from gateway.clients._base import BackendRefused, Page, call_json
 
 if TYPE_CHECKING:
     from gateway.session import PortalUser
 
 SERVICE = "support"
+AUDIT_PER_PAGE = 50
 Json = dict[str, Any]
 
 
@@ -77,11 +78,10 @@ async def open_inquiry_counts(backends: Backends, user: "PortalUser") -> dict[st
     return result
 
 
-async def notices(backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10) -> Json:
-    """One page of the notices the user's company sees: ``items``, ``total``, ``page``, ``per_page``."""
+async def notices(backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10) -> Page:
+    """One page of the notices the user's company sees, newest first."""
     params = {"page": page, "per_page": per_page}
-    result: Json = await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params)
-    return result
+    return Page.of(await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params))
 
 
 async def notice(backends: Backends, user: "PortalUser", notice_id: str) -> Json:
@@ -116,15 +116,7 @@ async def record_audit(
     await call_json(backends, SERVICE, "POST", "/operator/audit", user=user, json=body)
 
 
-async def audit_log(backends: Backends, user: "PortalUser", *, page: int = 1) -> Json:
-    params = {"page": page, "per_page": 50}
-    result: Json = await call_json(backends, SERVICE, "GET", "/operator/audit", user=user, params=params)
-    return result
-
-
-async def serious_alert_counts(backends: Backends, user: "PortalUser", *, days: int = 30) -> dict[str, int]:
-    """★★★ alerts per company id over the last ``days`` days."""
-    result: dict[str, int] = await call_json(
-        backends, SERVICE, "GET", "/operator/companies/serious-alerts", user=user, params={"days": days}
-    )
-    return result
+async def audit_log(backends: Backends, user: "PortalUser", *, page: int = 1) -> Page:
+    """One page (``AUDIT_PER_PAGE`` entries) of the operators' actions, newest first."""
+    params = {"page": page, "per_page": AUDIT_PER_PAGE}
+    return Page.of(await call_json(backends, SERVICE, "GET", "/operator/audit", user=user, params=params))

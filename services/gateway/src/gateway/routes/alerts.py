@@ -9,7 +9,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import alert_pipeline, device_registry
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import paging
 from gateway.paths import backend_path
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
@@ -93,13 +96,13 @@ async def alert_log(
         params["category"] = category
     if unit:
         params["unit_id"] = unit
-    response = await backends.call("alert-pipeline", "GET", "/alerts", user=user, params=params)
-    if response.status_code != 200:
+    try:
+        body = await alert_pipeline.alerts(backends, user, params)
+    except BackendRefused:
         return error_page(
             request, status_code=502, title="アラートログ", message="アラートを取得できませんでした。"
         )
-    body = response.json()
-    for item in body["items"]:
+    for item in body.items:
         item["detected_jst"] = _jst(item["detected_at"])
     units = await _units(backends, user)
     filters = {
@@ -110,36 +113,21 @@ async def alert_log(
         "category": category,
         "unit": unit,
     }
-    pages = max(1, -(-body["total"] // PER_PAGE))
     query = {k: v for k, v in filters.items() if v}
     return render(
-        request, "alerts/list.html", alerts=body["items"], total=body["total"], page=page, pages=pages,
+        request, "alerts/list.html", alerts=body.items, total=body.total, page=page,
         filters=filters, categories=CATEGORIES, severities=SEVERITY_LABELS, units=units, at_least=AT_LEAST,
         statuses=TRIAGE_STATUSES, back=f"/alerts?{urlencode({**query, 'page': page})}",
-        prev_url=f"/alerts?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
-        next_url=f"/alerts?{urlencode({**query, 'page': page + 1})}" if page < pages else None,
+        **paging("/alerts", page=page, total=body.total, per_page=PER_PAGE, **query),
     )  # fmt: skip
 
 
 async def _units(backends: Any, user: Any) -> list[dict[str, Any]]:
     try:
-        response = await backends.call("device-registry", "GET", "/units", user=user)
-    except BackendUnavailable:
+        units = await device_registry.units(backends, user)
+    except (BackendUnavailable, BackendRefused):
         return []
-    if response.status_code != 200:
-        return []
-    return [u for u in response.json() if u["status"] == "registered"]
-
-
-def _is_alert(response: Any, alert_id: str) -> bool:
-    """Whether the backend answered with this very alert (a path like ``summary`` is another route)."""
-    if response.status_code != 200:
-        return True
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("alert_id") == alert_id
+    return [u for u in units if u["status"] == "registered"]
 
 
 @router.get(
@@ -152,18 +140,16 @@ def _is_alert(response: Any, alert_id: str) -> bool:
 )
 async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDep, alert_id: str) -> Response:
     """アラート詳細 with what happened, 説明, 対処 and an お問い合わせ link carrying the alert ID and MAC."""
-    response = await backends.call(
-        "alert-pipeline", "GET", backend_path("/alerts/{alert_id}", alert_id=alert_id), user=user
-    )
-    if 400 <= response.status_code < 500 or not _is_alert(response, alert_id):
-        return error_page(
-            request, status_code=404, title="アラート詳細", message="アラートが見つかりません。"
-        )
-    if response.status_code != 200:
+    try:
+        alert = await alert_pipeline.alert(backends, user, alert_id)
+    except BackendRefused as exc:
+        if exc.status_code < 500:
+            return _no_alert(request)
         return error_page(
             request, status_code=502, title="アラート詳細", message="アラートを取得できませんでした。"
         )
-    alert = response.json()
+    if not isinstance(alert, dict) or alert.get("alert_id") != alert_id:
+        return _no_alert(request)  # the backend answered for another route (a path like ``summary``)
     alert["detected_jst"] = _jst(alert["detected_at"])
     alert["cleared_jst"] = _jst(alert.get("cleared_at")) if alert.get("cleared_at") else None
     for entry in alert.get("status_history", []):
@@ -173,6 +159,10 @@ async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDe
     return render(
         request, "alerts/detail.html", alert=alert, inquiry_url=inquiry_url, statuses=TRIAGE_STATUSES
     )
+
+
+def _no_alert(request: Request) -> Response:
+    return error_page(request, status_code=404, title="アラート詳細", message="アラートが見つかりません。")
 
 
 def _back(value: str) -> str:
@@ -201,10 +191,9 @@ async def acknowledge_alerts(
         return error_page(
             request, status_code=400, title="アラートログ", message="一度に選択できるのは50件までです。"
         )
-    response = await backends.call(
-        "alert-pipeline", "POST", "/alerts/acknowledge", user=user, json={"alert_ids": alert_ids}
-    )
-    if response.status_code != 200:
+    try:
+        await alert_pipeline.acknowledge(backends, user, alert_ids)
+    except BackendRefused:
         return error_page(
             request, status_code=502, title="アラートログ", message="対応状況を更新できませんでした。"
         )
@@ -226,15 +215,11 @@ async def change_status(
         return error_page(
             request, status_code=400, title="アラート詳細", message="対応状況を選択してください。"
         )
-    response = await backends.call(
-        "alert-pipeline", "POST", backend_path("/alerts/{alert_id}/status", alert_id=alert_id), user=user,
-        json={"status": status, "comment": comment},
-    )  # fmt: skip
-    if response.status_code == 404:
-        return error_page(
-            request, status_code=404, title="アラート詳細", message="アラートが見つかりません。"
-        )
-    if response.status_code != 200:
+    try:
+        await alert_pipeline.change_status(backends, user, alert_id, status=status, comment=comment)
+    except BackendRefused as exc:
+        if exc.not_found:
+            return _no_alert(request)
         return error_page(
             request, status_code=503, title="アラート詳細", message="対応状況を更新できませんでした。"
         )

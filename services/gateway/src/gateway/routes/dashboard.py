@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -23,6 +23,7 @@ router = APIRouter(tags=["dashboard"])
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_PERIOD_DAYS = 30
+T = TypeVar("T")
 SEVERITY_LABELS = {str(s): severity_label(s) for s in (3, 2, 1)}
 
 
@@ -33,7 +34,7 @@ def status_period(now: datetime) -> tuple[datetime, datetime]:
     return since, now.astimezone(JST)
 
 
-async def _optional(call: Awaitable[dict[str, Any]], source: str) -> dict[str, Any] | None:
+async def _optional(call: Awaitable[T], source: str) -> T | None:
     """A backend's answer, or None when it is down or refuses (the dashboard says what it could not get)."""
     try:
         return await call
@@ -56,8 +57,8 @@ async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) 
         request,
         "dashboard.html",
         period=f"{since:%Y/%m/%d} - {until:%Y/%m/%d}",
-        units=units if isinstance(units, dict) else None,
-        alerts=alerts if isinstance(alerts, dict) else None,
+        units=units,
+        alerts=alerts,
         severity_labels=SEVERITY_LABELS,
         notices=notices,
     )
@@ -70,8 +71,7 @@ async def _latest_notices(backends: Backends, user: PortalUser) -> list[dict[str
     except (BackendUnavailable, BackendRefused) as exc:
         log.warning("notices unavailable", extra={"error": str(exc)})
         return None
-    items: list[dict[str, Any]] = page["items"]
-    return items
+    return page.items
 
 
 @router.get("/downloads/{name}")

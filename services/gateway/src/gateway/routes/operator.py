@@ -8,10 +8,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
-from gateway.clients import support
+from gateway.clients import device_registry, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
-from gateway.paths import backend_path
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
 
@@ -22,11 +21,10 @@ STATUS_LABELS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)
 async def _units(
     request: Request, backends: Any, user: Any, company_id: str, status: str
 ) -> list[dict[str, Any]] | None:
-    params = {k: v for k, v in {"company_id": company_id, "status": status}.items() if v}
-    response = await backends.call("device-registry", "GET", "/operator/units", user=user, params=params)
-    if response.status_code != 200:
+    try:
+        units = await device_registry.operator_units(backends, user, company_id=company_id, status=status)
+    except BackendRefused:
         return None
-    units: list[dict[str, Any]] = response.json()
     for unit in units:
         unit["status_label"] = STATUS_LABELS.get(unit["status"], unit["status"])
     return units
@@ -66,36 +64,25 @@ async def record_shipment(
     company_id: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Record one shipment; errors come back on the page in Japanese."""
-    response = await backends.call(
-        "device-registry",
-        "POST",
-        backend_path("/operator/units/{unit_id}/shipment", unit_id=unit_id),
-        user=user,
-        json={
-            "serial_number": serial_number,
-            "mac_address": mac_address,
-            "registration_code": registration_code,
-        },
-    )
-    if response.status_code == 200:
+    try:
+        await device_registry.record_shipment(
+            backends, user, unit_id, serial_number=serial_number, mac_address=mac_address,
+            registration_code=registration_code,
+        )  # fmt: skip
+    except BackendRefused as exc:
+        refused: BackendRefused | None = exc
+    else:
+        refused = None
+    if refused is None:
         summary = f"シリアル番号 {serial_number} / MACアドレス {mac_address}"
         with contextlib.suppress(BackendUnavailable, BackendRefused):
             await support.record_audit(backends, user, "shipment.record", unit_id, summary)
         query = {"saved": unit_id, **({"company_id": company_id} if company_id else {})}
         return RedirectResponse(f"/operator/shipments?{urlencode(query)}", status_code=303)
-    detail = (
-        response.json().get("detail")
-        if response.headers.get("content-type", "").startswith("application/json")
-        else None
-    )
-    error = (
-        detail
-        if isinstance(detail, str)
-        else "シリアル番号・MACアドレス・登録コードを正しく入力してください。"
-    )
+    error = refused.detail or "シリアル番号・MACアドレス・登録コードを正しく入力してください。"
     units = await _units(request, backends, user, company_id, "expected") or []
     form = {"unit_id": unit_id, "serial_number": serial_number, "mac_address": mac_address}
-    status = response.status_code if response.status_code < 500 else 502
+    status = refused.status_code if refused.status_code < 500 else 502
     return render(
         request, "operator/shipments.html", status_code=status, units=units, company_id=company_id,
         status="expected", statuses=STATUS_LABELS, saved=None, error=f"{unit_id}: {error}", form=form,

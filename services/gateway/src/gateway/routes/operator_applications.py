@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gateway.backends import BackendsDep, BackendUnavailable
-from gateway.paths import backend_path
+from gateway.clients import signup
+from gateway.clients._base import BackendRefused
 from gateway.session import CurrentOperatorUser
 from gateway.web import error_page, render
 
@@ -28,17 +29,17 @@ async def application_list(
     params: dict[str, Any] = {"offset": (page - 1) * PAGE_SIZE, "limit": PAGE_SIZE}
     if status in STATUS_LABELS:
         params["status"] = status
-    response = await backends.call("signup", "GET", "/applications", user=user, params=params)
-    if response.status_code != 200:
-        raise BackendUnavailable("signup")
-    body = response.json()
+    try:
+        body = await signup.applications(backends, user, params)
+    except BackendRefused:
+        raise BackendUnavailable(signup.SERVICE) from None
     return render(
         request,
         "signup/operator_list.html",
-        items=body["items"],
-        total=body["total"],
+        items=body.items,
+        total=body.total,
         page=page,
-        pages=max(1, -(-body["total"] // PAGE_SIZE)),
+        pages=max(1, -(-body.total // PAGE_SIZE)),
         status=status if status in STATUS_LABELS else "",
         status_labels=STATUS_LABELS,
     )
@@ -49,13 +50,14 @@ async def application_detail(
     request: Request, application_number: str, user: CurrentOperatorUser, backends: BackendsDep
 ) -> HTMLResponse:
     """申込み詳細: what the applicant entered, and whether the contract event went out."""
-    response = await backends.call(
-        "signup", "GET", backend_path("/applications/{number}", number=application_number[:20]), user=user
-    )
-    if response.status_code == 404:
-        return error_page(request, status_code=404, title="申込み詳細", message="申込みが見つかりません。")
-    if response.status_code != 200:
-        raise BackendUnavailable("signup")
+    try:
+        application = await signup.application(backends, user, application_number[:20])
+    except BackendRefused as exc:
+        if exc.not_found:
+            return error_page(
+                request, status_code=404, title="申込み詳細", message="申込みが見つかりません。"
+            )
+        raise BackendUnavailable(signup.SERVICE) from None
     return render(
-        request, "signup/operator_detail.html", application=response.json(), status_labels=STATUS_LABELS
+        request, "signup/operator_detail.html", application=application, status_labels=STATUS_LABELS
     )

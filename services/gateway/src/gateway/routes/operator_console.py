@@ -6,16 +6,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
-from gateway.clients import device_registry, signup, support
+from gateway.clients import alert_pipeline, device_registry, signup, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import not_found
+from gateway.routes import operator
+from gateway.routes import units as units_page
 from gateway.session import CurrentOperatorUser, PortalUser
-from gateway.web import error_page, render
+from gateway.web import render
 
 router = APIRouter(tags=["operator"], include_in_schema=False)
 
-UNIT_STATUS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)", "registered": "登録済み"}
-CONNECTION = {"online": "正常", "offline": "通信途絶", "unknown": "未受信"}
+UNIT_STATUS = operator.STATUS_LABELS
+CONNECTION = units_page.CONNECTION_LABELS
 MAX_QUESTIONS = 10
 COUNTS = ("expected", "shipped", "registered", "online", "offline")
 
@@ -49,9 +52,9 @@ async def _optional(call: Any) -> Any:
 
 @router.get("/operator", response_class=HTMLResponse)
 async def home(request: Request, user: CurrentOperatorUser, backends: BackendsDep) -> Response:
-    """Every company with its units, ★★★ alerts of the last 30 days and open inquiries."""
+    """Every company with its units, ★★★ alerts not yet resolved and open inquiries."""
     units = await _optional(device_registry.operator_units(backends, user))
-    serious = await _optional(support.serious_alert_counts(backends, user))
+    serious = await _optional(alert_pipeline.open_serious_counts(backends, user))
     inquiries = await _optional(support.open_inquiry_counts(backends, user))
     rows = company_rows(units or [])
     for row in rows:
@@ -70,16 +73,14 @@ async def company(
     """One company: its units with their state, its inquiries."""
     units = await device_registry.operator_units(backends, user, company_id=company_id)
     if not units:
-        return error_page(
-            request, status_code=404, title="会社", message="お探しのページは見つかりませんでした。"
-        )
+        return not_found(request, "会社")
     for unit in units:
         unit["status_label"] = UNIT_STATUS.get(unit["status"], unit["status"])
         unit["connection_label"] = (
             CONNECTION.get(unit["connection"], "ー") if unit["status"] == "registered" else "ー"
         )
     inquiries = await _optional(support.search_inquiries(backends, user, company=company_id))
-    serious = await _optional(support.serious_alert_counts(backends, user))
+    serious = await _optional(alert_pipeline.open_serious_counts(backends, user))
     return render(
         request, "operator/company.html", company=company_rows(units)[0], units=units, inquiries=inquiries,
         serious=None if serious is None else serious.get(company_id, 0),

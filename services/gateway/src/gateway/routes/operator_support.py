@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
@@ -12,15 +12,15 @@ from gateway.backends import BackendsDep
 from gateway.clients import support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import ReplyText, not_found, paging, reply_in_thread
 from gateway.session import CurrentOperatorUser
-from gateway.web import error_page, render
+from gateway.web import render
 
 router = APIRouter(tags=["operator"], include_in_schema=False)
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUSES = {"open": "未対応", "in_progress": "対応中", "closed": "完了"}
 KINDS = ("重要", "メンテナンス", "お知らせ")
-NOT_FOUND = "お探しのページは見つかりませんでした。"
 AUDIT_ACTIONS = {
     "inquiry.reply": "お問い合わせに返信",
     "inquiry.update": "お問い合わせの状態・担当を変更",
@@ -57,7 +57,7 @@ async def _inquiry_page(
     try:
         item = await support.inquiry(backends, user, inquiry_id)
     except BackendRefused:
-        return error_page(request, status_code=404, title="お問い合わせ", message=NOT_FOUND)
+        return not_found(request, "お問い合わせ")
     return render(
         request, "operator/inquiry.html", status_code=status_code, inquiry=item, statuses=STATUSES,
         error=error, saved=request.query_params.get("saved"),
@@ -79,17 +79,15 @@ async def reply(
     backends: BackendsDep,
     _: CsrfProtected,
     inquiry_id: str,
-    body: Annotated[str, Form(max_length=10_000)] = "",
+    body: ReplyText = "",
 ) -> Response:
     """The desk's answer, mailed to the customer."""
-    try:
-        await support.reply(backends, user, inquiry_id, body)
-    except BackendRefused as exc:
-        if exc.not_found:
-            return error_page(request, status_code=404, title="お問い合わせ", message=NOT_FOUND)
-        error = exc.detail or "返信の内容を入力してください。"
+
+    async def again(error: str) -> Response:
         return await _inquiry_page(request, user, backends, inquiry_id, error=error, status_code=422)
-    return RedirectResponse(f"/operator/inquiries/{quote(inquiry_id)}?saved=reply", status_code=303)
+
+    done = f"/operator/inquiries/{quote(inquiry_id)}?saved=reply"
+    return await reply_in_thread(request, user, backends, inquiry_id, body, done=done, again=again)
 
 
 @router.post("/operator/inquiries/{inquiry_id}/status", response_class=HTMLResponse)
@@ -111,7 +109,7 @@ async def update(
         await support.update_inquiry(backends, user, inquiry_id, status=status, assignee=assignee)
     except BackendRefused as exc:
         if exc.not_found:
-            return error_page(request, status_code=404, title="お問い合わせ", message=NOT_FOUND)
+            return not_found(request, "お問い合わせ")
         error = exc.detail or "入力内容をご確認ください。"
         return await _inquiry_page(request, user, backends, inquiry_id, error=error, status_code=422)
     return RedirectResponse(f"/operator/inquiries/{quote(inquiry_id)}?saved=status", status_code=303)
@@ -162,7 +160,7 @@ async def edit_notice(
     try:
         item = await support.operator_notice(backends, user, notice_id)
     except BackendRefused:
-        return error_page(request, status_code=404, title="お知らせ管理", message=NOT_FOUND)
+        return not_found(request, "お知らせ管理")
     form = {
         "title": item["title"], "body": item["body"], "kind": item["kind"],
         "audience": "chosen" if item["company_ids"] else "all", "company_ids": "\n".join(item["company_ids"]),
@@ -219,7 +217,7 @@ async def save_notice(
             await support.save_notice(backends, user, fields, notice_id)
         except BackendRefused as exc:
             if exc.not_found:
-                return error_page(request, status_code=404, title="お知らせ管理", message=NOT_FOUND)
+                return not_found(request, "お知らせ管理")
             error = exc.detail or "入力内容をご確認ください。"
         else:
             return RedirectResponse("/operator/notices?saved=1", status_code=303)
@@ -241,11 +239,9 @@ async def audit(
 ) -> Response:
     """操作ログ: operator actions, newest first."""
     result = await support.audit_log(backends, user, page=page)
-    pages = max(1, -(-result["total"] // result["per_page"]))
-    for item in result["items"]:
+    for item in result.items:
         item["action_label"] = AUDIT_ACTIONS.get(item["action"], item["action"])
     return render(
-        request, "operator/audit.html", entries=result["items"], page=page, pages=pages,
-        prev_url=f"/operator/audit?{urlencode({'page': page - 1})}" if page > 1 else None,
-        next_url=f"/operator/audit?{urlencode({'page': page + 1})}" if page < pages else None,
+        request, "operator/audit.html", entries=result.items, page=page,
+        **paging("/operator/audit", page=page, total=result.total, per_page=support.AUDIT_PER_PAGE),
     )  # fmt: skip

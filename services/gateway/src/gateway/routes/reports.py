@@ -5,6 +5,7 @@ charts are SVG images rendered here, PDF by WeasyPrint, CSV as UTF-8 with a BOM 
 """
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import re
@@ -18,6 +19,8 @@ from pydantic import BaseModel, Field
 
 from gateway import report_export
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import alert_pipeline, notifier
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.report_charts import CHARTS
 from gateway.session import CurrentOperatorUser, CurrentUser, PortalUser
@@ -28,10 +31,10 @@ from shared.periods import PRESETS, Period, PeriodError, preset_period
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["reports"])
 
-REPORTS = {
-    "threats": ("UTM脅威レポート", "/reports/threats"),
-    "average": ("参加企業平均との比較", "/reports/compare"),
-    "units": ("自社UTM同士の比較", "/reports/units"),
+REPORTS: dict[str, tuple[str, alert_pipeline.ReportKind]] = {
+    "threats": ("UTM脅威レポート", "threats"),
+    "average": ("参加企業平均との比較", "compare"),
+    "units": ("自社UTM同士の比較", "units"),
 }
 FILE_NAMES = {"threats": "threat-report", "average": "company-comparison", "units": "unit-comparison"}
 DEFAULT_PRESET = "this_month"
@@ -50,17 +53,16 @@ def _period(preset: str, first: str, last: str) -> Period:
 
 async def fetch_report(backends: Any, user: PortalUser, kind: str, period: Period) -> dict[str, Any]:
     """The report's figures from the alert pipeline, for the user's company."""
-    path = REPORTS[kind][1]
-    params = {"first": period.first.isoformat(), "last": period.last.isoformat()}
+    name = REPORTS[kind][1]
     try:
-        response = await backends.call("alert-pipeline", "GET", path, user=user, params=params)
+        return await alert_pipeline.report(
+            backends, user, name, first=period.first.isoformat(), last=period.last.isoformat()
+        )
     except BackendUnavailable as exc:
         raise ReportUnavailable from exc
-    if response.status_code != 200:
-        log.info("report unavailable", extra={"kind": kind, "status": response.status_code})
-        raise ReportUnavailable
-    body: dict[str, Any] = response.json()
-    return body
+    except BackendRefused as exc:
+        log.info("report unavailable", extra={"kind": kind, "status": exc.status_code})
+        raise ReportUnavailable from exc
 
 
 def _not_found(request: Request) -> HTMLResponse:
@@ -193,12 +195,8 @@ async def mail_setting(
 ) -> Response:
     """ユーザ情報 → 月次レポートメールの設定 (the notifier keeps the opt-out)."""
     opted_out: bool | None = None
-    try:
-        response = await backends.call("notifier", "GET", "/preferences/monthly-report", user=user)
-        if response.status_code == 200:
-            opted_out = bool(response.json().get("opted_out"))
-    except BackendUnavailable:
-        pass
+    with contextlib.suppress(BackendUnavailable, BackendRefused):
+        opted_out = await notifier.monthly_report_opted_out(backends, user)
     return render(request, "reports/mail_setting.html", opted_out=opted_out, saved=bool(saved))
 
 
@@ -218,12 +216,8 @@ async def save_mail_setting(
             message="受け取るか受け取らないかを選んでください。",
         )
     try:
-        response = await backends.call(
-            "notifier", "PUT", "/preferences/monthly-report", user=user, json={"opted_out": receive == "no"}
-        )
-    except BackendUnavailable:
-        response = None
-    if response is None or response.status_code != 200:
+        await notifier.set_monthly_report_opted_out(backends, user, receive == "no")
+    except (BackendUnavailable, BackendRefused):
         return error_page(
             request,
             status_code=502,
@@ -255,22 +249,20 @@ async def resend_monthly(
             request, "reports/operator_resend.html", status_code=400, failed=True,
             message="企業IDと対象月(YYYY-MM)を入力してください。", **form,
         )  # fmt: skip
+    outcome: int | None = 200
     try:
-        response = await backends.call(
-            "alert-pipeline",
-            "POST",
-            f"/reports/monthly/{quote(company_id, safe='')}/{month}/resend",
-            user=user,
-        )
+        await alert_pipeline.resend_monthly_report(backends, user, company_id, month)
     except BackendUnavailable:
-        response = None
-    if response is None or response.status_code not in (200, 404):
+        outcome = None
+    except BackendRefused as exc:
+        outcome = exc.status_code
+    if outcome not in (200, 404):
         message, failed, status_code = (
             "再送を受け付けられませんでした。しばらくしてから再度お試しください。",
             True,
             502,
         )
-    elif response.status_code == 404:
+    elif outcome == 404:
         message, failed, status_code = (
             "UTMが登録された企業が見つかりません。企業IDを確認してください。",
             True,

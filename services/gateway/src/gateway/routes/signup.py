@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
 from gateway.backends import BackendsDep, BackendUnavailable
+from gateway.clients import signup
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.web import render
 
@@ -32,14 +34,13 @@ CONFIRM_PAGES: dict[str, tuple[int, str, str]] = {
 @router.get("/signup", response_class=HTMLResponse)
 async def wizard(request: Request, backends: BackendsDep) -> HTMLResponse:
     """セキュリティサービスポータル - 申込み: the six steps on one page (guide §3 ①-⑥)."""
-    prefectures = await backends.call("signup", "GET", "/reference/prefectures")
-    questions = await backends.call("signup", "GET", "/questions")
-    if prefectures.status_code != 200 or questions.status_code != 200:
-        raise BackendUnavailable("signup")
-    config = {
-        "prefectures": prefectures.json()["prefectures"],
-        "questions": questions.json()["questions"],
-    }
+    try:
+        config = {
+            "prefectures": await signup.prefectures(backends),
+            "questions": await signup.public_questions(backends),
+        }
+    except BackendRefused:
+        raise BackendUnavailable(signup.SERVICE) from None
     # Escaped for a <script type="application/json"> block: no "</script>" can close it early.
     blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
     return render(
@@ -76,27 +77,22 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
     except ValueError:
         return JSONResponse({"errors": {FORM: "入力形式が正しくありません。"}}, status_code=422)
     # Signup limits mails per client: it believes the address the gateway vouches for with its secret.
-    headers = {
-        "X-Client-Address": request.state.client_address,
-        "X-Gateway-Secret": request.app.state.settings.signup_secret,
-    }
-    key = request.headers.get("idempotency-key")
-    if key:
-        headers["Idempotency-Key"] = key[:200]
     try:
-        response = await backends.call("signup", "POST", "/applications", json=payload, headers=headers)
+        result = await signup.submit_application(
+            backends,
+            payload,
+            client=request.state.client_address,
+            secret=request.app.state.settings.signup_secret,
+            idempotency_key=request.headers.get("idempotency-key", ""),
+        )
     except BackendUnavailable:
         return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=503)
-    if response.status_code >= 500 and response.status_code != 503:
-        log.warning("signup failed", extra={"status": response.status_code})
+    except BackendRefused as exc:
+        log.warning("signup failed", extra={"status": exc.status_code})
         return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
-    try:
-        content = response.json()
-    except ValueError:
-        return JSONResponse({"errors": {FORM: UNAVAILABLE}}, status_code=502)
-    answer = JSONResponse(content, status_code=response.status_code)
-    if "retry-after" in response.headers:
-        answer.headers["Retry-After"] = response.headers["retry-after"]
+    answer = JSONResponse(result.body, status_code=result.status_code)
+    if result.retry_after:
+        answer.headers["Retry-After"] = result.retry_after
     return answer
 
 
@@ -107,14 +103,10 @@ async def submit(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
 )
 async def confirm(request: Request, token: str, backends: BackendsDep) -> HTMLResponse:
     """The link of the 申込み確認 mail: completes the application once; later opens say so."""
-    response = await backends.call("signup", "POST", "/applications/confirm", json={"token": token[:500]})
-    try:
-        result = response.json()
-        outcome = str(result.get("status", "invalid")) if response.status_code < 500 else "error"
-    except ValueError:
-        outcome, result = "error", {}
+    result = (await signup.confirm_application(backends, token)).body
+    outcome = str(result.get("status", "invalid"))
     if outcome not in CONFIRM_PAGES:
-        raise BackendUnavailable("signup")
+        raise BackendUnavailable(signup.SERVICE)
     status_code, title, headline = CONFIRM_PAGES[outcome]
     return render(
         request,

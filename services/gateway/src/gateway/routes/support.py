@@ -10,14 +10,14 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import device_registry, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.pages import ReplyText, not_found, paging, reply_in_thread
 from gateway.session import CurrentUser, PortalUser
-from gateway.web import error_page, render
+from gateway.web import render
 
 router = APIRouter(tags=["support"])
 
 MAX_ATTACHMENT = 5 * 1024 * 1024
 NOTICES_PER_PAGE = 10
-NOT_FOUND = "お探しのページは見つかりませんでした。"
 
 
 async def _unit_choices(backends: Any, user: PortalUser) -> list[dict[str, str]]:
@@ -139,7 +139,7 @@ async def inquiry_detail(
     try:
         item = await support.inquiry(backends, user, inquiry_id)
     except BackendRefused:
-        return error_page(request, status_code=404, title="お問い合わせ", message=NOT_FOUND)
+        return not_found(request, "お問い合わせ")
     return render(
         request, "support/inquiry.html", inquiry=item, sent=request.query_params.get("sent"), error=""
     )
@@ -152,18 +152,16 @@ async def customer_reply(
     backends: BackendsDep,
     _: CsrfProtected,
     inquiry_id: str,
-    body: Annotated[str, Form(max_length=10_000)] = "",
+    body: ReplyText = "",
 ) -> Response:
     """The customer's reply in the thread (mailed to the desk)."""
-    try:
-        await support.reply(backends, user, inquiry_id, body)
-    except BackendRefused as exc:
-        if exc.not_found:
-            return error_page(request, status_code=404, title="お問い合わせ", message=NOT_FOUND)
+
+    async def again(error: str) -> Response:
         item = await support.inquiry(backends, user, inquiry_id)
-        error = exc.detail or "返信の内容を入力してください。"
         return render(request, "support/inquiry.html", status_code=422, inquiry=item, sent=None, error=error)
-    return RedirectResponse(f"/inquiries/{quote(inquiry_id)}#thread", status_code=303)
+
+    done = f"/inquiries/{quote(inquiry_id)}#thread"
+    return await reply_in_thread(request, user, backends, inquiry_id, body, done=done, again=again)
 
 
 @router.get("/inquiries/{inquiry_id}/attachment")
@@ -174,7 +172,7 @@ async def inquiry_attachment(
     try:
         content, content_type, filename = await support.attachment(backends, user, inquiry_id)
     except BackendRefused:
-        return error_page(request, status_code=404, title="添付ファイル", message=NOT_FOUND)
+        return not_found(request, "添付ファイル")
     disposition = f"attachment; filename=\"attachment\"; filename*=UTF-8''{quote(filename)}"
     return Response(content, media_type=content_type, headers={"Content-Disposition": disposition})
 
@@ -188,12 +186,9 @@ async def notices_page(
 ) -> Response:
     """過去のお知らせ一覧, newest first, ten a page."""
     result = await support.notices(backends, user, page=page, per_page=NOTICES_PER_PAGE)
-    pages = max(1, -(-result["total"] // NOTICES_PER_PAGE))
     return render(
-        request, "support/notices.html", notices=result["items"], total=result["total"], page=page,
-        pages=pages,
-        prev_url=f"/notices?page={page - 1}" if page > 1 else None,
-        next_url=f"/notices?page={page + 1}" if page < pages else None,
+        request, "support/notices.html", notices=result.items, total=result.total, page=page,
+        **paging("/notices", page=page, total=result.total, per_page=NOTICES_PER_PAGE),
     )  # fmt: skip
 
 
@@ -203,5 +198,5 @@ async def notice_page(request: Request, user: CurrentUser, backends: BackendsDep
     try:
         item = await support.notice(backends, user, notice_id)
     except BackendRefused:
-        return error_page(request, status_code=404, title="お知らせ", message=NOT_FOUND)
+        return not_found(request, "お知らせ")
     return render(request, "support/notice.html", notice=item)

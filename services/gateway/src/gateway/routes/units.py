@@ -7,6 +7,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.backends import BackendsDep
+from gateway.clients import device_registry
+from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
@@ -28,12 +30,12 @@ def jst(value: str | None) -> str:
 @router.get("/units", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})
 async def unit_list(request: Request, user: CurrentUser, backends: BackendsDep) -> Response:
     """UTM監視状況."""
-    response = await backends.call("device-registry", "GET", "/units", user=user)
-    if response.status_code != 200:
+    try:
+        units = await device_registry.units(backends, user)
+    except BackendRefused:
         return error_page(
             request, status_code=502, title="UTM監視状況", message="UTMの情報を取得できませんでした。"
         )
-    units: list[dict[str, Any]] = response.json()
     for unit in units:
         unit["status_label"] = STATUS_LABELS.get(unit["status"], unit["status"])
         unit["connection_label"] = (
@@ -86,19 +88,15 @@ async def register_unit(
             unit_name=name,
             error=error,
         )
-    response = await backends.call(
-        "device-registry",
-        "POST",
-        "/units/register",
-        user=user,
-        json={"identifier": identifier, "registration_code": registration_code, "name": name},
-    )
-    if response.status_code == 200:
+    try:
+        await device_registry.register(
+            backends, user, identifier=identifier, registration_code=registration_code, name=name
+        )
+    except BackendRefused as exc:
+        detail = _detail(exc.body)
+        status = exc.status_code if 400 <= exc.status_code < 500 else 502
+    else:
         return RedirectResponse("/units?registered=1", status_code=303)
-    detail = _detail(
-        response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-    )
-    status = response.status_code if 400 <= response.status_code < 500 else 502
     return render(
         request, "units/register.html", status_code=status, identifier=identifier, unit_name=name,
         error=detail or "UTMを登録できませんでした。入力内容をご確認ください。",
