@@ -1,7 +1,7 @@
 """Sending with retries and back-off; the outcome of every delivery is recorded."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from prometheus_client import CollectorRegistry
@@ -109,6 +109,48 @@ async def test_after_the_last_try_the_delivery_is_recorded_failed_with_the_error
         )
         == 1
     )
+
+
+async def test_a_relay_down_for_minutes_delays_the_mail_but_does_not_fail_it() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    now = [datetime(2026, 11, 25, 3, 0, tzinfo=UTC)]
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += timedelta(seconds=seconds)
+
+    down = [SendError("SMTP unavailable: ConnectionRefusedError", unavailable=True) for _ in range(9)]
+    mailer = FlakyMailer(down)
+    sender = Dispatcher(
+        deliveries=log, mailer=mailer, sms=NoSms(), mail_from="Portal <noreply@watch.example.jp>",
+        owner="test", metrics=NotifierMetrics(registry),
+        retry=RetryPolicy(max_attempts=5, backoff_seconds=1.0, backoff_max_seconds=30, outage_seconds=600),
+        clock=lambda: now[0], sleep=sleep,
+    )  # fmt: skip
+    assert await sender.deliver(MESSAGE) == "sent"  # 9 failed tries over about 3 minutes, then sent
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    assert log.events[-1][0] == "sent"
+    assert log.events[-1][1]["attempts"] == 10
+
+
+async def test_a_relay_down_beyond_the_outage_limit_fails_after_the_counted_tries() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    now = [datetime(2026, 11, 25, 3, 0, tzinfo=UTC)]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+
+    mailer = FlakyMailer([SendError("SMTP unavailable", unavailable=True) for _ in range(100)])
+    sender = Dispatcher(
+        deliveries=log, mailer=mailer, sms=NoSms(), mail_from="Portal <noreply@watch.example.jp>",
+        owner="test", metrics=NotifierMetrics(registry),
+        retry=RetryPolicy(max_attempts=3, backoff_seconds=1.0, backoff_max_seconds=30, outage_seconds=60),
+        clock=lambda: now[0], sleep=sleep,
+    )  # fmt: skip
+    assert await sender.deliver(MESSAGE) == "failed"
+    # Uncounted tries at 0, 1, 3, 7, 15, 31 s; counted ones from 61 s on: the 7th, 8th and 9th.
+    assert log.events[-1] == ("failed", {"attempts": 9, "error": "SMTP unavailable"})
 
 
 async def test_a_permanent_refusal_is_not_retried() -> None:

@@ -75,6 +75,9 @@ class RetryPolicy:
     max_attempts: int = 5
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 30.0
+    # While the relay cannot be reached at all, tries are not counted against ``max_attempts`` for this
+    # long after the first one: a mail relay down for minutes delays the mails, it does not fail them.
+    outage_seconds: float = 3600.0
 
     def pause(self, attempt: int) -> float:
         """Pause after failed try number ``attempt`` (1-based): 1 s, 2 s, 4 s, …"""
@@ -170,8 +173,10 @@ class Dispatcher:
     async def deliver(self, message: Outgoing) -> str:
         """Send a claimed delivery with retries; record and return its final status."""
         error = ""
-        attempt = 0
-        for attempt in range(1, self._retry.max_attempts + 1):
+        attempt = counted = 0
+        first_try = self._clock()
+        while counted < self._retry.max_attempts:
+            attempt += 1
             if attempt > 1:
                 await self._deliveries.attempt(
                     message.delivery_id, attempt=attempt, now=self._clock(), error=error
@@ -190,7 +195,10 @@ class Dispatcher:
                         "permanent": exc.permanent,
                     },
                 )
-                if exc.permanent or attempt == self._retry.max_attempts:
+                waited = (self._clock() - first_try).total_seconds()
+                if not (exc.unavailable and waited < self._retry.outage_seconds):
+                    counted += 1
+                if exc.permanent or counted >= self._retry.max_attempts:
                     break
                 self._metrics.retries.labels(message.channel).inc()
                 await self._sleep(self._retry.pause(attempt))
