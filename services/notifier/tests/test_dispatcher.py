@@ -1,12 +1,13 @@
 """Sending with retries and back-off; the outcome of every delivery is recorded."""
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from prometheus_client import CollectorRegistry
 
-from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
+from notifier.dispatcher import Dispatcher, DispatcherStopped, NotifierMetrics, RetryPolicy
 from notifier.messages import Outgoing
 from notifier.senders import SendError
 
@@ -45,7 +46,7 @@ class NoSms:
 
 
 def dispatcher(
-    mailer: FlakyMailer, log: FakeLog, pauses: list[float], registry: CollectorRegistry
+    mailer: FlakyMailer, log: FakeLog, pauses: list[float], registry: CollectorRegistry, workers: int = 4
 ) -> Dispatcher:
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
@@ -60,6 +61,7 @@ def dispatcher(
         retry=RetryPolicy(max_attempts=5, backoff_seconds=1.0, backoff_max_seconds=30),
         clock=lambda: datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
         sleep=sleep,
+        workers=workers,
     )
 
 
@@ -160,6 +162,42 @@ async def test_a_permanent_refusal_is_not_retried() -> None:
     assert await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE) == "failed"
     assert pauses == []
     assert log.events == [("failed", {"attempts": 1, "error": "550 no such user"})]
+
+
+class SlowMailer(FlakyMailer):
+    """Accepts a mail only once ``accept`` is set: a send under way when the notifier stops."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.accept = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(self, mail: EmailMessage) -> None:
+        self.started.set()
+        await self.accept.wait()
+        await super().send(mail)
+
+
+async def test_a_send_under_way_at_stop_finishes_and_is_recorded_sent_not_handed_back() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    mailer = SlowMailer()
+    sender = dispatcher(mailer, log, [], registry, workers=1)
+    sender.start()
+    waiting = replace(MESSAGE, source_key="event-2")
+    under_way = await sender.submit(MESSAGE)
+    queued = await sender.submit(waiting)
+    await mailer.started.wait()
+
+    stopping = asyncio.create_task(sender.stop())
+    await asyncio.sleep(0)
+    mailer.accept.set()
+    await stopping
+
+    assert await under_way == "sent"
+    assert len(mailer.sent) == 1
+    # Only the mail that had not started is handed back (and its waiter told so).
+    assert ("release", {"ids": [waiting.delivery_id]}) in log.events
+    assert isinstance(queued.exception(), DispatcherStopped)
 
 
 async def test_queued_deliveries_are_sent_by_the_workers_and_released_at_stop() -> None:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -119,6 +119,7 @@ class Dispatcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
         self._held: dict[str, _Job] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self._clock = clock
         self._sleep = sleep
@@ -128,9 +129,18 @@ class Dispatcher:
             asyncio.create_task(self._work(), name=f"notifier-sender-{i}") for i in range(self._worker_count)
         ]
 
-    async def stop(self) -> None:
-        """Stop sending; claims not yet sent are handed back for the next process."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop sending; claims not yet sent are handed back for the next process.
+
+        Sends under way get ``grace`` seconds to finish: a mail the relay has taken is recorded sent,
+        not handed back (the next process would send it again)."""
         self._stopped = True
+        for task in self._workers:
+            if task not in self._busy:
+                task.cancel()
+        busy = [task for task in self._workers if task in self._busy]
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -153,8 +163,11 @@ class Dispatcher:
         return done
 
     async def _work(self) -> None:
-        while True:
+        worker = asyncio.current_task()
+        assert worker is not None
+        while not self._stopped:
             job = await self._queue.get()
+            self._busy.add(worker)
             self._held[job.message.delivery_id] = job
             try:
                 status = await self.deliver(job.message)
@@ -169,6 +182,7 @@ class Dispatcher:
                     job.done.set_result(status)
             finally:
                 self._held.pop(job.message.delivery_id, None)
+                self._busy.discard(worker)
 
     async def deliver(self, message: Outgoing) -> str:
         """Send a claimed delivery with retries; record and return its final status."""
