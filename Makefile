@@ -81,7 +81,7 @@ bench: deps
 bench-reports: deps
 	@BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh $(BENCH_ARGS)
 
-# Not part of `make test`: about 13 minutes, with the durations of the scenarios.
+# Not part of `make test`: about 15 minutes, with the durations of the scenarios.
 faults: deps-test
 	@scripts/faults.sh $(FAULTS_ARGS)
 
