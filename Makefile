@@ -10,6 +10,8 @@
 #   make bench        the pipeline benchmark on its own servers (.state/bench); BENCH_ARGS=--no-notifier
 #   make profile      the benchmark with py-spy on the pipeline: benchmarks/profiles/pipeline.txt
 #   make bench-reports  report, comparison and PDF latency over 100 companies' month of aggregates
+#   make faults       kill and restart Kafka, MongoDB, SMTP, the collector and the services under a steady
+#                     stream: lost, duplicated, recovery time (own servers, .state/faults); FAULTS_ARGS=--only smtp
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
@@ -18,12 +20,13 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run stop status logs test lint bench profile bench-reports asyncapi clean-state
+.PHONY: help deps deps-test run stop status logs test lint bench profile bench-reports faults asyncapi clean-state
 
 S ?=
 N ?= 50
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+FAULTS_ARGS ?=
 MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
 
 help:
@@ -81,6 +84,10 @@ profile: deps
 
 bench-reports: deps
 	@BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh $(BENCH_ARGS)
+
+# Not part of `make test`: about 15 minutes, with the durations of the scenarios.
+faults: deps-test
+	@scripts/faults.sh $(FAULTS_ARGS)
 
 asyncapi:
 	.venv/bin/python scripts/asyncapi.py

@@ -33,6 +33,17 @@ def test_rfc3164_header_pads_the_day_and_defaults_to_local7_notice() -> None:
     assert message == b'<189>Nov  3 09:05:07 unit-1 {"kind":"ips"}'
 
 
+def test_a_line_with_a_header_of_its_own_gets_one_header_not_two() -> None:
+    pan = b"<14>Nov  3 09:05:07 PA-440 1,2026/11/03 09:05:07,PA440X1,THREAT,vulnerability"
+    message = with_header(pan, hostname="PA440X1", now=AT)
+    header = b"<14>1 2026-11-03T09:05:07.120000+09:00 PA440X1 - - - - "
+    assert message == header + b"1,2026/11/03 09:05:07,PA440X1,THREAT,vulnerability"
+    cef = b"<134>Nov 13 09:05:07 unit CEF:0|Watch|UTM Simulator|1.0|ips|X|8|rt=1"
+    assert with_header(cef, hostname="u", header="3164", now=AT) == (
+        b"<134>Nov  3 09:05:07 u CEF:0|Watch|UTM Simulator|1.0|ips|X|8|rt=1"
+    )
+
+
 def test_framing() -> None:
     assert frame(b"<14>a b", "octet") == b"7 <14>a b"
     assert frame("<14>é".encode(), "octet") == "6 <14>é".encode()

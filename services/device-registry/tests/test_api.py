@@ -31,6 +31,7 @@ pytestmark = pytest.mark.integration
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
+        self.broker_down = False  # the fake publisher fails while True
 
     def __call__(self) -> datetime:
         return self.now
@@ -59,6 +60,8 @@ async def env(servers: Any) -> AsyncIterator[Env]:
     clock = Clock()
 
     async def publish(event: Event, key: str) -> None:
+        if clock.broker_down:
+            raise ConnectionError("Kafka unreachable")
         published.append(event)
 
     registry = DeviceRegistry(client[db_name], publish=publish, now=clock)
@@ -163,6 +166,38 @@ async def test_shipment_then_registration_by_mac_or_serial(env: Env) -> None:
     assert again.status_code == 409
     summary = (await env.http.get("/units/summary", headers=env.headers("C-A"))).json()
     assert (summary["registered"], summary["unregistered"]) == (2, 0)
+
+
+async def test_a_registration_whose_event_failed_is_announced_later_by_the_outbox(env: Env) -> None:
+    await env.registry.expect_units(_application("C-O", units=1))
+    await _ship(env, "C-O-D1-1", "FGT60FOUTBOX0001", "00:09:0F:00:00:01", code="ABCD-2345")
+    env.clock.broker_down = True
+    registered = await env.http.post(
+        "/units/register",
+        json={"identifier": "FGT60FOUTBOX0001", "registration_code": "ABCD-2345", "name": "倉庫 UTM"},
+        headers=env.headers("C-O"),
+    )
+    assert registered.status_code == 200, registered.text  # stored: the event follows it
+    assert not any(isinstance(e, UtmRegistered) for e in env.published)
+    env.clock.broker_down = False
+    assert await env.registry.publish_unannounced() == 0  # younger than the grace: its request's
+
+    env.clock.now += timedelta(seconds=11)
+    assert await env.registry.publish_unannounced() == 1
+    assert await env.registry.publish_unannounced() == 0
+
+    [event] = [e for e in env.published if isinstance(e, UtmRegistered)]
+    assert (event.company_id, event.unit_id, event.serial_number, event.mac_address, event.name) == (
+        "C-O", "C-O-D1-1", "FGT60FOUTBOX0001", "00:09:0F:00:00:01", "倉庫 UTM",
+    )  # fmt: skip
+
+
+async def test_a_shipment_published_with_its_write_is_not_published_again(env: Env) -> None:
+    await env.registry.expect_units(_application("C-P", units=1))
+    await _ship(env, "C-P-D1-1", "FGT60FOUTBOX0002", "00:09:0F:00:00:02")
+    env.clock.now += timedelta(minutes=5)
+    assert await env.registry.publish_unannounced() == 0
+    assert [type(e).__name__ for e in env.published] == ["UtmShipped"]
 
 
 async def test_wrong_code_is_a_clear_error(env: Env) -> None:

@@ -1,12 +1,13 @@
 """Sending with retries and back-off; the outcome of every delivery is recorded."""
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from prometheus_client import CollectorRegistry
 
-from notifier.dispatcher import Dispatcher, NotifierMetrics, RetryPolicy
+from notifier.dispatcher import Dispatcher, DispatcherStopped, NotifierMetrics, RetryPolicy
 from notifier.messages import Outgoing
 from notifier.senders import SendError
 
@@ -45,7 +46,7 @@ class NoSms:
 
 
 def dispatcher(
-    mailer: FlakyMailer, log: FakeLog, pauses: list[float], registry: CollectorRegistry
+    mailer: FlakyMailer, log: FakeLog, pauses: list[float], registry: CollectorRegistry, workers: int = 4
 ) -> Dispatcher:
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
@@ -60,6 +61,7 @@ def dispatcher(
         retry=RetryPolicy(max_attempts=5, backoff_seconds=1.0, backoff_max_seconds=30),
         clock=lambda: datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
         sleep=sleep,
+        workers=workers,
     )
 
 
@@ -111,6 +113,48 @@ async def test_after_the_last_try_the_delivery_is_recorded_failed_with_the_error
     )
 
 
+async def test_a_relay_down_for_minutes_delays_the_mail_but_does_not_fail_it() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    now = [datetime(2026, 11, 25, 3, 0, tzinfo=UTC)]
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += timedelta(seconds=seconds)
+
+    down = [SendError("SMTP unavailable: ConnectionRefusedError", unavailable=True) for _ in range(9)]
+    mailer = FlakyMailer(down)
+    sender = Dispatcher(
+        deliveries=log, mailer=mailer, sms=NoSms(), mail_from="Portal <noreply@watch.example.jp>",
+        owner="test", metrics=NotifierMetrics(registry),
+        retry=RetryPolicy(max_attempts=5, backoff_seconds=1.0, backoff_max_seconds=30, outage_seconds=600),
+        clock=lambda: now[0], sleep=sleep,
+    )  # fmt: skip
+    assert await sender.deliver(MESSAGE) == "sent"  # 9 failed tries over about 3 minutes, then sent
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    assert log.events[-1][0] == "sent"
+    assert log.events[-1][1]["attempts"] == 10
+
+
+async def test_a_relay_down_beyond_the_outage_limit_fails_after_the_counted_tries() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    now = [datetime(2026, 11, 25, 3, 0, tzinfo=UTC)]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+
+    mailer = FlakyMailer([SendError("SMTP unavailable", unavailable=True) for _ in range(100)])
+    sender = Dispatcher(
+        deliveries=log, mailer=mailer, sms=NoSms(), mail_from="Portal <noreply@watch.example.jp>",
+        owner="test", metrics=NotifierMetrics(registry),
+        retry=RetryPolicy(max_attempts=3, backoff_seconds=1.0, backoff_max_seconds=30, outage_seconds=60),
+        clock=lambda: now[0], sleep=sleep,
+    )  # fmt: skip
+    assert await sender.deliver(MESSAGE) == "failed"
+    # Uncounted tries at 0, 1, 3, 7, 15, 31 s; counted ones from 61 s on: the 7th, 8th and 9th.
+    assert log.events[-1] == ("failed", {"attempts": 9, "error": "SMTP unavailable"})
+
+
 async def test_a_permanent_refusal_is_not_retried() -> None:
     log, registry = FakeLog(), CollectorRegistry()
     pauses: list[float] = []
@@ -118,6 +162,42 @@ async def test_a_permanent_refusal_is_not_retried() -> None:
     assert await dispatcher(mailer, log, pauses, registry).deliver(MESSAGE) == "failed"
     assert pauses == []
     assert log.events == [("failed", {"attempts": 1, "error": "550 no such user"})]
+
+
+class SlowMailer(FlakyMailer):
+    """Accepts a mail only once ``accept`` is set: a send under way when the notifier stops."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.accept = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(self, mail: EmailMessage) -> None:
+        self.started.set()
+        await self.accept.wait()
+        await super().send(mail)
+
+
+async def test_a_send_under_way_at_stop_finishes_and_is_recorded_sent_not_handed_back() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    mailer = SlowMailer()
+    sender = dispatcher(mailer, log, [], registry, workers=1)
+    sender.start()
+    waiting = replace(MESSAGE, source_key="event-2")
+    under_way = await sender.submit(MESSAGE)
+    queued = await sender.submit(waiting)
+    await mailer.started.wait()
+
+    stopping = asyncio.create_task(sender.stop())
+    await asyncio.sleep(0)
+    mailer.accept.set()
+    await stopping
+
+    assert await under_way == "sent"
+    assert len(mailer.sent) == 1
+    # Only the mail that had not started is handed back (and its waiter told so).
+    assert ("release", {"ids": [waiting.delivery_id]}) in log.events
+    assert isinstance(queued.exception(), DispatcherStopped)
 
 
 async def test_queued_deliveries_are_sent_by_the_workers_and_released_at_stop() -> None:

@@ -26,6 +26,7 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+        self.broker_down = False  # the fake publisher fails while True
 
     def __call__(self) -> datetime:
         return self.now
@@ -59,6 +60,8 @@ async def env(servers: Any) -> AsyncIterator[Env]:
     clock = Clock()
 
     async def publish(event: Event, key: str) -> None:
+        if clock.broker_down:
+            raise ConnectionError("Kafka unreachable")
         published.append(event)
 
     brand = BrandSettings(desk_email="desk@support.example", portal_url="https://portal.example.jp/")
@@ -105,6 +108,45 @@ async def test_an_inquiry_is_stored_numbered_and_mailed_to_the_desk_and_the_cust
     assert ack.recipient == "taro@example.com"
     assert ack.context["inquiry_id"] == body["inquiry_id"]
     assert ack.context["inquiry_url"] == f"https://portal.example.jp/inquiries/{body['inquiry_id']}"
+
+
+async def test_inquiry_mails_whose_publish_failed_leave_later_from_the_outbox(env: Env) -> None:
+    env.clock.broker_down = True
+    response = await env.http.post("/inquiries", json=_inquiry(), headers=env.headers("C-1"))
+    assert response.status_code == 201, response.text  # stored: its mails follow it
+    inquiry_id = response.json()["inquiry_id"]
+    assert env.mails() == []
+    env.clock.broker_down = False
+    assert await env.desk.publish_outbox() == 0  # within the grace: left to the request
+
+    env.clock.now += timedelta(seconds=11)
+    assert await env.desk.publish_outbox() == 2
+    assert await env.desk.publish_outbox() == 0
+
+    mails = env.mails()
+    assert sorted(m.recipient for m in mails) == ["desk@support.example", "taro@example.com"]
+    assert {m.template for m in mails} == {"inquiry_received"}
+    assert {m.context["inquiry_id"] for m in mails} == {inquiry_id}
+
+
+async def test_a_reply_stored_while_the_broker_is_down_is_mailed_once_later(env: Env) -> None:
+    created = await env.http.post("/inquiries", json=_inquiry(), headers=env.headers("C-1"))
+    inquiry_id = created.json()["inquiry_id"]
+    env.published.clear()
+    env.clock.broker_down = True
+    reply = await env.http.post(
+        f"/inquiries/{inquiry_id}/messages", json={"body": "確認します。"}, headers=env.operator
+    )
+    assert reply.status_code == 200, reply.text
+    env.clock.broker_down = False
+    env.clock.now += timedelta(seconds=11)
+
+    assert await env.desk.publish_outbox() == 1
+    assert await env.desk.publish_outbox() == 0
+    [mail] = env.mails()
+    assert (mail.template, mail.recipient, mail.context["message"]) == (
+        "inquiry_reply", "taro@example.com", "確認します。",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

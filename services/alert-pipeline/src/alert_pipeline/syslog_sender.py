@@ -25,6 +25,8 @@ DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
 # local7.notice, what FortiGate and many UTMs use when a line carries no priority of its own.
 DEFAULT_PRI = 189
 _PRI = re.compile(rb"^<(\d{1,3})>")
+# The RFC 3164 header a PAN-OS or CEF line already carries after its priority: "Nov 30 12:00:00 host ".
+_BSD_HEADER = re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ")
 # Lengths a UDP datagram can carry over IPv4 (65,535 minus the IP and UDP headers).
 MAX_DATAGRAM = 65_507
 
@@ -64,10 +66,14 @@ def with_header(
     app_name: str = "-",
     now: datetime | None = None,
 ) -> bytes:
-    """The line as a syslog message: its own ``<PRI>`` (or local7.notice) and an RFC 5424/3164 header."""
+    """The line as a syslog message: its own ``<PRI>`` (or local7.notice) and an RFC 5424/3164 header
+    (replacing the RFC 3164 header the line may carry already, as simulated PAN-OS and CEF lines do)."""
     match = _PRI.match(line)
     pri = int(match.group(1)) if match else DEFAULT_PRI
     body = line[match.end() :] if match else line
+    # A line with a syslog header of its own gets ours instead: one header, as the unit sends it.
+    own = _BSD_HEADER.match(body) if match else None
+    body = body[own.end() :] if own else body
     # The unit's own clock and zone when given, else this machine's.
     stamp = now if now is not None and now.tzinfo else (now or datetime.now()).astimezone()
     host = hostname or "-"

@@ -30,12 +30,16 @@ def register(runtime: ServiceRuntime, settings: Settings, registry: DeviceRegist
 
 
 async def sweep_offline(registry: DeviceRegistry, every_seconds: float) -> None:
-    """Periodically mark silent units offline."""
+    """Periodically mark silent units offline, and publish the shipments and registrations whose event
+    did not go out with them (the outbox)."""
     while True:
         try:
             changed = await registry.sweep()
             if changed:
                 log.info("units went offline", extra={"count": changed})
+            published = await registry.publish_unannounced()
+            if published:
+                log.info("outbox drained", extra={"published": published})
         except Exception:
             log.exception("offline sweep failed; trying again next round")
         await asyncio.sleep(every_seconds)

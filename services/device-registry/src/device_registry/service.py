@@ -1,5 +1,6 @@
 """Use cases of the device registry: expected units, shipments, registration and connection status."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,12 @@ from device_registry.models import (
 from shared.events import ApplicationSubmitted, Event, UtmRegistered, UtmShipped, UtmStatusChanged
 
 Publisher = Callable[[Event, str], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+# The outbox: the flag each state change sets to False in the same write, and True once its event is out.
+ANNOUNCED = {"shipped": "shipped_announced", "registered": "registered_announced"}
+# An unannounced change younger than this is left to the request that made it (still publishing).
+ANNOUNCE_GRACE = timedelta(seconds=10)
 
 
 class RegistryError(Exception):
@@ -90,6 +97,10 @@ class DeviceRegistry:
             "mac_address", unique=True, partialFilterExpression={"mac_address": {"$type": "string"}}
         )
         await self.units.create_index([("status", ASCENDING), ("online", ASCENDING)])
+        for change, flag in ANNOUNCED.items():
+            await self.units.create_index(
+                [(flag, ASCENDING), (f"{change}_at", ASCENDING)], partialFilterExpression={flag: False}
+            )
         await self.failures.create_index("at", expireAfterSeconds=int(self.failure_window.total_seconds()))
         await self.failures.create_index([("company_id", ASCENDING), ("at", ASCENDING)])
 
@@ -167,6 +178,7 @@ class DeviceRegistry:
                         "mac_address": mac,
                         "registration_code_hash": code_hash,
                         "shipped_at": self.now(),
+                        ANNOUNCED["shipped"]: False,
                     }
                 },
                 return_document=ReturnDocument.AFTER,
@@ -175,16 +187,7 @@ class DeviceRegistry:
             raise Conflict("このシリアル番号またはMACアドレスは別のUTMで使用されています。") from exc
         if doc is None:
             raise Conflict("このUTMは登録済みのため、出荷情報を変更できません。")
-        await self.publish(
-            UtmShipped(
-                company_id=doc["company_id"],
-                unit_id=unit_id,
-                serial_number=serial,
-                mac_address=mac,
-                destination_id=doc["destination_id"],
-            ),
-            doc["company_id"],
-        )
+        await self._announce("shipped", doc)
         return doc
 
     # --- customer ---
@@ -247,22 +250,51 @@ class DeviceRegistry:
         display_name = (name or "").strip()[:60] or doc.get("name", "")
         registered = await self.units.find_one_and_update(
             {"_id": doc["_id"], "status": "shipped"},
-            {"$set": {"status": "registered", "registered_at": self.now(), "name": display_name}},
+            {
+                "$set": {
+                    "status": "registered",
+                    "registered_at": self.now(),
+                    "name": display_name,
+                    ANNOUNCED["registered"]: False,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         if registered is None:
             raise Conflict("このUTMは既に登録されています。")
-        await self.publish(
-            UtmRegistered(
-                company_id=company_id,
-                unit_id=registered["_id"],
-                serial_number=registered["serial_number"],
-                mac_address=registered["mac_address"],
-                name=display_name,
-            ),
-            company_id,
-        )
+        await self._announce("registered", registered)
         return registered
+
+    # --- the outbox of shipments and registrations ---
+
+    async def _announce(self, change: str, doc: dict[str, Any]) -> bool:
+        """Publish the event of a stored change and mark it announced. A publish that fails leaves the
+        change to ``publish_unannounced``: the change is stored, and its event follows it."""
+        try:
+            await self.publish(_change_event(change, doc), doc["company_id"])
+        except Exception:
+            log.warning(
+                "event not published; the outbox publishes it later",
+                extra={"unit_id": doc["_id"], "change": change},
+                exc_info=True,
+            )
+            return False
+        await self.units.update_one(
+            {"_id": doc["_id"], "status": doc["status"], ANNOUNCED[change]: False},
+            {"$set": {ANNOUNCED[change]: True}},
+        )
+        return True
+
+    async def publish_unannounced(self) -> int:
+        """Publish the events of shipments and registrations stored without them (a publish that failed,
+        or a process that died between its write and its publish); returns how many went out."""
+        before = self.now() - ANNOUNCE_GRACE
+        published = 0
+        for change, flag in ANNOUNCED.items():
+            pending = self.units.find({"status": change, flag: False, f"{change}_at": {"$lt": before}})
+            for doc in await pending.to_list(500):
+                published += await self._announce(change, doc)
+        return published
 
     async def _refuse_when_locked(self, company_id: str) -> None:
         since = self.now() - self.failure_window
@@ -319,6 +351,24 @@ class DeviceRegistry:
                 await self.publish(_status_event(doc, "offline", doc.get("last_seen_at")), doc["company_id"])
                 changed += 1
         return changed
+
+
+def _change_event(change: str, doc: dict[str, Any]) -> Event:
+    if change == "shipped":
+        return UtmShipped(
+            company_id=doc["company_id"],
+            unit_id=doc["_id"],
+            serial_number=doc["serial_number"],
+            mac_address=doc["mac_address"],
+            destination_id=doc["destination_id"],
+        )
+    return UtmRegistered(
+        company_id=doc["company_id"],
+        unit_id=doc["_id"],
+        serial_number=doc["serial_number"],
+        mac_address=doc["mac_address"],
+        name=doc.get("name", ""),
+    )
 
 
 def _status_event(doc: dict[str, Any], status: str, last_seen: datetime | None) -> UtmStatusChanged:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -75,6 +75,9 @@ class RetryPolicy:
     max_attempts: int = 5
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 30.0
+    # While the relay cannot be reached at all, tries are not counted against ``max_attempts`` for this
+    # long after the first one: a mail relay down for minutes delays the mails, it does not fail them.
+    outage_seconds: float = 3600.0
 
     def pause(self, attempt: int) -> float:
         """Pause after failed try number ``attempt`` (1-based): 1 s, 2 s, 4 s, …"""
@@ -116,6 +119,7 @@ class Dispatcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
         self._held: dict[str, _Job] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self._clock = clock
         self._sleep = sleep
@@ -125,9 +129,18 @@ class Dispatcher:
             asyncio.create_task(self._work(), name=f"notifier-sender-{i}") for i in range(self._worker_count)
         ]
 
-    async def stop(self) -> None:
-        """Stop sending; claims not yet sent are handed back for the next process."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop sending; claims not yet sent are handed back for the next process.
+
+        Sends under way get ``grace`` seconds to finish: a mail the relay has taken is recorded sent,
+        not handed back (the next process would send it again)."""
         self._stopped = True
+        for task in self._workers:
+            if task not in self._busy:
+                task.cancel()
+        busy = [task for task in self._workers if task in self._busy]
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -150,8 +163,11 @@ class Dispatcher:
         return done
 
     async def _work(self) -> None:
-        while True:
+        worker = asyncio.current_task()
+        assert worker is not None
+        while not self._stopped:
             job = await self._queue.get()
+            self._busy.add(worker)
             self._held[job.message.delivery_id] = job
             try:
                 status = await self.deliver(job.message)
@@ -166,12 +182,15 @@ class Dispatcher:
                     job.done.set_result(status)
             finally:
                 self._held.pop(job.message.delivery_id, None)
+                self._busy.discard(worker)
 
     async def deliver(self, message: Outgoing) -> str:
         """Send a claimed delivery with retries; record and return its final status."""
         error = ""
-        attempt = 0
-        for attempt in range(1, self._retry.max_attempts + 1):
+        attempt = counted = 0
+        first_try = self._clock()
+        while counted < self._retry.max_attempts:
+            attempt += 1
             if attempt > 1:
                 await self._deliveries.attempt(
                     message.delivery_id, attempt=attempt, now=self._clock(), error=error
@@ -190,7 +209,10 @@ class Dispatcher:
                         "permanent": exc.permanent,
                     },
                 )
-                if exc.permanent or attempt == self._retry.max_attempts:
+                waited = (self._clock() - first_try).total_seconds()
+                if not (exc.unavailable and waited < self._retry.outage_seconds):
+                    counted += 1
+                if exc.permanent or counted >= self._retry.max_attempts:
                     break
                 self._metrics.retries.labels(message.channel).inc()
                 await self._sleep(self._retry.pause(attempt))

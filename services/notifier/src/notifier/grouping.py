@@ -4,9 +4,18 @@ Two alerts are "the same" when they share company, unit, category, signature and
 occurrence opens a group and is mailed at once; occurrences within the window (from that first mail)
 are counted in the group; when the window closes, one follow-up reports the count if there was any.
 Groups live in MongoDB, so a restart neither loses a count nor mails twice.
+
+Several notifier processes share the groups. Every one of them closes windows, so a group whose window
+has ended is first *claimed* (status ``closing``, in one atomic update): only the process holding the
+claim reports it, and the follow-up or digest carries what the group held at the claim. A repeat counted
+only in a group that is still ``open``; one that comes after the claim (its process read the group as
+open a moment before) is placed again, as the first of a new group, and so mailed, never dropped. A
+claim whose process died is taken over once older than the claim timeout; should that process have sent
+a digest already, the new digest may hold some of the same groups (the at-least-once window).
 """
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -69,11 +78,19 @@ class AlertGroupStore(Protocol):
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         """The group of each key whose window has not ended (keys without one are absent)."""
 
-    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
-        """Store the new groups (one that exists already is kept) and count the repeats in their groups."""
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> set[str]:
+        """Store the new groups (one that exists already is kept) and count the repeats in their groups;
+        returns the groups that were no longer open, whose repeats were not counted."""
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         """Open groups whose window has ended."""
+
+    async def claim_due(self, *, now: datetime, owner: str, stale_before: datetime) -> list[AlertGroup]:
+        """Claim for ``owner`` the open groups whose window has ended and the claims older than
+        ``stale_before`` (their process died); each group is claimed by one caller only."""
+
+    async def release(self, group_ids: list[str], *, owner: str) -> None:
+        """Hand claimed groups back (open again): they are reported later."""
 
     async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
         """The first alert of each group of ``company_id`` whose window is still open."""
@@ -91,10 +108,18 @@ class AlertGrouper:
     write of the new groups and counted repeats. Alerts of one key within the batch are placed in order.
     """
 
-    def __init__(self, store: AlertGroupStore, *, window: timedelta, clock: Any) -> None:
+    def __init__(
+        self,
+        store: AlertGroupStore,
+        *,
+        window: timedelta,
+        clock: Any,
+        claim_timeout: timedelta = timedelta(minutes=2),
+    ) -> None:
         self._store = store
         self._window = window
         self._clock = clock
+        self._claim_timeout = claim_timeout
 
     async def observe(self, alert: AlertDetected) -> Observation:
         """Place ``alert``: the first of its kind in the window, or a repeat that is only counted."""
@@ -103,8 +128,21 @@ class AlertGrouper:
 
     async def observe_many(self, alerts: list[AlertDetected]) -> list[Observation]:
         """Place a batch of alerts in order; one observation per alert."""
+        observations, refused = await self._place(alerts)
+        # Repeats whose group another process claimed meanwhile (its window had ended): placed again.
+        for _ in range(3):
+            late = [i for i, seen in enumerate(observations) if seen.group_id in refused]
+            if not late:
+                break
+            again, refused = await self._place([alerts[i] for i in late])
+            for i, seen in zip(late, again, strict=True):
+                observations[i] = seen
+        return observations
+
+    async def _place(self, alerts: list[AlertDetected]) -> tuple[list[Observation], set[str]]:
+        """Place in order; the observations and the groups that refused their repeats."""
         if not alerts:
-            return []
+            return [], set()
         now = self._clock()
         keys = [group_key(alert) for alert in alerts]
         current = await self._store.open_groups(sorted(set(keys)), now=now)
@@ -138,11 +176,20 @@ class AlertGrouper:
                 counted.event_ids.append(event_id)
                 counted.latest = alert
             observations.append(Observation(first=False, group_id=group.group_id))
-        await self._store.apply(list(opened.values()), repeats)
-        return observations
+        refused = await self._store.apply(list(opened.values()), repeats)
+        return observations, refused
 
     async def due(self) -> list[AlertGroup]:
         return await self._store.due(now=self._clock())
+
+    async def claim_due(self, owner: str) -> list[AlertGroup]:
+        """The groups whose window has ended, claimed for ``owner``: no other process reports them."""
+        now = self._clock()
+        return await self._store.claim_due(now=now, owner=owner, stale_before=now - self._claim_timeout)
+
+    async def release(self, group_ids: list[str], *, owner: str) -> None:
+        if group_ids:
+            await self._store.release(group_ids, owner=owner)
 
     async def open_firsts(self, company_id: str) -> list[AlertDetected]:
         """The alerts of ``company_id`` still in their window: what a user who joins now has missed."""
@@ -174,9 +221,9 @@ class InMemoryAlertGroupStore:
                 found[doc["key"]] = OpenGroup(group_id=group_id, first_event_id=str(doc["first"].event_id))
         return found
 
-    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> set[str]:
         if not opened and not repeats:
-            return
+            return set()
         self.operations += 1
         for group in opened:
             self.groups.setdefault(
@@ -191,25 +238,49 @@ class InMemoryAlertGroupStore:
                     "latest": None,
                 },
             )
+        refused: set[str] = set()
         for group_id, counted in repeats.items():
             doc = self.groups[group_id]
+            if doc["status"] != "open":
+                refused.add(group_id)
+                continue
             doc["repeats"].update(counted.event_ids)
             doc["latest"] = counted.latest
+        return refused
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         return [
-            AlertGroup(
-                group_id=group_id,
-                key=doc["key"],
-                first=doc["first"],
-                opened_at=doc["opened_at"],
-                window_ends_at=doc["window_ends_at"],
-                repeat_count=len(doc["repeats"]),
-                latest=doc["latest"],
-            )
+            self._group(group_id)
             for group_id, doc in self.groups.items()
             if doc["status"] == "open" and doc["window_ends_at"] <= now
         ]
+
+    async def claim_due(self, *, now: datetime, owner: str, stale_before: datetime) -> list[AlertGroup]:
+        claimed = []
+        for group_id, doc in self.groups.items():
+            ended = doc["status"] == "open" and doc["window_ends_at"] <= now
+            if ended or (doc["status"] == "closing" and doc["claimed_at"] < stale_before):
+                doc.update(status="closing", claimed_by=owner, claimed_at=now)
+                claimed.append(self._group(group_id))
+        return claimed
+
+    async def release(self, group_ids: list[str], *, owner: str) -> None:
+        for group_id in group_ids:
+            doc = self.groups[group_id]
+            if doc["status"] == "closing" and doc.get("claimed_by") == owner:
+                doc["status"] = "open"
+
+    def _group(self, group_id: str) -> AlertGroup:
+        doc = self.groups[group_id]
+        return AlertGroup(
+            group_id=group_id,
+            key=doc["key"],
+            first=doc["first"],
+            opened_at=doc["opened_at"],
+            window_ends_at=doc["window_ends_at"],
+            repeat_count=len(doc["repeats"]),
+            latest=doc["latest"],
+        )
 
     async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
         return [
@@ -244,6 +315,7 @@ class MongoAlertGroupStore:
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
         await self._collection.create_index([("company_id", ASCENDING), ("status", ASCENDING)])
+        await self._collection.create_index([("claim", ASCENDING)], sparse=True)
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(
@@ -257,7 +329,7 @@ class MongoAlertGroupStore:
             async for doc in cursor
         }
 
-    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> None:
+    async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> set[str]:
         operations: list[InsertOne[dict[str, Any]] | UpdateOne] = [
             InsertOne(
                 {
@@ -275,10 +347,11 @@ class MongoAlertGroupStore:
             )
             for group in opened
         ]
-        # $addToSet: a repeat delivered again is counted once.
+        # $addToSet: a repeat delivered again is counted once. Only into a group still open: one that
+        # another process has claimed is reported already.
         operations.extend(
             UpdateOne(
-                {"_id": group_id},
+                {"_id": group_id, "status": "open"},
                 {
                     "$addToSet": {"repeat_event_ids": {"$each": counted.event_ids}},
                     "$set": {"latest": counted.latest.model_dump(mode="json")},
@@ -287,13 +360,25 @@ class MongoAlertGroupStore:
             for group_id, counted in repeats.items()
         )
         if not operations:
-            return
+            return set()
         try:
-            await self._collection.bulk_write(operations, ordered=False)
+            matched = (await self._collection.bulk_write(operations, ordered=False)).matched_count
         except BulkWriteError as exc:
             # A group that exists already was opened by this very alert before a redelivery: kept.
             if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
                 raise
+            matched = int(exc.details.get("nMatched", 0))
+        if matched >= len(repeats):
+            return set()
+        # Some repeats found their group closing or closed: which ones (the rare case costs one read).
+        cursor = self._collection.find(
+            {"_id": {"$in": list(repeats)}, "status": {"$ne": "open"}}, {"repeat_event_ids": 1}
+        )
+        return {
+            str(doc["_id"])
+            async for doc in cursor
+            if not set(repeats[str(doc["_id"])].event_ids) <= set(doc.get("repeat_event_ids", []))
+        }
 
     async def due(self, *, now: datetime) -> list[AlertGroup]:
         cursor = self._collection.find(
@@ -301,18 +386,31 @@ class MongoAlertGroupStore:
             sort=[("window_ends_at", ASCENDING)],
             limit=500,
         )
-        return [
-            AlertGroup(
-                group_id=str(doc["_id"]),
-                key=doc["key"],
-                first=AlertDetected.model_validate(doc["first"]),
-                opened_at=doc["opened_at"],
-                window_ends_at=doc["window_ends_at"],
-                repeat_count=len(doc.get("repeat_event_ids", [])),
-                latest=AlertDetected.model_validate(doc["latest"]) if doc.get("latest") else None,
-            )
-            async for doc in cursor
-        ]
+        return [_group(doc) async for doc in cursor]
+
+    async def claim_due(self, *, now: datetime, owner: str, stale_before: datetime) -> list[AlertGroup]:
+        # One update claims them all: MongoDB applies it to each document atomically, so a group taken
+        # by another process at the same moment no longer matches. The claim's token finds ours.
+        token = uuid.uuid4().hex
+        await self._collection.update_many(
+            {
+                "$or": [
+                    {"status": "open", "window_ends_at": {"$lte": now}},
+                    {"status": "closing", "claimed_at": {"$lt": stale_before}},
+                ]
+            },
+            {"$set": {"status": "closing", "claimed_by": owner, "claimed_at": now, "claim": token}},
+        )
+        cursor = self._collection.find(
+            {"claim": token, "status": "closing"}, sort=[("window_ends_at", ASCENDING)]
+        )
+        return [_group(doc) async for doc in cursor]
+
+    async def release(self, group_ids: list[str], *, owner: str) -> None:
+        await self._collection.update_many(
+            {"_id": {"$in": group_ids}, "status": "closing", "claimed_by": owner},
+            {"$set": {"status": "open"}, "$unset": {"claim": "", "claimed_by": "", "claimed_at": ""}},
+        )
 
     async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
         cursor = self._collection.find(
@@ -333,3 +431,15 @@ class MongoAlertGroupStore:
             "window_ends_at": {"$gt": now, "$lte": until},
         }
         return {str(c) for c in await self._collection.distinct("company_id", query)}
+
+
+def _group(doc: dict[str, Any]) -> AlertGroup:
+    return AlertGroup(
+        group_id=str(doc["_id"]),
+        key=doc["key"],
+        first=AlertDetected.model_validate(doc["first"]),
+        opened_at=doc["opened_at"],
+        window_ends_at=doc["window_ends_at"],
+        repeat_count=len(doc.get("repeat_event_ids", [])),
+        latest=AlertDetected.model_validate(doc["latest"]) if doc.get("latest") else None,
+    )

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_attempts=settings.send_max_attempts,
             backoff_seconds=settings.send_backoff_seconds,
             backoff_max_seconds=settings.send_backoff_max_seconds,
+            outage_seconds=settings.send_outage_seconds,
         ),
         workers=settings.smtp_connections,
     )

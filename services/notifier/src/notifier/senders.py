@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 class SendError(Exception):
     """A message could not be handed over."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, unavailable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        # The relay could not be reached at all (refused, disconnected): an outage, not this message's fault.
+        self.unavailable = unavailable
 
 
 def message_id_for(delivery_id: str, mail_from: str) -> str:
@@ -101,7 +103,7 @@ class SmtpPool:
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await _drop(client)
                 if not may_reconnect:
-                    raise SendError(f"SMTP server disconnected: {exc}") from exc
+                    raise SendError(f"SMTP server disconnected: {exc}", unavailable=True) from exc
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 raise SendError(f"recipient refused: {exc}", permanent=True) from exc
             except aiosmtplib.SMTPResponseException as exc:
@@ -109,7 +111,7 @@ class SmtpPool:
                 raise SendError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500) from exc
             except (aiosmtplib.SMTPException, OSError) as exc:
                 await _drop(client)
-                raise SendError(f"SMTP unavailable: {type(exc).__name__}: {exc}") from exc
+                raise SendError(f"SMTP unavailable: {type(exc).__name__}: {exc}", unavailable=True) from exc
 
 
 async def _drop(client: aiosmtplib.SMTP) -> None:

@@ -161,9 +161,11 @@ class Notifier:
 
     async def flush_alert_groups(self) -> int:
         """Send the follow-up of every group whose window has closed; returns how many groups closed."""
-        # Under the lock, no batch counts a repeat in a group between its follow-up and its closing.
+        # The claim keeps every other process (and, through the store, every later batch) away from
+        # these groups: each is reported by this process alone, with what it held at the claim.
         async with self._groups_lock:
-            groups = await self._grouper.due()
+            claimed = await self._grouper.claim_due(self._owner)
+            groups = claimed
             # While more of a company's groups are about to close (a burst), its follow-ups wait for them,
             # so that they leave together (as one digest) instead of one by one; never longer than twice
             # the gathering time.
@@ -180,6 +182,10 @@ class Notifier:
                     and now - g.window_ends_at < 2 * self._digest_gather
                 )
             ]
+            kept = {group.group_id for group in groups}
+            await self._grouper.release(
+                [group.group_id for group in claimed if group.group_id not in kept], owner=self._owner
+            )
             repeated = [group for group in groups if group.repeat_count]
             emails = await self._recipients.emails_by_company(
                 sorted({group.first.company_id for group in repeated})

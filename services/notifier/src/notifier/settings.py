@@ -35,6 +35,12 @@ class Settings(CommonSettings):
     )
     send_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry pause; doubles each try.")
     send_backoff_max_seconds: float = Field(default=30.0, ge=0)
+    send_outage_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="While the mail relay cannot be reached, a send keeps trying this long before its "
+        "tries count toward send_max_attempts.",
+    )
     stale_sending_seconds: float = Field(
         default=60.0,
         gt=0,

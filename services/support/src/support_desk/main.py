@@ -38,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _mail_due_notices(desk: SupportDesk, interval: float) -> None:
-    """Mail 重要 notices whose publication time has come (those saved for later)."""
+    """Mail 重要 notices whose publication time has come (those saved for later), and inquiry mails
+    left in their outbox."""
     while True:
         await asyncio.sleep(interval)
         try:
             await desk.mail_due_notices()
+            await desk.publish_outbox()
         except Exception:
             log.exception("notice mail pass failed")

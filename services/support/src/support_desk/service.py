@@ -2,8 +2,9 @@
 
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson.binary import Binary
@@ -30,6 +31,10 @@ from support_desk.models import (
 )
 
 log = logging.getLogger(__name__)
+# The outbox: the mails of an inquiry's write are stored in the same document (``outbox``) and removed
+# once published; those still there after the grace (a publish failed, or the process died) are
+# published by ``publish_outbox``, with the same event id (the notifier sends each mail once).
+OUTBOX_GRACE = timedelta(seconds=10)
 
 Publish = Callable[[Event, str], Awaitable[None]]
 
@@ -65,6 +70,9 @@ class SupportDesk:
         await self._inquiries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self._inquiries.create_index([("alert_id", ASCENDING)])
         await self._inquiries.create_index([("mac_address", ASCENDING)])
+        await self._inquiries.create_index(
+            [("outbox.event_id", ASCENDING), ("updated_at", ASCENDING)], sparse=True
+        )
         await self._notices.create_index([("published_from", DESCENDING)])
         await self._audit.create_index([("at", DESCENDING)])
         await self._serious.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
@@ -122,6 +130,26 @@ class SupportDesk:
         }
         for _ in range(5):
             doc["_id"] = new_inquiry_id()
+            context = {
+                "inquiry_id": doc["_id"],
+                "name": name,
+                "email": email,
+                "company_name": doc["company_name"],
+                "mac_address": mac,
+                "alert_id": alert,
+                "message": question,
+                "received_at": now.isoformat(),
+                "attachment": attachment_meta["filename"] if attachment_meta else "",
+                "inquiry_url": self._url(f"/operator/inquiries/{doc['_id']}"),
+            }
+            doc["outbox"] = [
+                _mail("inquiry_received", self._brand.desk_email, {**context, "audience": "desk"}),
+                _mail(
+                    "inquiry_received",
+                    email,
+                    {**context, "audience": "customer", "inquiry_url": self._url(f"/inquiries/{doc['_id']}")},
+                ),
+            ]
             try:
                 await self._inquiries.insert_one(doc)
                 break
@@ -133,25 +161,7 @@ class SupportDesk:
             await self._attachments.insert_one(
                 {"_id": doc["_id"], "company_id": principal.company_id, "data": Binary(attachment)}
             )
-        context = {
-            "inquiry_id": doc["_id"],
-            "name": name,
-            "email": email,
-            "company_name": doc["company_name"],
-            "mac_address": mac,
-            "alert_id": alert,
-            "message": question,
-            "received_at": now.isoformat(),
-            "attachment": attachment_meta["filename"] if attachment_meta else "",
-            "inquiry_url": self._url(f"/operator/inquiries/{doc['_id']}"),
-        }
-        await self._mail("inquiry_received", self._brand.desk_email, {**context, "audience": "desk"}, doc)
-        await self._mail(
-            "inquiry_received",
-            email,
-            {**context, "audience": "customer", "inquiry_url": self._url(f"/inquiries/{doc['_id']}")},
-            doc,
-        )
+        await self._send_outbox(doc, doc["outbox"])
         return doc
 
     async def list_inquiries(self, company_id: str) -> list[dict[str, Any]]:
@@ -188,12 +198,6 @@ class SupportDesk:
             "body": body,
             "at": now,
         }
-        update: dict[str, Any] = {"$push": {"messages": message}, "$set": {"updated_at": now}}
-        if side == "operator" and doc["status"] == "open":
-            update["$set"]["status"] = "in_progress"
-        elif side == "customer" and doc["status"] == "closed":
-            update["$set"]["status"] = "open"
-        await self._inquiries.update_one({"_id": doc["_id"]}, update)
         context = {
             "inquiry_id": doc["_id"],
             "name": doc["name"],
@@ -203,15 +207,13 @@ class SupportDesk:
             "replied_at": now.isoformat(),
         }
         if side == "operator":
-            await self._mail(
+            mail = _mail(
                 "inquiry_reply",
                 doc["email"],
                 {**context, "audience": "customer", "inquiry_url": self._url(f"/inquiries/{doc['_id']}")},
-                doc,
             )
-            await self.audit(principal, "inquiry.reply", doc["_id"], f"{doc['company_name']} への返信")
         else:
-            await self._mail(
+            mail = _mail(
                 "inquiry_reply",
                 self._brand.desk_email,
                 {
@@ -219,8 +221,20 @@ class SupportDesk:
                     "audience": "desk",
                     "inquiry_url": self._url(f"/operator/inquiries/{doc['_id']}"),
                 },
-                doc,
             )
+        # The message and its mail in one write (the outbox).
+        update: dict[str, Any] = {
+            "$push": {"messages": message, "outbox": mail},
+            "$set": {"updated_at": now},
+        }
+        if side == "operator" and doc["status"] == "open":
+            update["$set"]["status"] = "in_progress"
+        elif side == "customer" and doc["status"] == "closed":
+            update["$set"]["status"] = "open"
+        await self._inquiries.update_one({"_id": doc["_id"]}, update)
+        await self._send_outbox(doc, [mail])
+        if side == "operator":
+            await self.audit(principal, "inquiry.reply", doc["_id"], f"{doc['company_name']} への返信")
         return await self.get_inquiry(principal, inquiry_id)
 
     async def update_inquiry(
@@ -440,16 +454,46 @@ class SupportDesk:
     def _url(self, path: str) -> str:
         return self._brand.portal_url.rstrip("/") + path
 
-    async def _mail(
-        self, template: str, recipient: str, context: dict[str, Any], inquiry: dict[str, Any]
-    ) -> None:
-        await self._publish(
-            NotificationRequested(
+    async def _send_outbox(self, inquiry: dict[str, Any], mails: list[dict[str, Any]]) -> int:
+        """Publish the inquiry's stored mails, each removed from its outbox once out; a publish that
+        fails leaves it (and those after it) to ``publish_outbox``."""
+        sent = 0
+        for mail in mails:
+            event = NotificationRequested(
+                event_id=uuid.UUID(mail["event_id"]),
                 channel="email",
-                template=template,
-                recipient=recipient,
-                context=context,
+                template=mail["template"],
+                recipient=mail["recipient"],
+                context=mail["context"],
                 company_id=inquiry["company_id"],
-            ),
-            inquiry["company_id"] or inquiry["_id"],
-        )
+            )
+            try:
+                await self._publish(event, inquiry["company_id"] or inquiry["_id"])
+            except Exception:
+                log.warning(
+                    "inquiry mail not published; the outbox publishes it later",
+                    extra={"inquiry_id": inquiry["_id"]},
+                    exc_info=True,
+                )
+                return sent
+            await self._inquiries.update_one(
+                {"_id": inquiry["_id"]}, {"$pull": {"outbox": {"event_id": mail["event_id"]}}}
+            )
+            sent += 1
+        return sent
+
+    async def publish_outbox(self) -> int:
+        """Publish the inquiry mails left in their outbox (a failed publish, a process that died)."""
+        cursor = self._inquiries.find(
+            {"outbox.event_id": {"$exists": True}, "updated_at": {"$lt": self._now() - OUTBOX_GRACE}},
+            {"company_id": 1, "outbox": 1},
+        ).limit(200)
+        sent = 0
+        async for doc in cursor:
+            sent += await self._send_outbox(doc, list(doc["outbox"]))
+        return sent
+
+
+def _mail(template: str, recipient: str, context: dict[str, Any]) -> dict[str, Any]:
+    """One mail of the outbox: what its NotificationRequested will carry, with its event id fixed now."""
+    return {"event_id": uuid.uuid4().hex, "template": template, "recipient": recipient, "context": context}
