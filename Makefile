@@ -9,6 +9,8 @@
 #   make lint         ruff check, ruff format --check, mypy
 #   make bench        the pipeline benchmark on its own servers (.state/bench); BENCH_ARGS=--no-notifier
 #   make bench-reports  report, comparison and PDF latency over 100 companies' month of aggregates
+#   make load         50 portal users (locust) while the pipeline ingests 2,000 events/s; LOAD_ARGS=--duration 60
+#   make mutation     mutation scores of identity's password, TOTP and lockout code (mutmut)
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
@@ -17,12 +19,13 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run stop status logs test lint bench bench-reports asyncapi clean-state
+.PHONY: help deps deps-test run stop status logs test lint bench bench-reports load mutation asyncapi clean-state
 
 S ?=
 N ?= 50
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+LOAD_ARGS ?=
 MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
 
 help:
@@ -77,6 +80,14 @@ bench: deps
 
 bench-reports: deps
 	@BENCH_SCRIPT=benchmarks/reports_bench.py scripts/bench.sh $(BENCH_ARGS)
+
+# Not part of `make test`: a few minutes on its own servers (.state/bench), figures on the last line.
+load: deps
+	@BENCH_SCRIPT=benchmarks/load.py scripts/bench.sh $(LOAD_ARGS)
+
+# Not part of `make test`: mutants of the target modules only, each run against its own tests (-x).
+mutation: deps-test
+	@scripts/mutation.sh
 
 asyncapi:
 	.venv/bin/python scripts/asyncapi.py

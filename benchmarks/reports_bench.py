@@ -36,7 +36,7 @@ from pymongo import AsyncMongoClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline_bench import Service  # noqa: E402
+from pipeline_bench import _service  # noqa: E402
 
 from gateway import report_export  # noqa: E402
 from gateway.report_charts import CHARTS  # noqa: E402
@@ -154,8 +154,8 @@ async def main() -> None:
     )
 
     log = ROOT / ".state" / "bench" / "logs" / "reports-bench-alert-pipeline.log"
-    pipeline = Service(
-        "alert_pipeline",
+    pipeline = _service(
+        "alert-pipeline",
         {"APP_ENV": "test", "LOG_LEVEL": "WARNING", "ALERT_PIPELINE_DATABASE": database,
          "ALERT_PIPELINE_CONSUMER_GROUP": f"alert-pipeline-reports-bench-{run}"},
         log,
