@@ -211,6 +211,9 @@ def main() -> int:
     parser.add_argument("--alerts-per-unit-day", type=int, default=20)
     parser.add_argument("--events-per-unit-day", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=15, help="seconds of ingest before the users start")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=2.0, help="users starting per second (each logs in once: argon2)"
+    )
     args = parser.parse_args()
     if args.users > args.companies:
         parser.error("one account per company: --users must not exceed --companies")
@@ -255,7 +258,7 @@ def main() -> int:
         locust = subprocess.run(
             [
                 str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "benchmarks" / "locustfile.py"),
-                "--headless", "--users", str(args.users), "--spawn-rate", "10",
+                "--headless", "--users", str(args.users), "--spawn-rate", str(args.spawn_rate),
                 "--run-time", f"{args.duration}s", "--host", gateway.url, "--csv", str(csv_prefix),
                 "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING",
                 "--exit-code-on-error", "0",

@@ -62,7 +62,7 @@ class PortalUser(HttpUser):
             catch_response=True,
         ) as response:
             if not response.url.endswith("/login/verify"):
-                response.failure(f"password step ended at {response.url}")
+                response.failure(f"password step ended at {response.url} ({response.status_code})")
                 return
             token = _token(response.text)
         code = pyotp.TOTP(self.account["totp_secret"]).now()
