@@ -240,7 +240,7 @@ def main() -> int:
     csv_prefix = STATE / f"load-{run}"
     try:
         started = time.perf_counter()
-        stack.start()
+        stack.start(timeout=600)  # a busy two-core machine: seven imports and index builds
         print(f"services ready in {time.perf_counter() - started:.0f}s; gateway {gateway.url}", flush=True)
         pipeline_url = stack.services["alert-pipeline"].url
         simulator = subprocess.Popen(
