@@ -2,10 +2,16 @@
 messages of each refusal, the bounds of the policy, generated passwords, hashing."""
 
 import base64
+import io
+from datetime import UTC, datetime
+from urllib.parse import quote
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
+from PIL import Image
 
+from identity import totp
 from identity.crypto import SecretBox, SecretBoxError, parse_keys
 from identity.passwords import Hasher, generate_temporary_password, policy_error
 
@@ -137,3 +143,38 @@ def test_hashes_verify_only_their_password_and_no_hash_verifies_nothing() -> Non
     assert hasher.verify(None, "Kawasaki#2026") is False
     assert hasher.verify("", "Kawasaki#2026") is False
     assert hasher.verify("not-a-hash", "Kawasaki#2026") is False
+
+
+def test_the_qr_code_is_a_png_with_a_two_module_quiet_zone_of_eight_pixel_modules() -> None:
+    uri = totp.provisioning_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "user@example.com")
+    data = base64.b64decode(totp.qr_data_url(uri).removeprefix("data:image/png;base64,"))
+    image = Image.open(io.BytesIO(data)).convert("L")
+    assert image.format is None or image.format == "PNG"
+    width, height = image.size
+    assert width == height
+    assert width % 8 == 0
+    # Quiet zone: 2 modules × 8 px of white; then the finder pattern's dark corner module.
+    assert {image.getpixel((x, y)) for x in range(16) for y in range(16)} == {255}
+    assert {image.getpixel((x, y)) for x in range(16, 24) for y in range(16, 24)} == {0}
+    # The finder: a dark ring one module wide and seven across, a white ring, a 3×3 dark centre,
+    # and a white separator after it.
+    assert image.getpixel((24, 24)) == 255
+    assert image.getpixel((32, 32)) == 0
+    assert image.getpixel((16 + 6 * 8, 16)) == 0
+    assert image.getpixel((16 + 7 * 8, 16)) == 255
+
+
+def test_the_uri_names_the_issuer_and_the_account_and_codes_may_carry_spaces() -> None:
+    uri = totp.provisioning_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "user@example.com")
+    issuer = quote("セキュリティサービスポータル")
+    assert uri.startswith(f"otpauth://totp/{issuer}:user%40example.com?")
+    assert f"issuer={issuer}" in uri
+    now = datetime(2026, 5, 1, 9, 0, 10, tzinfo=UTC)
+    code = pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").at(now)
+    step = int(now.timestamp()) // 30
+    assert totp.matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", f" {code}\n", now=now) == step
+    assert (
+        totp.matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code, now=now, last_used_step=step - 1) == step
+    )
+    assert totp.matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code, now=now, last_used_step=step) is None
+    assert len(totp.new_secret()) == 32
