@@ -8,7 +8,7 @@ import pytest
 
 from identity import errors
 from identity.context import StepResult
-from identity.models import Stage, TwoStep
+from identity.models import Account, Stage, TwoStep
 from identity.repository import InMemoryRepository
 from identity.service import IdentityService
 from identity.two_step import TotpSetup
@@ -22,7 +22,7 @@ SETUP_AGAIN = "2段階認証設定画面から設定をやり直してくださ�
 OPERATOR_TOTP_ONLY = "運用担当者は認証アプリケーションによる2段階認証が必須です。"
 
 
-def only_account(repo: InMemoryRepository):  # type: ignore[no-untyped-def]
+def only_account(repo: InMemoryRepository) -> Account:
     (account,) = repo.accounts.values()
     return account
 
