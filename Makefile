@@ -12,6 +12,8 @@
 #   make bench-reports  report, comparison and PDF latency over 100 companies' month of aggregates
 #   make faults       kill and restart Kafka, MongoDB, SMTP, the collector and the services under a steady
 #                     stream: lost, duplicated, recovery time (own servers, .state/faults); FAULTS_ARGS=--only smtp
+#   make load         50 portal users (locust) while the pipeline ingests 2,000 events/s; LOAD_ARGS=--duration 60
+#   make mutation     mutation scores of identity's password, TOTP and lockout code (mutmut)
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
@@ -20,13 +22,14 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run stop status logs test lint bench profile bench-reports faults asyncapi clean-state
+.PHONY: help deps deps-test run stop status logs test lint bench profile bench-reports faults load mutation asyncapi clean-state
 
 S ?=
 N ?= 50
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
+LOAD_ARGS ?=
 MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
 
 help:
@@ -88,6 +91,14 @@ bench-reports: deps
 # Not part of `make test`: about 15 minutes, with the durations of the scenarios.
 faults: deps-test
 	@scripts/faults.sh $(FAULTS_ARGS)
+
+# Not part of `make test`: a few minutes on its own servers (.state/bench), figures on the last line.
+load: deps
+	@BENCH_SCRIPT=benchmarks/load.py scripts/bench.sh $(LOAD_ARGS)
+
+# Not part of `make test`: mutants of the target modules only, each run against its own tests (-x).
+mutation: deps-test
+	@scripts/mutation.sh
 
 asyncapi:
 	.venv/bin/python scripts/asyncapi.py

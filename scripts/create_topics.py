@@ -5,6 +5,11 @@ count), so a topic added there is created by the next ``make run`` / ``make test
 Topics are created explicitly rather than left to broker auto-creation, which would
 give every topic the broker's default partition count.
 
+Replication (a cluster of several brokers, see docker-compose.scale.yml): ``--replication-factor``
+(KAFKA_REPLICATION_FACTOR, default 1) copies of every partition, and ``--min-insync-replicas``
+(KAFKA_MIN_INSYNC_REPLICAS, default: the broker's setting) copies that must have a write before an
+``acks=all`` producer (every producer of the project) is told it is stored.
+
 Idempotent: existing topics are left alone (a partition count lower than wanted is
 reported, not changed: adding partitions moves keys to other partitions).
 
@@ -34,7 +39,9 @@ def load_topics(module_name: str) -> dict[str, int]:
     return {str(name): int(partitions) for name, partitions in dict(topics).items()}
 
 
-async def create_topics(bootstrap: str, wanted: dict[str, int], replication_factor: int) -> int:
+async def create_topics(
+    bootstrap: str, wanted: dict[str, int], replication_factor: int, min_insync_replicas: int | None = None
+) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
@@ -50,8 +57,9 @@ async def create_topics(bootstrap: str, wanted: dict[str, int], replication_fact
         if not missing:
             print(f"topics: all {len(wanted)} present")
             return 0
+        configs = {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
         response = await admin.create_topics(
-            [NewTopic(name, wanted[name], replication_factor) for name in missing]
+            [NewTopic(name, wanted[name], replication_factor, topic_configs=configs) for name in missing]
         )
         failed = 0
         for entry in response.topic_errors:
@@ -86,7 +94,17 @@ def main() -> int:
     parser.add_argument(
         "--replication-factor", type=int, default=int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
     )
+    parser.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=int(os.environ["KAFKA_MIN_INSYNC_REPLICAS"])
+        if os.environ.get("KAFKA_MIN_INSYNC_REPLICAS")
+        else None,
+        help="topic setting min.insync.replicas (default: the broker's)",
+    )
     args = parser.parse_args()
+    if args.min_insync_replicas is not None and not 1 <= args.min_insync_replicas <= args.replication_factor:
+        parser.error("--min-insync-replicas must be between 1 and the replication factor")
 
     if args.topic:
         wanted = {}
@@ -98,7 +116,9 @@ def main() -> int:
     if not wanted:
         print("topics: none declared")
         return 0
-    return asyncio.run(create_topics(args.bootstrap, wanted, args.replication_factor))
+    return asyncio.run(
+        create_topics(args.bootstrap, wanted, args.replication_factor, args.min_insync_replicas)
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,15 @@ MONTHLY_REPORT_READY: Final = "monthly-report-ready"
 NOTICE_PUBLISHED: Final = "notice-published"
 DEAD_LETTER: Final = "dead-letter"
 
-# The raw fleet stream carries most of the traffic, so it gets the most partitions;
-# keyed topics need at least a few so that per-key order does not serialise everything.
+# Partition counts bound how many instances of a consumer group share a topic (each partition goes to
+# one instance), and cannot be raised later without moving keys to other partitions (per-unit order
+# would break once), so they are chosen for the scale-out (docker-compose.scale.yml, README "Scale-out"):
+# - utm-events carries nearly all traffic (every UTM log line): 12, so 1, 2, 3, 4, 6 or 12
+#   alert-pipeline instances get equal shares;
+# - alert-detected and utm-seen follow that traffic (one per threat / per unit and batch): 6, for up to
+#   6 notifier and device-registry instances;
+# - the other keyed topics are a few events per customer action: 3 keep per-key order without
+#   serialising everything; dead-letter is read by people: 1.
 ALL_TOPICS: Final[dict[str, int]] = {
     APPLICATION_CONFIRMATION_REQUESTED: 3,
     APPLICATION_SUBMITTED: 3,
@@ -30,10 +37,10 @@ ALL_TOPICS: Final[dict[str, int]] = {
     SMS_CODE_REQUESTED: 3,
     UTM_SHIPPED: 3,
     UTM_REGISTERED: 3,
-    UTM_EVENTS: 6,
-    UTM_SEEN: 3,
+    UTM_EVENTS: 12,
+    UTM_SEEN: 6,
     UTM_STATUS_CHANGED: 3,
-    ALERT_DETECTED: 3,
+    ALERT_DETECTED: 6,
     NOTIFICATION_REQUESTED: 3,
     MONTHLY_REPORT_READY: 3,
     NOTICE_PUBLISHED: 3,
