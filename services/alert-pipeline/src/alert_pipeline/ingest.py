@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from alert_pipeline.classifier import Classification, Classifier
-from alert_pipeline.hotpath import BatchOutcome, Engine, Outcome, exceeds_json_depth, identity_of, make_engine
+from alert_pipeline.hotpath import BatchOutcome, Engine, Outcome, identity_of, make_engine
 from alert_pipeline.ingest_errors import RecordRejected
 from alert_pipeline.models import Alert, Unit, threat_alert
 from alert_pipeline.parsing import ParsedEvent
@@ -38,7 +38,7 @@ from alert_pipeline.repository import CountBatch, CounterKey, PipelineStore, Pos
 from alert_pipeline.storable import check_storable, normalise
 from shared.events import AlertDetected
 
-__all__ = ["exceeds_json_depth", "identity_of"]
+__all__ = ["identity_of"]
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store=store,
         classifier=classifier,
         publish_alert=publish_alert,
-        engine=make_engine(rules, ""),
+        engine=make_engine(rules),
         in_thread=settings.process_in_thread,
         limits=Limits(max_record_bytes=settings.max_record_bytes, max_json_depth=settings.max_json_depth),
     )
