@@ -24,6 +24,11 @@ SERVICES = {
     "notifier": "notifier",
     "support": "support_desk",
 }  # the gateway uses no Kafka: it has no AsyncAPI document
+# Topics a service reads outside its FastStream broker, so not among the document's channels.
+OTHER_TOPICS = {
+    "alert-pipeline": " It also reads utm-events (raw UTM records: bytes in any vendor format, or the"
+    " syslog collector's JSON envelope) with a consumer of its own, committed after each batch.",
+}
 
 
 def render(service: str) -> str:
@@ -38,7 +43,8 @@ def render(service: str) -> str:
         app.state.broker,
         title=f"{service} events",
         version=app.version,
-        description=f"Kafka topics the {service} service consumes and publishes.",
+        description=f"Kafka topics the {service} service consumes and publishes."
+        + OTHER_TOPICS.get(service, ""),
     ).to_specification()
     return json.dumps(spec.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False,
                       indent=2, sort_keys=True) + "\n"  # fmt: skip
