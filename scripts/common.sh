@@ -265,3 +265,50 @@ wait_ready() {
   fi
   log "$name ready"
 }
+
+# For the scripts that run something against servers of their own (bench.sh, faults.sh): a state
+# folder .state/<name> wiped at every run, local Kafka, MongoDB, SMTP and syslog collector on the
+# first of <PREFIX>_KAFKA_PORT, <PREFIX>_MONGODB_PORT, ... set for the prefixes given (in that order),
+# else the defaults given, never a server from outside (these runs measure this machine, and kill
+# their servers). Starts them, and stops them when the calling script exits.
+#   own_servers <name> "<PREFIX> [<PREFIX>...]" <kafka> <mongodb> <smtp> <syslog> <syslog tls>
+own_servers() {
+  local name="$1" prefixes="$2" defaults=("${@:3}") vars=(KAFKA MONGODB SMTP SYSLOG SYSLOG_TLS) i prefix var
+  export STATE_DIR="$ROOT/.state/$name"
+  for i in "${!vars[@]}"; do
+    export "${vars[$i]}_PORT=${defaults[$i]}"
+    for prefix in $prefixes; do
+      var="${prefix}_${vars[$i]}_PORT"
+      if [[ -n "${!var:-}" ]]; then
+        export "${vars[$i]}_PORT=${!var}"
+        break
+      fi
+    done
+  done
+  # The controller port goes with the script's own Kafka port setting only.
+  var="${prefixes%% *}_KAFKA_CONTROLLER_PORT"
+  export KAFKA_CONTROLLER_PORT="${!var:-$((KAFKA_PORT + 1))}"
+  export APP_ENV="${APP_ENV:-test}"
+  unset KAFKA_BOOTSTRAP_SERVERS MONGODB_URI SMTP_HOST MAILDIR SMS_OUTBOX_DIR WATCH_STACK_ENV \
+    WATCH_KAFKA_EXTERNAL WATCH_MONGO_EXTERNAL WATCH_SMTP_EXTERNAL
+  # Again, so that the addresses and folders above follow the new state folder and ports.
+  # shellcheck source=scripts/common.sh
+  source "$ROOT/scripts/common.sh"
+
+  "$ROOT/scripts/infra.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$STATE_DIR"
+  trap own_servers_stop EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  "$ROOT/scripts/infra.sh" start
+  echo "$name servers: kafka $KAFKA_BOOTSTRAP_SERVERS, mongodb $MONGODB_URI, smtp $SMTP_HOST:$SMTP_PORT," \
+    "syslog 127.0.0.1:$SYSLOG_PORT"
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap of own_servers
+own_servers_stop() {
+  local rc=$?
+  trap - EXIT INT TERM
+  "$ROOT/scripts/infra.sh" stop || true
+  exit "$rc"
+}
