@@ -43,7 +43,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
@@ -59,13 +59,12 @@ from alert_pipeline.models import alert_id_for
 from alert_pipeline.parsing import parse_record
 from alert_pipeline.simulator import Sent, catalogued_events
 from alert_pipeline.syslog_sender import SyslogSender, with_header
-from shared.events import AccountProvisioned, UtmRegistered
-from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
-from shared.topics import ALERT_DETECTED, UTM_EVENTS, UTM_REGISTERED
+from shared.topics import ALERT_DETECTED, UTM_EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the process starter of the tests: one for both
+from support.events import company_registered  # noqa: E402
+from support.kafka import send  # noqa: E402
 from support.processes import ServiceProcess, Stack, free_port  # noqa: E402
 from support.servers import Servers  # noqa: E402
 
@@ -76,23 +75,24 @@ ALERT_ID = re.compile(r"アラートID : (ALT-\S+)")
 MARKER_CATEGORY, MARKER_SEVERITY = "botnet", 3  # what a blocked C&C connection is (written by hand)
 
 
-def _servers() -> Servers:
-    maildir = Path(os.environ["MAILDIR"])
-    return Servers(
-        kafka=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-        mongodb_uri=os.environ["MONGODB_URI"],
-        smtp_host=os.environ["SMTP_HOST"],
-        smtp_port=int(os.environ["SMTP_PORT"]),
-        maildir=maildir,
-        sms_outbox=Path(os.environ.get("SMS_OUTBOX_DIR", str(maildir.parent / "sms"))),
-    )
-
-
 # --- the servers: killed by PID, started and awaited by their scripts -------------------------------
 
 
 def _server(script: str, action: str) -> None:
     subprocess.run([str(SCRIPTS / f"{script}.sh"), action], check=True, cwd=ROOT)
+
+
+async def _server_down(name: str, seconds: float, *, kill: bool) -> float:
+    """The server SIGKILLed (or stopped), ``seconds`` without it, started again: when it was started."""
+    if kill:
+        await asyncio.to_thread(_sigkill, name)
+    else:
+        await asyncio.to_thread(_server, name, "stop")
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(_server, name, "start")
+    restored = time.monotonic()
+    await asyncio.to_thread(_server, name, "wait")
+    return restored
 
 
 def _sigkill(name: str) -> None:
@@ -290,7 +290,7 @@ class Harness:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.servers = _servers()
+        self.servers = Servers.from_env()
         self.stack = Stack(self.servers)
         env = {
             "LOG_LEVEL": "WARNING",
@@ -344,28 +344,12 @@ class Harness:
         company_id = f"C-FAULT-{tag.upper()}"
         email = f"faults-{tag}@example.com"
         serials = [f"FGT60F{tag.upper()}{i:02d}" for i in range(self.args.units)]
-        producer = AIOKafkaProducer(bootstrap_servers=self.servers.kafka, acks="all", enable_idempotence=True)
-        await producer.start()
-        try:
-            account = AccountProvisioned(
-                company_id=company_id, company_name="障害試験株式会社", account_id=f"A-{tag}",
-                name="試験 太郎", email=email, login_id=f"u{tag}",
-                sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("x"),
-                temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1),
-                portal_url="http://portal/",
-            )  # fmt: skip
-            await producer.send_and_wait(
-                account.TOPIC, account.model_dump_json().encode(), key=company_id.encode()
-            )
-            for i, serial in enumerate(serials):
-                unit = UtmRegistered(
-                    company_id=company_id, unit_id=f"U-{serial}", serial_number=serial,
-                    mac_address=f"00:09:0F:02:{i // 256:02X}:{i % 256:02X}", name=f"UTM-{i + 1}",
-                )  # fmt: skip
-                await producer.send(UTM_REGISTERED, unit.model_dump_json().encode(), key=serial.encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
+        registered = company_registered(
+            company_id, email, serials, account_id=f"A-{tag}", login_id=f"u{tag}",
+            company_name="障害試験株式会社", user_name="試験 太郎", mac_prefix="00:09:0F:02",
+            temporary_password="x", portal_url="http://portal/",
+        )  # fmt: skip
+        await send(self.servers.kafka, registered)
         db = self.mongo[f"alert-pipeline-{self.stack.run_id}"]
         notifier_db = self.mongo[f"notifier-{self.stack.run_id}"]
         deadline = time.monotonic() + 180
@@ -517,28 +501,13 @@ class Harness:
     # -- the faults --
 
     async def kill_kafka(self, result: Result) -> float:
-        await asyncio.to_thread(_sigkill, "kafka")
-        await asyncio.sleep(self.args.kafka_down)
-        await asyncio.to_thread(_server, "kafka", "start")
-        restored = time.monotonic()
-        await asyncio.to_thread(_server, "kafka", "wait")
-        return restored
+        return await _server_down("kafka", self.args.kafka_down, kill=True)
 
     async def kill_mongo(self, result: Result) -> float:
-        await asyncio.to_thread(_sigkill, "mongo")
-        await asyncio.sleep(self.args.mongo_down)
-        await asyncio.to_thread(_server, "mongo", "start")
-        restored = time.monotonic()
-        await asyncio.to_thread(_server, "mongo", "wait")
-        return restored
+        return await _server_down("mongo", self.args.mongo_down, kill=True)
 
     async def stop_smtp(self, result: Result) -> float:
-        await asyncio.to_thread(_server, "smtp", "stop")
-        await asyncio.sleep(self.args.smtp_down)
-        await asyncio.to_thread(_server, "smtp", "start")
-        restored = time.monotonic()
-        await asyncio.to_thread(_server, "smtp", "wait")
-        return restored
+        return await _server_down("smtp", self.args.smtp_down, kill=False)
 
     async def kill_notifier(self, result: Result) -> float:
         await self._while_sending()

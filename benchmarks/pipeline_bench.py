@@ -50,7 +50,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -61,13 +61,12 @@ from pymongo import AsyncMongoClient
 from alert_pipeline.models import alert_id_for
 from alert_pipeline.simulator import events
 from alert_pipeline.syslog_sender import SyslogSender, with_header
-from shared.events import AccountProvisioned, UtmRegistered
-from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
-from shared.topics import ALERT_DETECTED, UTM_REGISTERED
+from shared.topics import ALERT_DETECTED
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the process starter of the tests: one for both
+from support.events import company_registered  # noqa: E402
+from support.kafka import create_topic, send  # noqa: E402
 from support.processes import ServiceProcess, free_port  # noqa: E402
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -85,33 +84,13 @@ def _service(name: str, env: dict[str, str], log: Path) -> ServiceProcess:
 
 
 async def _setup(topic: str, company_id: str, serials: list[str], email: str, run: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        account = AccountProvisioned(
-            company_id=company_id, company_name="ベンチマーク株式会社", account_id=f"A-{run}",
-            name="計測 太郎",
-            email=email, login_id=f"u{run}", sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("x"),
-            temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1), portal_url="http://portal/",
-        )  # fmt: skip
-        await producer.send_and_wait(
-            account.TOPIC, account.model_dump_json().encode(), key=company_id.encode()
-        )
-        for i, serial in enumerate(serials):
-            unit = UtmRegistered(
-                company_id=company_id, unit_id=f"U-{serial}", serial_number=serial,
-                mac_address=f"00:09:0F:01:{i // 256:02X}:{i % 256:02X}", name=f"UTM-{i + 1}",
-            )  # fmt: skip
-            await producer.send(UTM_REGISTERED, unit.model_dump_json().encode(), key=serial.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await create_topic(KAFKA, topic, partitions=6)
+    registered = company_registered(
+        company_id, email, serials, account_id=f"A-{run}", login_id=f"u{run}",
+        company_name="ベンチマーク株式会社", user_name="計測 太郎", mac_prefix="00:09:0F:01",
+        temporary_password="x", portal_url="http://portal/",
+    )  # fmt: skip
+    await send(KAFKA, registered)
 
 
 async def _wait_units(db_name: str, serials: list[str]) -> None:

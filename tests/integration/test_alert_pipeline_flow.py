@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,11 +21,9 @@ from pymongo import AsyncMongoClient
 from alert_pipeline.models import alert_id_for
 from alert_pipeline.parsing import parse_record
 from alert_pipeline.simulator import Sent, catalogued_events
-from shared.events import AccountProvisioned, UtmRegistered
-from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
-from shared.topics import ALERT_DETECTED, UTM_REGISTERED
-from support.kafka import create_topic, producer, send
+from shared.topics import ALERT_DETECTED
+from support.events import company_registered
+from support.kafka import create_topic, send
 from support.maildir import Mail, read_all, wait_for_mail
 from support.processes import Stack
 from support.servers import Servers
@@ -79,27 +77,11 @@ def fleet(servers: Servers) -> Iterator[Fleet]:
 
 
 async def _register(servers: Servers, fleet: Fleet) -> None:
-    sender = producer(servers.kafka)
-    await sender.start()
-    try:
-        account = AccountProvisioned(
-            company_id=fleet.company_id, company_name="見守り株式会社", account_id=f"A-{fleet.stack.run_id}",
-            name="見守 太郎", email=fleet.email, login_id="u-test",
-            sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("Temp-Pass-1"),
-            temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1),
-            portal_url="http://portal.example/",
-        )  # fmt: skip
-        await sender.send_and_wait(
-            account.TOPIC, account.model_dump_json().encode(), key=fleet.company_id.encode()
-        )
-        for i, serial in enumerate(fleet.serials):
-            event = UtmRegistered(
-                company_id=fleet.company_id, unit_id=f"U-{serial}", serial_number=serial,
-                mac_address=f"00:09:0F:00:00:{i:02X}", name=f"本社 UTM-{i + 1}",
-            )  # fmt: skip
-            await sender.send_and_wait(UTM_REGISTERED, event.model_dump_json().encode(), key=serial.encode())
-    finally:
-        await sender.stop()
+    registered = company_registered(
+        fleet.company_id, fleet.email, fleet.serials, account_id=f"A-{fleet.stack.run_id}", login_id="u-test",
+        company_name="見守り株式会社", user_name="見守 太郎", unit_name="本社 UTM",
+    )  # fmt: skip
+    await send(servers.kafka, registered)
     # The projection may first replay registrations of earlier runs: wait for this fleet's units.
     mine = {"_id": {"$in": fleet.serials}}
     projected = await _wait(

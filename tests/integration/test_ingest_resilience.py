@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from shared.events import AccountProvisioned, UtmRegistered
-from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
-from shared.topics import DEAD_LETTER, UTM_REGISTERED
+from shared.topics import DEAD_LETTER
+from support.events import company_registered
 from support.kafka import create_topic, send
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack, free_port
@@ -67,21 +65,10 @@ class Fleet:
 
 
 def _registrations(fleet: Fleet) -> list[tuple[str, bytes, bytes]]:
-    account = AccountProvisioned(
-        company_id=fleet.company_id, company_name="見守り株式会社", account_id=f"A-{fleet.stack.run_id}",
-        name="見守 太郎", email=fleet.email, login_id="u-test",
-        sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("Temp-Pass-1"),
-        temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1),
-        portal_url="http://portal.example/",
+    return company_registered(
+        fleet.company_id, fleet.email, fleet.serials, account_id=f"A-{fleet.stack.run_id}", login_id="u-test",
+        company_name="見守り株式会社", user_name="見守 太郎", unit_name="本社 UTM", mac_prefix="00:09:0F:01",
     )  # fmt: skip
-    items = [(account.TOPIC, fleet.company_id.encode(), account.model_dump_json().encode())]
-    for i, serial in enumerate(fleet.serials):
-        event = UtmRegistered(
-            company_id=fleet.company_id, unit_id=f"U-{serial}", serial_number=serial,
-            mac_address=f"00:09:0F:00:01:{i:02X}", name=f"本社 UTM-{i + 1}",
-        )  # fmt: skip
-        items.append((UTM_REGISTERED, serial.encode(), event.model_dump_json().encode()))
-    return items
 
 
 async def _count(uri: str, db: str, collection: str, query: dict[str, Any]) -> int:

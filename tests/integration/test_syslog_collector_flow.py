@@ -26,11 +26,9 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.syslog_sender import SyslogSender, with_header
-from shared.events import AccountProvisioned, UtmRegistered
-from shared.sealing import Sealer
-from shared.settings import DEV_SEALING_KEY
-from shared.topics import UTM_EVENTS, UTM_REGISTERED
-from support.kafka import producer as idempotent_producer
+from shared.topics import UTM_EVENTS
+from support.events import company_registered
+from support.kafka import send
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack
 from support.servers import Servers
@@ -197,7 +195,12 @@ def collected(servers: Servers, collector: Collector) -> Iterator[Collected]:
                 cases[vendor, transport] = Case(vendor, transport, serial, n, VENDORS[vendor](serial, n))
         email = f"syslog-{run}@example.com"
         company_id = f"C-SYS-{run.upper()}"
-        asyncio.run(_register(servers, company_id, email, [c.serial for c in cases.values()], run))
+        registered = company_registered(
+            company_id, email, [c.serial for c in cases.values()], account_id=f"A-SYS-{run}",
+            login_id=f"u-sys-{run}", company_name="シスログ株式会社", user_name="集約 花子",
+            unit_name="拠点 UTM", mac_prefix="00:09:0F:AA",
+        )  # fmt: skip
+        asyncio.run(send(servers.kafka, registered))
         asyncio.run(_wait_units(servers, stack, [c.serial for c in cases.values()]))
         # The notifier has learnt the recipient once its own mail to the new user went out.
         wait_for_mail(servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=180)
@@ -213,31 +216,6 @@ def collected(servers: Servers, collector: Collector) -> Iterator[Collected]:
         yield Collected(stack, email, cases, time.monotonic())
     finally:
         stack.stop()
-
-
-async def _register(servers: Servers, company_id: str, email: str, serials: list[str], run: str) -> None:
-    producer = idempotent_producer(servers.kafka)
-    await producer.start()
-    try:
-        account = AccountProvisioned(
-            company_id=company_id, company_name="シスログ株式会社", account_id=f"A-SYS-{run}",
-            name="集約 花子", email=email, login_id=f"u-sys-{run}",
-            sealed_temporary_password=Sealer(DEV_SEALING_KEY).seal("Temp-Pass-1"),
-            temporary_password_expires_at=datetime.now(UTC) + timedelta(days=1),
-            portal_url="http://portal.example/",
-        )  # fmt: skip
-        await producer.send_and_wait(
-            account.TOPIC, account.model_dump_json().encode(), key=company_id.encode()
-        )
-        for i, serial in enumerate(serials):
-            unit = UtmRegistered(
-                company_id=company_id, unit_id=f"U-{serial}", serial_number=serial,
-                mac_address=f"00:09:0F:AA:00:{i:02X}", name=f"拠点 UTM-{i + 1}",
-            )  # fmt: skip
-            await producer.send(UTM_REGISTERED, unit.model_dump_json().encode(), key=serial.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def _wait_units(servers: Servers, stack: Stack, serials: list[str]) -> None:
