@@ -55,7 +55,6 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import alert_id_for
@@ -461,7 +460,7 @@ def main() -> int:
             )
 
         print(f"filling {filled} with {args.events} events ...", flush=True)
-        asyncio.run(_create_topic(filled))
+        asyncio.run(create_topic(KAFKA, filled, partitions=6))
         asyncio.run(_fill(filled, serials, args.events))
         raw_eps = asyncio.run(_raw_consume(filled, args.events))
         print(f"raw aiokafka consume: {raw_eps:,.0f} events/s", flush=True)
@@ -506,15 +505,6 @@ def main() -> int:
     }
     print(json.dumps(result))
     return 0
-
-
-async def _create_topic(topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-    finally:
-        await admin.close()
 
 
 def _filled_phase(topic: str, run: str, n: int, logs: Path, common: dict[str, str], profile: str) -> float:

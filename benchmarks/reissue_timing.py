@@ -19,45 +19,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from shared.events import ApplicationSubmitted, CompanyProfile, DeliveryDestination, LoginUser  # noqa: E402
 from shared.settings import DEV_GATEWAY_SECRET  # noqa: E402
+from support.events import application_for  # noqa: E402
+from support.kafka import send  # noqa: E402
 from support.processes import Stack  # noqa: E402
 from support.servers import servers_from_env  # noqa: E402
-
-
-def application(email: str) -> ApplicationSubmitted:
-    tag = uuid.uuid4().hex[:8].upper()
-    return ApplicationSubmitted(
-        application_number=f"AAP-{tag}",
-        company_id=f"C-{tag}",
-        company=CompanyProfile(
-            company_name="計測株式会社", last_name="計測", first_name="太郎", email=email,
-            postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1", phone="0661234567",
-        ),
-        destinations=[
-            DeliveryDestination(
-                destination_id="D1", company_name="計測株式会社", last_name="計測", first_name="太郎",
-                postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1",
-                phone="0661234567", units=1,
-            )
-        ],
-        login_users=[LoginUser(name="計測 太郎", email=email, mobile="09012345678")],
-    )  # fmt: skip
-
-
-async def publish(bootstrap: str, event: ApplicationSubmitted) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(event.TOPIC, event.model_dump_json().encode(), key=b"bench")
-    finally:
-        await producer.stop()
 
 
 def main() -> None:
@@ -70,7 +41,8 @@ def main() -> None:
     stack.start()
     try:
         email = f"bench.{uuid.uuid4().hex[:8]}@example.com"
-        asyncio.run(publish(servers.kafka, application(email)))
+        event = application_for(email, company_name="計測株式会社", last_name="計測")
+        asyncio.run(send(servers.kafka, [(event.TOPIC, b"bench", event.model_dump_json().encode())]))
         with MongoClient(servers.mongodb_uri) as mongo:
             accounts = mongo[f"identity-{stack.run_id}"]["accounts"]
             deadline = time.monotonic() + 60

@@ -1,6 +1,7 @@
 """The whole platform as real processes, and a headless Chromium to drive the portal."""
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,19 @@ def portal(servers: Servers) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def until(check: Callable[[], bool], page: Page | None = None, within: float = 60.0) -> bool:
+    """Poll ``check`` (reloading ``page`` between tries) for at most ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+        if page is not None:
+            page.reload()
 
 
 class Screenshots:

@@ -17,9 +17,8 @@ import asyncio
 import random
 import re
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from support.maildir import matching, wait_for_mail
 from support.processes import ARTIFACTS, PACKAGES, Stack
 from support.servers import Servers
 
-from .conftest import Screenshots
+from .conftest import Screenshots, until
 from .test_utm_journey import (
     OPERATOR_LOGIN,
     OPERATOR_PASSWORD,
@@ -87,18 +86,6 @@ class Setup:
     customer_state: Any
     operator_state: Any
     shots: Screenshots
-
-
-def _until(check: Callable[[], bool], page: Page | None = None, within: float = WAIT) -> bool:
-    deadline = time.monotonic() + within
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(1)
-        if page is not None:
-            page.reload()
 
 
 def _token(company_id: str, role: str) -> dict[str, str]:
@@ -178,7 +165,7 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
             ]
             return len(units) == 2
 
-        assert _until(expected_units), "the company's units never reached the registry"
+        assert until(expected_units), "the company's units never reached the registry"
         company_id = units[0]["company_id"]
         serial, mac, code = f"FGT60S{tag}", f"00:09:0F:{tag[0:2]}:{tag[2:4]}:{tag[4:6]}", f"RC{tag}"
         shipped = httpx.post(
@@ -193,7 +180,7 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
             headers=_token(company_id, "customer"),
         )
         assert registered.status_code == 200, registered.text
-        assert _until(lambda: _pipeline_knows(servers, stack, [serial])), "pipeline never learnt the unit"
+        assert until(lambda: _pipeline_knows(servers, stack, [serial])), "pipeline never learnt the unit"
         rng = random.Random(tag)
         now = datetime.now(UTC)
         threat = fortigate_line(serial, "botnet", rng, now)
@@ -230,7 +217,7 @@ def test_inquiry_from_an_alert_is_answered_in_its_thread(
     try:
         # The alert detail, with the UTM's action in words, leads to the prefilled inquiry form.
         page.goto(f"{gateway}/alerts/{setup.alert_id}")
-        assert _until(lambda: page.get_by_test_id("alert-detail").count() == 1, page), "no alert detail"
+        assert until(lambda: page.get_by_test_id("alert-detail").count() == 1, page), "no alert detail"
         action = page.get_by_test_id("alert-detail").locator("tr", has_text="UTMの処理")
         expect(action.locator("td")).to_have_text(re.compile(r"^(ブロック|許可\(検知のみ\)|監視|検知|隔離)$"))
         page.get_by_role("link", name="このアラートについてお問い合わせ").click()

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import Page, expect
 
-from shared.events import ApplicationSubmitted, CompanyProfile, DeliveryDestination, LoginUser
+from support.events import application_for
 from support.kafka import send
 from support.maildir import wait_for_mail
 from support.processes import Stack
@@ -24,23 +24,7 @@ expect.set_options(timeout=20_000)
 
 def provision(servers: Servers, email: str) -> tuple[str, str]:
     """An application naming ``email`` as login user; the user ID and password of its mail."""
-    tag = uuid.uuid4().hex[:8].upper()
-    event = ApplicationSubmitted(
-        application_number=f"AAP-{tag}",
-        company_id=f"C-{tag}",
-        company=CompanyProfile(
-            company_name="見守り商事株式会社", last_name="見守", first_name="花子", email=email,
-            postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1", phone="0661234567",
-        ),
-        destinations=[
-            DeliveryDestination(
-                destination_id="D1", company_name="見守り商事株式会社", last_name="見守", first_name="花子",
-                postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1",
-                phone="0661234567", units=1,
-            )
-        ],
-        login_users=[LoginUser(name="見守 花子", email=email, mobile="09012345678")],
-    )  # fmt: skip
+    event = application_for(email, first_name="花子")
 
     # Playwright's sync API keeps an event loop running in this thread: publish from another one.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -48,11 +32,7 @@ def provision(servers: Servers, email: str) -> tuple[str, str]:
             asyncio.run, send(servers.kafka, [(event.TOPIC, b"e2e", event.model_dump_json().encode())])
         ).result(timeout=60)
     mail = wait_for_mail(servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=60)
-    login_id = re.search(r"ユーザID : (\S+)", mail.text)
-    temporary = re.search(r"仮パスワード : (\S+)", mail.text)
-    assert login_id is not None, mail.text
-    assert temporary is not None, mail.text
-    return login_id.group(1), temporary.group(1)
+    return mail.value("ユーザID"), mail.value("仮パスワード")
 
 
 def log_in(page: Page, gateway: str, login_id: str, password: str) -> None:

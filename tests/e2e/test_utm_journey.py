@@ -12,9 +12,8 @@ import asyncio
 import random
 import re
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,7 @@ from support.maildir import wait_for_mail
 from support.processes import ARTIFACTS, PACKAGES, Stack
 from support.servers import Servers
 
-from .conftest import Screenshots
+from .conftest import Screenshots, until
 from .test_onboarding import decode_qr, totp_code
 from .wizard import fill_wizard
 
@@ -71,31 +70,14 @@ def utm_portal(servers: Servers) -> Iterator[Stack]:
         stack.stop()
 
 
-def _until(check: Callable[[], bool], page: Page | None = None, within: float = WAIT) -> bool:
-    """Poll ``check`` (reloading ``page`` between tries) for at most ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(1)
-        if page is not None:
-            page.reload()
-
-
 def _customer_first_login(page: Page, gateway: str, servers: Servers, shots: Screenshots, email: str) -> None:
     """Guide §4 ①–⑤: temporary credentials, new password, user ID, 2段階認証 利用しない."""
     provisioned = wait_for_mail(
         servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=WAIT
     )
-    login_id = re.search(r"ユーザID : (\S+)", provisioned.text)
-    temporary = re.search(r"仮パスワード : (\S+)", provisioned.text)
-    assert login_id is not None, provisioned.text
-    assert temporary is not None, provisioned.text
     page.goto(f"{gateway}/login")
-    page.get_by_label("ユーザID", exact=True).fill(login_id.group(1))
-    page.get_by_label("パスワード", exact=True).fill(temporary.group(1))
+    page.get_by_label("ユーザID", exact=True).fill(provisioned.value("ユーザID"))
+    page.get_by_label("パスワード", exact=True).fill(provisioned.value("仮パスワード"))
     page.get_by_role("button", name="ログイン").click()
 
     expect(page.get_by_role("heading", name="パスワード変更")).to_be_visible()
@@ -172,7 +154,7 @@ def test_shipment_registration_and_alert(
 
     # 2. Nothing is registered yet: the dashboard's 【重要】 warning leads to UTM登録.
     warning = page.get_by_test_id("unregistered-warning")
-    assert _until(warning.is_visible, page), "the unregistered-UTM warning did not appear"
+    assert until(warning.is_visible, page), "the unregistered-UTM warning did not appear"
     expect(warning).to_contain_text("【重要】ポータルへの登録が完了していないUTMがあります。")
     shots(page, "dashboard-warning")
 
@@ -185,7 +167,7 @@ def test_shipment_registration_and_alert(
         operator.goto(f"{gateway}/operator/shipments")
         expect(operator.get_by_role("heading", name="UTM出荷登録")).to_be_visible()
         rows = operator.get_by_test_id("shipment-table").locator("tbody tr", has_text=company)
-        assert _until(lambda: rows.count() == 2, operator), "the company's two units are not listed"
+        assert until(lambda: rows.count() == 2, operator), "the company's two units are not listed"
         shots(operator, "operator-shipments")
         for serial, mac, code in zip(serials, macs, codes, strict=True):
             row = rows.filter(has=operator.get_by_role("button", name="出荷登録")).first
@@ -239,7 +221,7 @@ def test_shipment_registration_and_alert(
     shots(page, "dashboard-no-warning")
 
     # 5. The fleet: a heartbeat from each unit, then a botnet/C&C block from the first one.
-    assert _until(lambda: _pipeline_knows(servers, utm_portal, serials)), "pipeline never learnt the units"
+    assert until(lambda: _pipeline_knows(servers, utm_portal, serials)), "pipeline never learnt the units"
     rng = random.Random(tag)
     now = datetime.now(UTC)
     heartbeats = [(serial, fortigate_line(serial, "heartbeat", rng, now)) for serial in serials]
@@ -262,14 +244,14 @@ def test_shipment_registration_and_alert(
     # The units now report: UTM監視状況 shows them 正常 with a last-seen time.
     page.goto(f"{gateway}/units")
     online = table.locator("tbody tr", has_text="正常")
-    assert _until(lambda: online.count() == 2, page), "the heartbeats did not reach UTM監視状況"
+    assert until(lambda: online.count() == 2, page), "the heartbeats did not reach UTM監視状況"
     shots(page, "units-online")
 
     # アラートログ lists the alert; its detail has the ID, unit, MAC, 説明 and 対処.
     page.goto(f"{gateway}/alerts")
     expect(page.get_by_role("heading", name="アラートログ")).to_be_visible()
     link_to_alert = page.get_by_test_id("alert-table").get_by_role("link", name=alert_id)
-    assert _until(lambda: link_to_alert.count() == 1, page), f"{alert_id} not in アラートログ"
+    assert until(lambda: link_to_alert.count() == 1, page), f"{alert_id} not in アラートログ"
     alert_row = page.get_by_test_id("alert-table").locator(
         "tbody tr", has=page.get_by_role("link", name=alert_id)
     )

@@ -29,12 +29,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord
 from pymongo import AsyncMongoClient
 
 from shared.topics import DEAD_LETTER
 from support.events import company_registered
-from support.kafka import create_topic, send
+from support.kafka import collect, create_topic, send
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack, free_port
 from support.servers import Servers
@@ -249,24 +249,12 @@ def _stream(fleet: Fleet) -> tuple[list[tuple[str, bytes, bytes]], dict[str, tup
 
 
 async def _dead_letters(bootstrap: str, topic: str, wanted: int, within: float) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        DEAD_LETTER, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + within
-    try:
-        while len(found) < wanted and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-            for part in batch.values():
-                for record in part:
-                    assert len(record.value) < 100 * 1024, "a dead letter must stay far below the limit"
-                    letter = json.loads(record.value)
-                    if letter.get("source_topic") == topic:
-                        found.append(letter)
-    finally:
-        await consumer.stop()
-    return found
+    def of_topic(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any] | None:
+        assert len(record.value) < 100 * 1024, "a dead letter must stay far below the limit"
+        letter: dict[str, Any] = json.loads(record.value)
+        return letter if letter.get("source_topic") == topic else None
+
+    return await collect(bootstrap, DEAD_LETTER, of_topic, wanted, within, max_records=1000)
 
 
 def _ready(fleet: Fleet) -> tuple[int, dict[str, Any]]:

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.syslog_sender import SyslogSender, with_header
 from shared.topics import UTM_EVENTS
 from support.events import company_registered
-from support.kafka import send
+from support.kafka import collect, send
 from support.maildir import read_all, wait_for_mail
 from support.processes import ROOT, Stack
 from support.servers import Servers
@@ -273,23 +273,12 @@ async def _envelopes_of(
     bootstrap: str, hostname: str, count: int, within: float
 ) -> list[tuple[bytes, dict[str, Any]]]:
     """(key, envelope) of the utm-events records whose syslog header named ``hostname``."""
-    consumer = AIOKafkaConsumer(
-        UTM_EVENTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    found: list[tuple[bytes, dict[str, Any]]] = []
-    deadline = time.monotonic() + within
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    envelope = json.loads(record.value or b"{}")
-                    if envelope.get("hostname") == hostname:
-                        found.append((record.key or b"", envelope))
-    finally:
-        await consumer.stop()
-    return found
+
+    def of_host(record: ConsumerRecord[bytes, bytes]) -> tuple[bytes, dict[str, Any]] | None:
+        envelope = json.loads(record.value or b"{}")
+        return (record.key or b"", envelope) if envelope.get("hostname") == hostname else None
+
+    return await collect(bootstrap, UTM_EVENTS, of_host, count, within)
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ import httpx
 import pyotp
 import pytest
 
-from shared.events import ApplicationSubmitted, CompanyProfile, DeliveryDestination, LoginUser
 from shared.settings import DEV_GATEWAY_SECRET
+from support.events import application_for
 from support.kafka import send
 from support.maildir import wait_for_mail
 from support.processes import Stack
@@ -85,32 +85,12 @@ class Identity:
 
     def provision(self, email: str) -> tuple[str, str]:
         """Submit an application naming ``email``; the user ID and password of the 仮登録完了 mail."""
-        tag = uuid.uuid4().hex[:8].upper()
-        event = ApplicationSubmitted(
-            application_number=f"AAP-{tag}",
-            company_id=f"C-{tag}",
-            company=CompanyProfile(
-                company_name="見守り商事株式会社", last_name="見守", first_name="太郎", email=email,
-                postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1", phone="0661234567",
-            ),
-            destinations=[
-                DeliveryDestination(
-                    destination_id="D1", company_name="見守り商事株式会社", last_name="見守",
-                    first_name="太郎", postal_code="5300001", prefecture="大阪府",
-                    address="大阪市北区梅田1-1", phone="0661234567", units=1,
-                )
-            ],
-            login_users=[LoginUser(name="見守 太郎", email=email, mobile="09012345678")],
-        )  # fmt: skip
-
+        event = application_for(email)
         asyncio.run(send(self.servers.kafka, [(event.TOPIC, b"k", event.model_dump_json().encode())]))
         mail = wait_for_mail(
             self.servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=60
         )
-        login_id = re.search(r"ユーザID : (\S+)", mail.text)
-        temporary = re.search(r"仮パスワード : (\S+)", mail.text)
-        assert login_id is not None and temporary is not None, mail.text  # noqa: PT018
-        return login_id.group(1), temporary.group(1)
+        return mail.value("ユーザID"), mail.value("仮パスワード")
 
     def user(self, two_step: str = "none") -> User:
         """A user through password change, user ID (their own address) and 2-step verification."""

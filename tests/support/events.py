@@ -1,5 +1,6 @@
 """Events as the services publish them, for tests (and benchmarks) of more than one service."""
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,30 @@ def application_submitted(
             )
         ],
         login_users=[LoginUser(name="利用者 1", email="user1@example.com", mobile="09012345678")],
+    )  # fmt: skip
+
+
+def application_for(
+    email: str, *, company_name: str = "見守り商事株式会社", last_name: str = "見守", first_name: str = "太郎"
+) -> ApplicationSubmitted:
+    """An application of a new company (number and ID of its own) whose contact and one login user is
+    ``email``: one delivery destination of one unit."""
+    tag = uuid.uuid4().hex[:8].upper()
+    return ApplicationSubmitted(
+        application_number=f"AAP-{tag}",
+        company_id=f"C-{tag}",
+        company=CompanyProfile(
+            company_name=company_name, last_name=last_name, first_name=first_name, email=email,
+            postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1", phone="0661234567",
+        ),
+        destinations=[
+            DeliveryDestination(
+                destination_id="D1", company_name=company_name, last_name=last_name, first_name=first_name,
+                postal_code="5300001", prefecture="大阪府", address="大阪市北区梅田1-1",
+                phone="0661234567", units=1,
+            )
+        ],
+        login_users=[LoginUser(name=f"{last_name} {first_name}", email=email, mobile="09012345678")],
     )  # fmt: skip
 
 

@@ -2,13 +2,15 @@
 
 import asyncio
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 import shared.topics as topics
+
+T = TypeVar("T")
 
 
 def producer(bootstrap: str, **options: Any) -> AIOKafkaProducer:
@@ -55,3 +57,32 @@ async def start_group_at_end(bootstrap: str, group: str) -> None:
         await consumer.commit(dict(ends.items()))
     finally:
         await consumer.stop()
+
+
+async def collect(
+    bootstrap: str,
+    topic: str,
+    pick: Callable[[ConsumerRecord[bytes, bytes]], T | None],
+    count: int,
+    within: float,
+    *,
+    max_records: int | None = None,
+) -> list[T]:
+    """What ``pick`` makes of the topic's records from its beginning (``None``: not wanted), until
+    ``count`` were picked or ``within`` seconds passed."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[T] = []
+    deadline = time.monotonic() + within
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=max_records)
+            for records in batch.values():
+                for record in records:
+                    if (picked := pick(record)) is not None:
+                        found.append(picked)
+    finally:
+        await consumer.stop()
+    return found

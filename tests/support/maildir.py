@@ -6,6 +6,7 @@ mail.text      # decoded plain-text body
 """
 
 import os
+import re
 import time
 from email import policy
 from email.message import EmailMessage
@@ -31,6 +32,12 @@ class Mail(EmailMessage):
         """Addresses of To/Cc and the SMTP envelope (X-RcptTo, added by aiosmtpd), lower-cased."""
         headers = [str(value) for name in ("To", "Cc", "X-RcptTo") for value in self.get_all(name, [])]
         return [address.lower() for _, address in getaddresses(headers) if address]
+
+    def value(self, label: str) -> str:
+        """What follows ``<label> : `` in the text, up to a space (the text in the error when missing)."""
+        found = re.search(rf"{re.escape(label)} : (\S+)", self.text)
+        assert found is not None, f"no {label} in:\n{self.text}"
+        return found.group(1)
 
 
 def _maildir(maildir: str | Path | None) -> Path:
