@@ -2,17 +2,16 @@
 and an address holds one pending application at a time. signup and the gateway run as real processes.
 """
 
-import copy
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from support.processes import Stack
 from support.servers import Servers
+from support.signup_form import application_form
 
 pytestmark = pytest.mark.integration
 
@@ -23,42 +22,6 @@ GATEWAY_SECRET = "signup-secret-of-this-test"
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 TOO_MANY = "お申込みの操作が続いたため、受付を一時停止しています。しばらくしてから再度お試しください。"
 PENDING_START = "このメールアドレスには確認待ちのお申込みがあります。"
-
-FORM: dict[str, Any] = {
-    "company": {
-        "company_name": "日本電気株式会社",
-        "last_name": "日電",
-        "first_name": "太郎",
-        "email": "",
-        "email_confirmation": "",
-        "postal_code": "211-8666",
-        "prefecture": "神奈川県",
-        "address": "川崎市中原区下沼部1753",
-        "phone": "01023456789",
-    },
-    "destinations": [
-        {
-            "company_name": "日本電気株式会社",
-            "last_name": "日電",
-            "first_name": "太郎",
-            "postal_code": "2118666",
-            "prefecture": "神奈川県",
-            "address": "川崎市中原区下沼部1753",
-            "phone": "01023456789",
-            "units": "1",
-        }
-    ],
-    "login_users": [{"last_name": "日電", "first_name": "太郎", "email": "", "email_confirmation": ""}],
-    "answers": {"chamber_member": "非会員"},
-}
-
-
-def form_for(email: str) -> dict[str, Any]:
-    """The attacker's form: any text, mailed to ``email``."""
-    form = copy.deepcopy(FORM)
-    form["company"]["email"] = form["company"]["email_confirmation"] = email
-    form["login_users"][0]["email"] = form["login_users"][0]["email_confirmation"] = email
-    return form
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +52,7 @@ def wizard(stack: Stack) -> tuple[httpx.Client, str]:
 def apply(client: httpx.Client, token: str, email: str, **headers: str) -> httpx.Response:
     return client.post(
         "/signup/applications",
-        json=form_for(email),
+        json=application_form(email),
         headers={"X-CSRF-Token": token, "Idempotency-Key": uuid.uuid4().hex, **headers},
     )
 
@@ -97,7 +60,7 @@ def apply(client: httpx.Client, token: str, email: str, **headers: str) -> httpx
 def direct(stack: Stack, email: str, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(
         f"{stack.services['signup'].url}/applications",
-        json=form_for(email),
+        json=application_form(email),
         headers={"Idempotency-Key": uuid.uuid4().hex, **headers},
         timeout=20,
     )
@@ -149,8 +112,12 @@ def test_a_repeat_of_the_same_submission_is_not_a_second_application(stack: Stac
         "X-Client-Address": "192.0.2.200",
         "Idempotency-Key": "k-" + email,
     }
-    first = httpx.post(f"{stack.services['signup'].url}/applications", json=form_for(email), headers=headers)
-    again = httpx.post(f"{stack.services['signup'].url}/applications", json=form_for(email), headers=headers)
+    first = httpx.post(
+        f"{stack.services['signup'].url}/applications", json=application_form(email), headers=headers
+    )
+    again = httpx.post(
+        f"{stack.services['signup'].url}/applications", json=application_form(email), headers=headers
+    )
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json()["application_number"] == first.json()["application_number"]

@@ -24,46 +24,14 @@ from signup.main import create_app as create_signup
 from signup.settings import Settings as SignupSettings
 from support.portal import HandlesByHand, log_in
 from support.servers import Servers
+from support.signup_form import application_form
 
 pytestmark = pytest.mark.integration  # the signup service runs on the real MongoDB and Kafka
 
 PORTAL = "http://portal.test"
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
-VALID: dict[str, Any] = {
-    "company": {
-        "company_name": "日本電気株式会社",
-        "last_name": "日電",
-        "first_name": "太郎",
-        "email": "some@example.com",
-        "email_confirmation": "some@example.com",
-        "postal_code": "211-8666",
-        "prefecture": "神奈川県",
-        "address": "川崎市中原区下沼部1753",
-        "phone": "01023456789",
-    },
-    "destinations": [
-        {
-            "company_name": "日本電気株式会社",
-            "last_name": "日電",
-            "first_name": "太郎",
-            "postal_code": "2118666",
-            "prefecture": "神奈川県",
-            "address": "川崎市中原区下沼部1753",
-            "phone": "01023456789",
-            "units": "1",
-        }
-    ],
-    "login_users": [
-        {
-            "last_name": "日電",
-            "first_name": "太郎",
-            "email": "some@example.com",
-            "email_confirmation": "some@example.com",
-        }
-    ],
-    "answers": {"chamber_member": "非会員"},
-}
+VALID = application_form()
 
 
 def _gateway(backends: Backends) -> FastAPI:
