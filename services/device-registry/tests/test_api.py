@@ -1,6 +1,5 @@
 """The registry's HTTP API against a real MongoDB: shipments, registration, isolation, rate limit."""
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -8,44 +7,33 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from device_registry import api
 from device_registry.service import DeviceRegistry
-from shared.auth import Principal, issue_token
+from shared.auth import Principal
 from shared.events import (
     ApplicationSubmitted,
     CompanyProfile,
     DeliveryDestination,
-    Event,
     LoginUser,
     UtmRegistered,
     UtmShipped,
     UtmStatusChanged,
 )
-from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
+from shared.settings import DEV_TOKEN_PUBLIC_KEY
+from support.service_api import Clock, Published, bearer, scratch_database
 
 pytestmark = pytest.mark.integration
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
-        self.broker_down = False  # the fake publisher fails while True
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Env:
     def __init__(
-        self, registry: DeviceRegistry, published: list[Event], clock: Clock, http: httpx.AsyncClient
+        self, registry: DeviceRegistry, published: Published, clock: Clock, http: httpx.AsyncClient
     ) -> None:
         self.registry, self.published, self.clock, self.http = registry, published, clock, http
 
     def headers(self, company_id: str, role: str = "customer") -> dict[str, str]:
-        principal = Principal(account_id=f"A-{company_id}", company_id=company_id, role=role)
-        return {"Authorization": f"Bearer {issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
+        return bearer(Principal(account_id=f"A-{company_id}", company_id=company_id, role=role))
 
     @property
     def operator(self) -> dict[str, str]:
@@ -54,26 +42,19 @@ class Env:
 
 @pytest.fixture
 async def env(servers: Any) -> AsyncIterator[Env]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
-    db_name = f"device-registry-test-{uuid.uuid4().hex[:8]}"
-    published: list[Event] = []
-    clock = Clock()
-
-    async def publish(event: Event, key: str) -> None:
-        if clock.broker_down:
-            raise ConnectionError("Kafka unreachable")
-        published.append(event)
-
-    registry = DeviceRegistry(client[db_name], publish=publish, now=clock)
-    await registry.create_indexes()
-    app = FastAPI()
-    app.include_router(api.router)
-    app.state.registry = registry
-    app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry") as http:
-        yield Env(registry, published, clock, http)
-    await client.drop_database(db_name)
-    await client.close()
+    clock = Clock(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
+    published = Published(clock)
+    async with scratch_database(servers.mongodb_uri, "device-registry-test") as db:
+        registry = DeviceRegistry(db, publish=published, now=clock)
+        await registry.create_indexes()
+        app = FastAPI()
+        app.include_router(api.router)
+        app.state.registry = registry
+        app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry"
+        ) as http:
+            yield Env(registry, published, clock, http)
 
 
 def _application(company_id: str, units: int = 2) -> ApplicationSubmitted:

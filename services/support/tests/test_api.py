@@ -1,7 +1,6 @@
 """The support API against a real MongoDB: inquiries, threads, attachments, notices, isolation, audit."""
 
 import base64
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
-from shared.auth import Principal, issue_token
-from shared.events import AlertDetected, Event, NoticePublished, NotificationRequested
-from shared.settings import DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY, BrandSettings
+from shared.auth import Principal
+from shared.events import AlertDetected, NoticePublished, NotificationRequested
+from shared.settings import DEV_TOKEN_PUBLIC_KEY, BrandSettings
+from support.service_api import Clock, Published, bearer, scratch_database
 from support_desk import api
 from support_desk.service import SupportDesk
 
@@ -23,26 +22,16 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-        self.broker_down = False  # the fake publisher fails while True
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Env:
     def __init__(
-        self, desk: SupportDesk, published: list[Event], clock: Clock, http: httpx.AsyncClient
+        self, desk: SupportDesk, published: Published, clock: Clock, http: httpx.AsyncClient
     ) -> None:
         self.desk, self.published, self.clock, self.http = desk, published, clock, http
 
     def headers(self, company_id: str, role: str = "customer", name: str = "日電 太郎") -> dict[str, str]:
-        principal = Principal(
-            account_id=f"A-{company_id or 'ops'}", company_id=company_id, role=role, name=name
+        return bearer(
+            Principal(account_id=f"A-{company_id or 'ops'}", company_id=company_id, role=role, name=name)
         )
-        return {"Authorization": f"Bearer {issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
 
     @property
     def operator(self) -> dict[str, str]:
@@ -54,27 +43,20 @@ class Env:
 
 @pytest.fixture
 async def env(servers: Any) -> AsyncIterator[Env]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
-    db_name = f"support-test-{uuid.uuid4().hex[:8]}"
-    published: list[Event] = []
-    clock = Clock()
-
-    async def publish(event: Event, key: str) -> None:
-        if clock.broker_down:
-            raise ConnectionError("Kafka unreachable")
-        published.append(event)
-
+    clock = Clock(datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+    published = Published(clock)
     brand = BrandSettings(desk_email="desk@support.example", portal_url="https://portal.example.jp/")
-    desk = SupportDesk(client[db_name], publish=publish, brand=brand, now=clock)
-    await desk.create_indexes()
-    app = FastAPI()
-    app.include_router(api.router)
-    app.state.desk = desk
-    app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://support") as http:
-        yield Env(desk, published, clock, http)
-    await client.drop_database(db_name)
-    await client.close()
+    async with scratch_database(servers.mongodb_uri, "support-test") as db:
+        desk = SupportDesk(db, publish=published, brand=brand, now=clock)
+        await desk.create_indexes()
+        app = FastAPI()
+        app.include_router(api.router)
+        app.state.desk = desk
+        app.state.token_public_key = DEV_TOKEN_PUBLIC_KEY
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://support"
+        ) as http:
+            yield Env(desk, published, clock, http)
 
 
 def _inquiry(**changes: Any) -> dict[str, Any]:
