@@ -1,5 +1,7 @@
 """Type stubs of the compiled core of the alert pipeline (see crates/utm-core/src/lib.rs)."""
 
+from typing import Any
+
 MAX_PAIRS: int
 
 class DecodeError(ValueError):
@@ -7,12 +9,16 @@ class DecodeError(ValueError):
     def __init__(self, reason: str) -> None: ...
 
 class Batch:
+    """What ``Engine.process`` returns for a batch: ``counts`` by (identity, hour start in epoch
+    seconds, counter name); ``threats`` as (index in the batch, decoded event, (category code,
+    severity 0-3, blocked, rule ID)); ``rejects`` as (index, code, reason)."""
+
     @property
     def events(self) -> int: ...
     @property
     def counts(self) -> dict[tuple[str, int, str], int]: ...
     @property
-    def threats(self) -> list[tuple[int, dict[str, object], tuple[str, int, bool, int]]]: ...
+    def threats(self) -> list[tuple[int, dict[str, Any], tuple[str, int, bool, int]]]: ...
     @property
     def rejects(self) -> list[tuple[int, str, str]]: ...
     @property

@@ -5,44 +5,17 @@ the per-batch benign counts, the records that are threats (decoded and classifie
 ones, so that no Python runs for a benign record.
 """
 
-from typing import Any, Protocol
-
+import utm_core
 from alert_pipeline import core
 
 # (identity, hour start in epoch seconds, counter name) → records.
 CountKey = tuple[str, int, str]
 # (category code, severity 0-3, blocked, rule ID).
 Outcome = tuple[str, int, bool, int]
-
-
-class BatchOutcome(Protocol):
-    """What ``Engine.process`` returns for a batch (``utm_core.Batch``)."""
-
-    @property
-    def events(self) -> int: ...
-    @property
-    def counts(self) -> dict[CountKey, int]: ...
-    @property
-    def threats(self) -> list[tuple[int, dict[str, Any], Outcome]]: ...
-    @property
-    def rejects(self) -> list[tuple[int, str, str]]: ...
-    @property
-    def seen(self) -> dict[str, int]: ...
-    @property
-    def aliases(self) -> list[tuple[str, str, str]]: ...
-
-
-class Engine(Protocol):
-    """The batch interface of ``utm_core.Engine``."""
-
-    def process(
-        self,
-        values: list[bytes | None],
-        timestamps_ms: list[int],
-        now_ms: int,
-        max_record_bytes: int,
-        max_json_depth: int,
-    ) -> BatchOutcome: ...
+# The engine and what its ``process`` returns for a batch: described once, by the core's type stubs
+# (crates/utm-core/utm_core.pyi).
+Engine = utm_core.Engine
+BatchOutcome = utm_core.Batch
 
 
 def identity_of(serial: str, device_name: str, sender: str) -> str:
