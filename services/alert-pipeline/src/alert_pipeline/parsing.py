@@ -12,9 +12,8 @@ from datetime import datetime
 from alert_pipeline.classifier import Classification, Classifier, default_classifier
 from alert_pipeline.decoders import DecodeError, NeutralEvent, decode
 
-
-class ParseError(DecodeError):
-    """A record that is not a valid UTM event; the reason says why."""
+# A record that is not a valid UTM event (the decoder's own error; its reason says why).
+ParseError = DecodeError
 
 
 @dataclass(slots=True)
@@ -53,10 +52,7 @@ def parse_record(
     raw: bytes, *, sender: str | None = None, classifier: Classifier | None = None
 ) -> ParsedEvent:
     """Decode and classify (by ``classifier``, else the packaged rules) one raw record, or ParseError."""
-    try:
-        event = decode(raw, sender=sender)
-    except DecodeError as exc:
-        raise ParseError(exc.reason) from exc
+    event = decode(raw, sender=sender)
     return from_neutral(event, (classifier or default_classifier()).classify(event))
 
 
