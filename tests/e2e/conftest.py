@@ -11,17 +11,30 @@ from support.processes import ARTIFACTS, PACKAGES, Stack
 from support.servers import Servers
 
 
-@pytest.fixture(scope="module")
-def portal(servers: Servers) -> Iterator[Stack]:
-    """Every service, with the portal's address given to those that write it into emails."""
+def platform(servers: Servers, *, operator: tuple[str, str] | None = None) -> Stack:
+    """Every service, not started yet: the portal's address given to those that write it into pages and
+    mails, and, with ``operator`` (login, password), the operator identity seeds."""
     stack = Stack(servers)
     for name in PACKAGES:
         stack.add(name)
     gateway_url = stack.services["gateway"].url
     stack.services["identity"].env["IDENTITY_PORTAL_URL"] = f"{gateway_url}/"
+    if operator:
+        login, password = operator
+        stack.services["identity"].env.update(
+            IDENTITY_OPERATOR_LOGIN=login, IDENTITY_OPERATOR_PASSWORD=password
+        )
     stack.services["signup"].env["SIGNUP_PUBLIC_URL"] = gateway_url
+    stack.services["notifier"].env["NOTIFIER_PORTAL_URL"] = f"{gateway_url}/"
     # Plain http on 127.0.0.1 in tests: the browser would not send back a Secure cookie everywhere.
     stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
+    return stack
+
+
+@pytest.fixture(scope="module")
+def portal(servers: Servers) -> Iterator[Stack]:
+    """Every service, with the portal's address given to those that write it into emails."""
+    stack = platform(servers)
     try:
         stack.start()
         yield stack

@@ -37,10 +37,10 @@ from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY
 from support.kafka import create_topic, send
 from support.maildir import matching, wait_for_mail
-from support.processes import ARTIFACTS, PACKAGES, Stack
+from support.processes import ARTIFACTS, Stack
 from support.servers import Servers
 
-from .conftest import Screenshots, until
+from .conftest import Screenshots, platform, until
 from .test_utm_journey import (
     OPERATOR_LOGIN,
     OPERATOR_PASSWORD,
@@ -104,13 +104,11 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
     for tool in ("oathtool", "zbarimg", "pdftotext"):
         if subprocess.run(["which", tool], capture_output=True).returncode != 0:
             pytest.fail(f"{tool} is not installed (scripts/deps.sh --test installs it)")
-    stack = Stack(servers)
+    stack = platform(servers, operator=(OPERATOR_LOGIN, OPERATOR_PASSWORD))
     raw_topic = f"utm-events-support-{stack.run_id}"
     # Playwright's sync API keeps an event loop in this thread: asyncio runs in another.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, create_topic(servers.kafka, raw_topic, partitions=1)).result()
-    for name in PACKAGES:
-        stack.add(name)
     gateway = stack.services["gateway"].url
     desk = f"desk-{stack.run_id}@anshin.example"
     brand = {
@@ -123,14 +121,6 @@ def setup(servers: Servers, browser: Browser) -> Iterator[Setup]:
     }
     for service in stack.services.values():
         service.env.update(brand)
-    stack.services["identity"].env.update(
-        IDENTITY_PORTAL_URL=f"{gateway}/",
-        IDENTITY_OPERATOR_LOGIN=OPERATOR_LOGIN,
-        IDENTITY_OPERATOR_PASSWORD=OPERATOR_PASSWORD,
-    )
-    stack.services["signup"].env["SIGNUP_PUBLIC_URL"] = gateway
-    stack.services["notifier"].env["NOTIFIER_PORTAL_URL"] = f"{gateway}/"
-    stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
     stack.services["alert-pipeline"].env.update(
         ALERT_PIPELINE_RAW_TOPIC=raw_topic, ALERT_PIPELINE_SEEN_FLUSH_SECONDS="1"
     )

@@ -15,6 +15,8 @@ from support.maildir import wait_for_mail
 from support.processes import Stack
 from support.servers import Servers
 
+from .wizard import first_login, log_in
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PASSWORD = "Kawasaki#2026"
@@ -35,13 +37,6 @@ def provision(servers: Servers, email: str) -> tuple[str, str]:
     return mail.value("ユーザID"), mail.value("仮パスワード")
 
 
-def log_in(page: Page, gateway: str, login_id: str, password: str) -> None:
-    page.goto(f"{gateway}/login")
-    page.get_by_label("ユーザID", exact=True).fill(login_id)
-    page.get_by_label("パスワード", exact=True).fill(password)
-    page.get_by_role("button", name="ログイン").click()
-
-
 def test_user_id_change_with_the_mailed_code(portal: Stack, servers: Servers, page: Page) -> None:
     gateway = portal.services["gateway"].url
     tag = uuid.uuid4().hex[:8]
@@ -49,18 +44,7 @@ def test_user_id_change_with_the_mailed_code(portal: Stack, servers: Servers, pa
     login_id, temporary = provision(servers, email)
 
     # First login: password, the user's own address as user ID (already proven by the mail), no 2FA.
-    log_in(page, gateway, login_id, temporary)
-    page.get_by_label("新しいパスワード", exact=True).fill(PASSWORD)
-    page.get_by_label("新しいパスワード(確認)").fill(PASSWORD)
-    page.get_by_role("button", name="変更").click()
-    expect(page.get_by_role("heading", name="ユーザID設定")).to_be_visible()
-    page.get_by_label("新しいユーザID").fill(email)
-    page.get_by_role("button", name="設定").click()
-    expect(page.get_by_role("heading", name="2段階認証設定")).to_be_visible()
-    page.get_by_label("利用しない", exact=True).check()
-    page.once("dialog", lambda dialog: dialog.accept())  # 「2段階認証を利用しない設定にします…」
-    page.get_by_role("button", name="次へ").click()
-    expect(page.get_by_role("heading", name="ダッシュボード")).to_be_visible()
+    first_login(page, gateway, login_id=login_id, temporary=temporary, new_password=PASSWORD, email=email)
 
     # ユーザ情報 → ユーザID変更: a new address gets a code; nothing changes before it is entered.
     page.get_by_role("link", name="ユーザ情報").first.click()

@@ -28,12 +28,12 @@ from alert_pipeline.parsing import parse_record
 from alert_pipeline.simulator import fortigate_line
 from support.kafka import create_topic, send
 from support.maildir import wait_for_mail
-from support.processes import ARTIFACTS, PACKAGES, Stack
+from support.processes import ARTIFACTS, Stack
 from support.servers import Servers
 
-from .conftest import Screenshots, until
+from .conftest import Screenshots, platform, until
 from .test_onboarding import decode_qr, totp_code
-from .wizard import fill_wizard
+from .wizard import fill_wizard, first_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -46,20 +46,9 @@ WAIT = 60.0
 @pytest.fixture(scope="module")
 def utm_portal(servers: Servers) -> Iterator[Stack]:
     """Every service; the pipeline reads its own raw topic, and the operator's credentials are set."""
-    stack = Stack(servers)
+    stack = platform(servers, operator=(OPERATOR_LOGIN, OPERATOR_PASSWORD))
     raw_topic = f"utm-events-e2e-{stack.run_id}"
     asyncio.run(create_topic(servers.kafka, raw_topic, partitions=1))
-    for name in PACKAGES:
-        stack.add(name)
-    gateway_url = stack.services["gateway"].url
-    stack.services["identity"].env.update(
-        IDENTITY_PORTAL_URL=f"{gateway_url}/",
-        IDENTITY_OPERATOR_LOGIN=OPERATOR_LOGIN,
-        IDENTITY_OPERATOR_PASSWORD=OPERATOR_PASSWORD,
-    )
-    stack.services["signup"].env["SIGNUP_PUBLIC_URL"] = gateway_url
-    stack.services["notifier"].env["NOTIFIER_PORTAL_URL"] = f"{gateway_url}/"
-    stack.services["gateway"].env["GATEWAY_COOKIE_SECURE"] = "false"
     stack.services["alert-pipeline"].env.update(
         ALERT_PIPELINE_RAW_TOPIC=raw_topic, ALERT_PIPELINE_SEEN_FLUSH_SECONDS="1"
     )
@@ -75,27 +64,10 @@ def _customer_first_login(page: Page, gateway: str, servers: Servers, shots: Scr
     provisioned = wait_for_mail(
         servers.maildir, to=email, subject_contains="仮登録完了のお知らせ", timeout=WAIT
     )
-    page.goto(f"{gateway}/login")
-    page.get_by_label("ユーザID", exact=True).fill(provisioned.value("ユーザID"))
-    page.get_by_label("パスワード", exact=True).fill(provisioned.value("仮パスワード"))
-    page.get_by_role("button", name="ログイン").click()
-
-    expect(page.get_by_role("heading", name="パスワード変更")).to_be_visible()
-    page.get_by_label("新しいパスワード", exact=True).fill(NEW_PASSWORD)
-    page.get_by_label("新しいパスワード(確認)").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="変更").click()
-
-    expect(page.get_by_role("heading", name="ユーザID設定")).to_be_visible()
-    page.get_by_label("新しいユーザID").fill(email)
-    page.get_by_role("button", name="設定").click()
-
-    expect(page.get_by_role("heading", name="2段階認証設定")).to_be_visible()
-    page.get_by_label("利用しない", exact=True).check()
-    expect(page.locator("#method-section")).to_be_hidden()
-    shots(page, "customer-two-step-off")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="次へ").click()
-    expect(page.get_by_role("heading", name="ダッシュボード")).to_be_visible()
+    first_login(
+        page, gateway, login_id=provisioned.value("ユーザID"), temporary=provisioned.value("仮パスワード"),
+        new_password=NEW_PASSWORD, email=email, shots=shots,
+    )  # fmt: skip
 
 
 def _operator_login(page: Page, gateway: str, shots: Screenshots) -> None:

@@ -1,4 +1,5 @@
-"""Guide §3 in the browser: the six-step application wizard, filled as an applicant would."""
+"""Guide §3 and §4 in the browser: the six-step application wizard, filled as an applicant would, and
+the first login."""
 
 import re
 
@@ -87,3 +88,43 @@ def fill_wizard(page: Page, gateway: str, shots: Screenshots, *, email: str, com
         re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}$")
     )
     shots(page, "signup-mail-sent")
+
+
+def log_in(page: Page, gateway: str, login_id: str, password: str) -> None:
+    page.goto(f"{gateway}/login")
+    page.get_by_label("ユーザID", exact=True).fill(login_id)
+    page.get_by_label("パスワード", exact=True).fill(password)
+    page.get_by_role("button", name="ログイン").click()
+
+
+def first_login(
+    page: Page,
+    gateway: str,
+    *,
+    login_id: str,
+    temporary: str,
+    new_password: str,
+    email: str,
+    shots: Screenshots | None = None,
+) -> None:
+    """Guide §4 ②–⑤: temporary credentials, new password, the user's own address as user ID,
+    2段階認証 利用しない; ends on the dashboard."""
+    log_in(page, gateway, login_id, temporary)
+
+    expect(page.get_by_role("heading", name="パスワード変更")).to_be_visible()
+    page.get_by_label("新しいパスワード", exact=True).fill(new_password)
+    page.get_by_label("新しいパスワード(確認)").fill(new_password)
+    page.get_by_role("button", name="変更").click()
+
+    expect(page.get_by_role("heading", name="ユーザID設定")).to_be_visible()
+    page.get_by_label("新しいユーザID").fill(email)
+    page.get_by_role("button", name="設定").click()
+
+    expect(page.get_by_role("heading", name="2段階認証設定")).to_be_visible()
+    page.get_by_label("利用しない", exact=True).check()
+    expect(page.locator("#method-section")).to_be_hidden()
+    if shots is not None:
+        shots(page, "customer-two-step-off")
+    page.once("dialog", lambda dialog: dialog.accept())  # 「2段階認証を利用しない設定にします…」
+    page.get_by_role("button", name="次へ").click()
+    expect(page.get_by_role("heading", name="ダッシュボード")).to_be_visible()
