@@ -12,7 +12,7 @@ from gateway.backends import BackendsDep
 from gateway.clients import support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
-from gateway.pages import ReplyText, not_found, paging, reply_in_thread
+from gateway.pages import ReplyText, not_found, paging, reply_in_thread, thread_page
 from gateway.session import CurrentOperatorUser
 from gateway.web import render
 
@@ -20,6 +20,7 @@ router = APIRouter(tags=["operator"], include_in_schema=False)
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUSES = {"open": "未対応", "in_progress": "対応中", "closed": "完了"}
+INQUIRY_PAGE = "operator/inquiry.html"
 KINDS = ("重要", "メンテナンス", "お知らせ")
 AUDIT_ACTIONS = {
     "inquiry.reply": "お問い合わせに返信",
@@ -54,14 +55,14 @@ async def inbox(
 async def _inquiry_page(
     request: Request, user: Any, backends: Any, inquiry_id: str, *, error: str = "", status_code: int = 200
 ) -> Response:
-    try:
-        item = await support.inquiry(backends, user, inquiry_id)
-    except BackendRefused:
-        return not_found(request, "お問い合わせ")
-    return render(
-        request, "operator/inquiry.html", status_code=status_code, inquiry=item, statuses=STATUSES,
-        error=error, saved=request.query_params.get("saved"),
+    return await thread_page(
+        request, user, backends, inquiry_id, INQUIRY_PAGE, status_code=status_code, error=error,
+        **_inquiry_context(request),
     )  # fmt: skip
+
+
+def _inquiry_context(request: Request) -> dict[str, Any]:
+    return {"statuses": STATUSES, "saved": request.query_params.get("saved")}
 
 
 @router.get("/operator/inquiries/{inquiry_id}", response_class=HTMLResponse)
@@ -82,12 +83,11 @@ async def reply(
     body: ReplyText = "",
 ) -> Response:
     """The desk's answer, mailed to the customer."""
-
-    async def again(error: str) -> Response:
-        return await _inquiry_page(request, user, backends, inquiry_id, error=error, status_code=422)
-
     done = f"/operator/inquiries/{quote(inquiry_id)}?saved=reply"
-    return await reply_in_thread(request, user, backends, inquiry_id, body, done=done, again=again)
+    context = _inquiry_context(request)
+    return await reply_in_thread(
+        request, user, backends, inquiry_id, body, done=done, template=INQUIRY_PAGE, **context
+    )
 
 
 @router.post("/operator/inquiries/{inquiry_id}/status", response_class=HTMLResponse)
