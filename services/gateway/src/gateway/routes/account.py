@@ -1,7 +1,8 @@
 """Portal account pages: login, first-login setup, 2-step verification, reissue, logout (guide §4)."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -91,24 +92,26 @@ async def _stage_page(
     return elsewhere or render(request, template, status_code=status_code, view=view, **context)
 
 
+@dataclass(frozen=True, slots=True)
+class CodePage:
+    """A page where a code sent by mail or SMS is entered."""
+
+    stages: tuple[str, ...]
+    template: str
+    sent: Callable[[SessionView], object]  # what the session knows of the code that is out
+    back: str  # the page that sends one
+
+
 async def _code_page(
-    request: Request,
-    backends: BackendsDep,
-    stages: tuple[str, ...],
-    template: str,
-    *,
-    sent: Callable[[SessionView], object],
-    back: str,
-    status_code: int = 200,
-    **context: object,
+    request: Request, backends: BackendsDep, page: CodePage, *, status_code: int = 200, **context: object
 ) -> Response:
-    """A code entry page while a code is out (``sent``); else ``back`` to the page that sends one."""
-    view, elsewhere = await _session_at(request, backends, *stages)
+    """A code entry page while a code is out; else back to the page that sends one."""
+    view, elsewhere = await _session_at(request, backends, *page.stages)
     if elsewhere:
         return elsewhere
-    if view is None or not sent(view):
-        return _see_other(back)
-    return render(request, template, status_code=status_code, view=view, **context)
+    if view is None or not page.sent(view):
+        return _see_other(page.back)
+    return render(request, page.template, status_code=status_code, view=view, **context)
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -223,6 +226,9 @@ async def verify_resend(request: Request, backends: BackendsDep, _: CsrfProtecte
 
 PASSWORD_STAGES = ("password_change", "complete")
 USER_ID_STAGES = ("user_id_setup", "complete")
+USER_ID_CODE = CodePage(
+    USER_ID_STAGES, "account/user_id_code.html", lambda view: view.login_id_pending, "/account/user-id"
+)
 
 
 @router.get("/account/password", response_class=HTMLResponse)
@@ -288,14 +294,7 @@ async def set_user_id(
 @router.get("/account/user-id/confirm", response_class=HTMLResponse)
 async def user_id_code_page(request: Request, backends: BackendsDep) -> Response:
     """確認コード入力: the code mailed to the new user ID."""
-    return await _user_id_code_page(request, backends, error=None)
-
-
-async def _user_id_code_page(request: Request, backends: BackendsDep, **context: Any) -> Response:
-    return await _code_page(
-        request, backends, USER_ID_STAGES, "account/user_id_code.html",
-        sent=lambda view: view.login_id_pending, back="/account/user-id", **context,
-    )  # fmt: skip
+    return await _code_page(request, backends, USER_ID_CODE, error=None)
 
 
 @router.post("/account/user-id/confirm", response_class=HTMLResponse)
@@ -313,8 +312,8 @@ async def confirm_user_id(
                 request, backends, USER_ID_STAGES, "account/user_id.html", status_code=409, value="",
                 **_field_errors(exc.problem),
             )  # fmt: skip
-        return await _user_id_code_page(
-            request, backends, status_code=exc.status_code, error=exc.problem.message
+        return await _code_page(
+            request, backends, USER_ID_CODE, status_code=exc.status_code, error=exc.problem.message
         )
     return _done(request, step, "ユーザID設定", "ユーザIDを設定しました。")
 
@@ -322,6 +321,9 @@ async def confirm_user_id(
 # --- 2-step verification setup ----------------------------------------------------------------
 
 TWO_STEP_STAGES = ("two_step_setup", "complete")
+SMS_CODE = CodePage(
+    TWO_STEP_STAGES, "account/sms_code.html", lambda view: view.sms_sent_to, "/account/two-step"
+)
 
 
 @router.get("/account/two-step", response_class=HTMLResponse)
@@ -430,14 +432,7 @@ def _two_step_done(request: Request, was_active: bool, next_step: str, message: 
 @router.get("/account/two-step/sms", response_class=HTMLResponse)
 async def sms_page(request: Request, backends: BackendsDep) -> Response:
     """認証コード入力 (SMS setup, guide §4 ⑤ B 2/2)."""
-    return await _sms_code_page(request, backends, error=None, notice=None)
-
-
-async def _sms_code_page(request: Request, backends: BackendsDep, **context: Any) -> Response:
-    return await _code_page(
-        request, backends, TWO_STEP_STAGES, "account/sms_code.html",
-        sent=lambda view: view.sms_sent_to, back="/account/two-step", **context,
-    )  # fmt: skip
+    return await _code_page(request, backends, SMS_CODE, error=None, notice=None)
 
 
 @router.post("/account/two-step/sms", response_class=HTMLResponse)
