@@ -120,12 +120,12 @@ async def alert_log(
     )  # fmt: skip
 
 
-async def _units(backends: Any, user: Any) -> list[dict[str, Any]]:
+async def _units(backends: Any, user: Any) -> list[device_registry.Unit]:
     try:
         units = await device_registry.units(backends, user)
     except (BackendUnavailable, BackendRefused):
         return []
-    return [u for u in units if u["status"] == "registered"]
+    return [u for u in units if u.status == "registered"]
 
 
 @router.get(

@@ -26,11 +26,7 @@ async def _unit_choices(backends: Any, user: PortalUser) -> list[dict[str, str]]
         units = await device_registry.units(backends, user)
     except (BackendUnavailable, BackendRefused):
         return []
-    return [
-        {"mac": u["mac_address"], "label": f"{u['name']} ({u['mac_address']})"}
-        for u in units
-        if u.get("mac_address")
-    ]
+    return [{"mac": u.mac_address, "label": f"{u.name} ({u.mac_address})"} for u in units if u.mac_address]
 
 
 def _form_page(
