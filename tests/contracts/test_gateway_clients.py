@@ -27,6 +27,7 @@ import gateway.clients
 import gateway.routes
 from gateway.backends import Backends
 from gateway.clients.device_registry import Unit
+from gateway.clients.support import Notice
 from gateway.session import PortalUser
 
 BACKEND_APPS = {
@@ -180,19 +181,28 @@ def test_routes_call_backends_only_through_the_clients(module: str) -> None:
 TYPED_ANSWERS = [
     ("device-registry", "GET", "/units", Unit),
     ("device-registry", "GET", "/operator/units", Unit),
+    ("support", "GET", "/notices", Notice),
+    ("support", "GET", "/notices/{notice_id}", Notice),
+    ("support", "GET", "/operator/notices", Notice),
+    ("support", "GET", "/operator/notices/{notice_id}", Notice),
 ]
 
 
 def _item_schema(service: str, method: str, path: str) -> dict[str, Any]:
-    """The schema of one item of an operation's JSON answer (the answer itself, or its list's items)."""
+    """The schema of one item of an operation's JSON answer: the answer itself, the items of its list,
+    or those of its page (``items`` and ``total``)."""
     document = importlib.import_module(BACKEND_APPS[service]).create_app().openapi()
-    schema = document["paths"][path][method.lower()]["responses"]["200"]["content"]["application/json"][
-        "schema"
-    ]
-    schema = schema.get("items", schema)
-    name = schema["$ref"].rsplit("/", 1)[1]
-    component: dict[str, Any] = document["components"]["schemas"][name]
-    return component
+
+    def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+        schema = schema.get("items", schema)
+        found: dict[str, Any] = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return found
+
+    answer = document["paths"][path][method.lower()]["responses"]["200"]["content"]["application/json"]
+    item = resolved(answer["schema"])
+    if {"items", "total"} <= set(item["properties"]):
+        item = resolved(item["properties"]["items"])
+    return item
 
 
 def _mismatch(model: type[BaseModel], schemas: list[dict[str, Any]]) -> list[str]:

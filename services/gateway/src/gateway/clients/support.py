@@ -1,8 +1,11 @@
 """The support service (inquiries, notices, audit log) as the portal uses it."""
 
 import base64
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
 from gateway.clients._base import BackendRefused, Page, call_json
@@ -13,6 +16,30 @@ if TYPE_CHECKING:
 SERVICE = "support"
 AUDIT_PER_PAGE = 50
 Json = dict[str, Any]
+
+
+class Notice(BaseModel):
+    """お知らせ: what every reader sees, and for operators its audience and whether it was mailed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    notice_id: str
+    title: str
+    body: str
+    kind: str
+    published_from: datetime
+    published_until: datetime | None = None
+    # Operators' views only.
+    company_ids: list[str] = []
+    mailed: bool = False
+
+    def period(self, now: datetime) -> Literal["upcoming", "current", "ended"]:
+        """Where ``now`` stands against the publication period."""
+        if self.published_from > now:
+            return "upcoming"
+        if self.published_until is not None and self.published_until <= now:
+            return "ended"
+        return "current"
 
 
 def _id(value: str) -> str:
@@ -78,26 +105,29 @@ async def open_inquiry_counts(backends: Backends, user: "PortalUser") -> dict[st
     return result
 
 
-async def notices(backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10) -> Page:
+async def notices(
+    backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10
+) -> Page[Notice]:
     """One page of the notices the user's company sees, newest first."""
     params = {"page": page, "per_page": per_page}
-    return Page.of(await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params))
+    result = Page.of(await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params))
+    return Page([Notice.model_validate(item) for item in result.items], result.total)
 
 
-async def notice(backends: Backends, user: "PortalUser", notice_id: str) -> Json:
-    result: Json = await call_json(backends, SERVICE, "GET", f"/notices/{_id(notice_id)}", user=user)
-    return result
+async def notice(backends: Backends, user: "PortalUser", notice_id: str) -> Notice:
+    return Notice.model_validate(
+        await call_json(backends, SERVICE, "GET", f"/notices/{_id(notice_id)}", user=user)
+    )
 
 
-async def all_notices(backends: Backends, user: "PortalUser") -> list[Json]:
-    result: list[Json] = await call_json(backends, SERVICE, "GET", "/operator/notices", user=user)
-    return result
+async def all_notices(backends: Backends, user: "PortalUser") -> list[Notice]:
+    result = await call_json(backends, SERVICE, "GET", "/operator/notices", user=user)
+    return [Notice.model_validate(item) for item in result or []]
 
 
-async def operator_notice(backends: Backends, user: "PortalUser", notice_id: str) -> Json:
+async def operator_notice(backends: Backends, user: "PortalUser", notice_id: str) -> Notice:
     path = f"/operator/notices/{_id(notice_id)}"
-    result: Json = await call_json(backends, SERVICE, "GET", path, user=user)
-    return result
+    return Notice.model_validate(await call_json(backends, SERVICE, "GET", path, user=user))
 
 
 async def save_notice(backends: Backends, user: "PortalUser", fields: Json, notice_id: str = "") -> Json:
