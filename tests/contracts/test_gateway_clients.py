@@ -27,7 +27,7 @@ import gateway.clients
 import gateway.routes
 from gateway.backends import Backends
 from gateway.clients.device_registry import Unit
-from gateway.clients.support import Notice
+from gateway.clients.support import Inquiry, Notice
 from gateway.session import PortalUser
 
 BACKEND_APPS = {
@@ -181,6 +181,9 @@ def test_routes_call_backends_only_through_the_clients(module: str) -> None:
 TYPED_ANSWERS = [
     ("device-registry", "GET", "/units", Unit),
     ("device-registry", "GET", "/operator/units", Unit),
+    ("support", "GET", "/inquiries", Inquiry),
+    ("support", "GET", "/inquiries/{inquiry_id}", Inquiry),
+    ("support", "GET", "/operator/inquiries", Inquiry),
     ("support", "GET", "/notices", Notice),
     ("support", "GET", "/notices/{notice_id}", Notice),
     ("support", "GET", "/operator/notices", Notice),

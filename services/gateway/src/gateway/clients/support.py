@@ -18,6 +18,49 @@ AUDIT_PER_PAGE = 50
 Json = dict[str, Any]
 
 
+class Message(BaseModel):
+    """One message in an inquiry's thread."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    author_role: Literal["customer", "operator"]
+    author_name: str
+    body: str
+    at: datetime
+
+
+class Attachment(BaseModel):
+    """The file attached to an inquiry (its content is fetched apart)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    filename: str
+    content_type: str
+    size: int
+
+
+class Inquiry(BaseModel):
+    """お問い合わせ: the guide's six items, its state and assignee, attachment and thread."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    inquiry_id: str
+    company_id: str
+    company_name: str
+    name: str
+    email: str
+    mac_address: str
+    alert_id: str
+    question: str
+    status: str
+    status_label: str
+    assignee: str
+    attachment: Attachment | None = None
+    messages: list[Message] = []
+    created_at: datetime
+    updated_at: datetime
+
+
 class Notice(BaseModel):
     """お知らせ: what every reader sees, and for operators its audience and whether it was mailed."""
 
@@ -56,14 +99,15 @@ async def create_inquiry(
     return result
 
 
-async def my_inquiries(backends: Backends, user: "PortalUser") -> list[Json]:
-    result: list[Json] = await call_json(backends, SERVICE, "GET", "/inquiries", user=user)
-    return result
+async def my_inquiries(backends: Backends, user: "PortalUser") -> list[Inquiry]:
+    result = await call_json(backends, SERVICE, "GET", "/inquiries", user=user)
+    return [Inquiry.model_validate(item) for item in result or []]
 
 
-async def inquiry(backends: Backends, user: "PortalUser", inquiry_id: str) -> Json:
-    result: Json = await call_json(backends, SERVICE, "GET", f"/inquiries/{_id(inquiry_id)}", user=user)
-    return result
+async def inquiry(backends: Backends, user: "PortalUser", inquiry_id: str) -> Inquiry:
+    return Inquiry.model_validate(
+        await call_json(backends, SERVICE, "GET", f"/inquiries/{_id(inquiry_id)}", user=user)
+    )
 
 
 async def attachment(backends: Backends, user: "PortalUser", inquiry_id: str) -> tuple[bytes, str, str]:
@@ -81,12 +125,10 @@ async def reply(backends: Backends, user: "PortalUser", inquiry_id: str, body: s
     return result
 
 
-async def search_inquiries(backends: Backends, user: "PortalUser", **filters: str) -> list[Json]:
+async def search_inquiries(backends: Backends, user: "PortalUser", **filters: str) -> list[Inquiry]:
     params = {k: v for k, v in filters.items() if v}
-    result: list[Json] = await call_json(
-        backends, SERVICE, "GET", "/operator/inquiries", user=user, params=params
-    )
-    return result
+    result = await call_json(backends, SERVICE, "GET", "/operator/inquiries", user=user, params=params)
+    return [Inquiry.model_validate(item) for item in result or []]
 
 
 async def update_inquiry(
