@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
 
@@ -12,6 +13,12 @@ if TYPE_CHECKING:
 
 
 Item = TypeVar("Item")
+
+
+class Answer(BaseModel):
+    """A typed item of a backend's answer: fields the portal does not read are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
-from gateway.clients._base import call_json
+from gateway.clients._base import Answer, call_json
 from gateway.paths import backend_path
 
 if TYPE_CHECKING:
@@ -29,10 +29,8 @@ class UnitCounts(BaseModel):
     offline: int = 0
 
 
-class Unit(BaseModel):
+class Unit(Answer):
     """A UTM unit: expected (not yet posted), shipped, or registered by the customer."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     unit_id: str
     name: str = ""

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from gateway.backends import Backends
-from gateway.clients._base import BackendRefused, Page, call_json
+from gateway.clients._base import Answer, BackendRefused, Page, call_json
 
 if TYPE_CHECKING:
     from gateway.session import PortalUser
@@ -18,10 +18,8 @@ AUDIT_PER_PAGE = 50
 Json = dict[str, Any]
 
 
-class Message(BaseModel):
+class Message(Answer):
     """One message in an inquiry's thread."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     author_role: Literal["customer", "operator"]
     author_name: str
@@ -29,20 +27,16 @@ class Message(BaseModel):
     at: datetime
 
 
-class Attachment(BaseModel):
+class Attachment(Answer):
     """The file attached to an inquiry (its content is fetched apart)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     filename: str
     content_type: str
     size: int
 
 
-class Inquiry(BaseModel):
+class Inquiry(Answer):
     """お問い合わせ: the guide's six items, its state and assignee, attachment and thread."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     inquiry_id: str
     company_id: str
@@ -56,15 +50,13 @@ class Inquiry(BaseModel):
     status_label: str
     assignee: str
     attachment: Attachment | None = None
-    messages: list[Message] = []
+    messages: list[Message] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
 
-class Notice(BaseModel):
+class Notice(Answer):
     """お知らせ: what every reader sees, and for operators its audience and whether it was mailed."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     notice_id: str
     title: str
@@ -73,7 +65,7 @@ class Notice(BaseModel):
     published_from: datetime
     published_until: datetime | None = None
     # Operators' views only.
-    company_ids: list[str] = []
+    company_ids: list[str] = Field(default_factory=list)
     mailed: bool = False
 
     def period(self, now: datetime) -> Literal["upcoming", "current", "ended"]:
