@@ -21,10 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 import gateway.clients
 import gateway.routes
 from gateway.backends import Backends
+from gateway.clients.device_registry import Unit
+from gateway.clients.support import Inquiry, Notice
 from gateway.session import PortalUser
 
 BACKEND_APPS = {
@@ -111,10 +114,6 @@ def _name(module: ModuleType, function: Callable[..., Any]) -> str:
     return f"{module.__name__.rsplit('.', 1)[1]}.{function.__name__}"
 
 
-def _name(module: ModuleType, function: Callable[..., Any]) -> str:
-    return f"{module.__name__.rsplit('.', 1)[1]}.{function.__name__}"
-
-
 async def _recorded_calls() -> list[tuple[str, Call]]:
     recorder = Recorder()
     backends = Backends({name: f"http://{name}" for name in BACKEND_APPS}, transport=recorder)
@@ -176,3 +175,70 @@ def test_routes_call_backends_only_through_the_clients(module: str) -> None:
     assert ".call(" not in source
     assert "call_json" not in source
     assert not SERVICE_NAMES.search(source)  # no backend named by a string outside the clients
+
+
+# The typed items the clients make of a backend's answer: (service, method, path, model).
+TYPED_ANSWERS = [
+    ("device-registry", "GET", "/units", Unit),
+    ("device-registry", "GET", "/operator/units", Unit),
+    ("support", "GET", "/inquiries", Inquiry),
+    ("support", "GET", "/inquiries/{inquiry_id}", Inquiry),
+    ("support", "GET", "/operator/inquiries", Inquiry),
+    ("support", "GET", "/notices", Notice),
+    ("support", "GET", "/notices/{notice_id}", Notice),
+    ("support", "GET", "/operator/notices", Notice),
+    ("support", "GET", "/operator/notices/{notice_id}", Notice),
+]
+
+
+def _item_schema(service: str, method: str, path: str) -> dict[str, Any]:
+    """The schema of one item of an operation's JSON answer: the answer itself, the items of its list,
+    or those of its page (``items`` and ``total``)."""
+    document = importlib.import_module(BACKEND_APPS[service]).create_app().openapi()
+
+    def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+        schema = schema.get("items", schema)
+        found: dict[str, Any] = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return found
+
+    answer = document["paths"][path][method.lower()]["responses"]["200"]["content"]["application/json"]
+    item = resolved(answer["schema"])
+    if {"items", "total"} <= set(item["properties"]):
+        item = resolved(item["properties"]["items"])
+    return item
+
+
+def _mismatch(model: type[BaseModel], schemas: list[dict[str, Any]]) -> list[str]:
+    """What the model reads that the answers do not give: a field no answer has, a required field
+    one of them may leave out."""
+    given = {name for schema in schemas for name in schema["properties"]}
+    problems = [f"{name}: in no answer" for name in model.model_fields if name not in given]
+    for schema in schemas:
+        problems += [
+            f"{name}: not always in {schema['title']}"
+            for name, field in model.model_fields.items()
+            if field.is_required() and name in given and name not in schema.get("required", [])
+        ]
+    return problems
+
+
+@pytest.mark.parametrize("model", sorted({m for *_, m in TYPED_ANSWERS}, key=lambda m: m.__name__))
+def test_typed_items_read_only_what_the_backend_answers(model: type[BaseModel]) -> None:
+    schemas = [_item_schema(s, m, p) for s, m, p, typed in TYPED_ANSWERS if typed is model]
+    assert _mismatch(model, schemas) == []
+
+
+def test_the_item_check_catches_a_field_the_backend_does_not_give() -> None:
+    class Renamed(BaseModel):
+        unit_id: str
+        serial: str  # the backend says serial_number
+
+    class Demanding(BaseModel):
+        unit_id: str
+        company_id: str  # only the operators' list has it
+
+    units = _item_schema("device-registry", "GET", "/units")
+    assert _mismatch(Renamed, [units]) == ["serial: in no answer"]
+    assert _mismatch(Demanding, [units]) == ["company_id: in no answer"]
+    operator_units = _item_schema("device-registry", "GET", "/operator/units")
+    assert _mismatch(Demanding, [units, operator_units]) == ["company_id: not always in UnitOut"]

@@ -6,9 +6,10 @@ other query parameter is refused.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from alert_pipeline.reports import ReportReader, unit_comparison
 from shared.auth import CurrentOperator, CurrentPrincipal
@@ -45,34 +46,43 @@ First = Annotated[str, Query(max_length=10, description="First JST date of the p
 Last = Annotated[str, Query(max_length=10, description="Last JST date of the period, inclusive.")]
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What a report route works from: the caller's company, the period, the reader and category names."""
+
+    company_id: str
+    period: Period
+    reader: ReportReader
+    names: Mapping[str, str]
+
+    async def threat_report(self) -> dict[str, Any]:
+        return await self.reader.threat_report(self.company_id, self.period, self.names)
+
+
+def _asked(request: Request, principal: CurrentPrincipal, first: First, last: Last) -> _Asked:
+    return _Asked(principal.company_id, _period(request, first, last), _reader(request), _names(request))
+
+
+Asked = Annotated[_Asked, Depends(_asked)]
+
+
 @router.get("/threats")
-async def threat_report(
-    request: Request, principal: CurrentPrincipal, first: First, last: Last
-) -> dict[str, Any]:
+async def threat_report(asked: Asked) -> dict[str, Any]:
     """UTM脅威レポート of the caller's company."""
-    period = _period(request, first, last)
-    report = await _reader(request).threat_report(principal.company_id, period, _names(request))
-    return {"company_id": principal.company_id, **report}
+    return {"company_id": asked.company_id, **await asked.threat_report()}
 
 
 @router.get("/compare")
-async def company_comparison(
-    request: Request, principal: CurrentPrincipal, first: First, last: Last
-) -> dict[str, Any]:
+async def company_comparison(asked: Asked) -> dict[str, Any]:
     """参加企業平均との比較: own rates against aggregates of all participating companies (k ≥ 5)."""
-    period = _period(request, first, last)
-    result = await _reader(request).company_comparison(principal.company_id, period, _names(request))
-    return {"company_id": principal.company_id, **result}
+    result = await asked.reader.company_comparison(asked.company_id, asked.period, asked.names)
+    return {"company_id": asked.company_id, **result}
 
 
 @router.get("/units")
-async def units_comparison(
-    request: Request, principal: CurrentPrincipal, first: First, last: Last
-) -> dict[str, Any]:
+async def units_comparison(asked: Asked) -> dict[str, Any]:
     """自社UTM同士の比較."""
-    period = _period(request, first, last)
-    report = await _reader(request).threat_report(principal.company_id, period, _names(request))
-    return {"company_id": principal.company_id, **unit_comparison(report, _names(request))}
+    return {"company_id": asked.company_id, **unit_comparison(await asked.threat_report(), asked.names)}
 
 
 @router.post("/monthly/{company_id}/{month}/resend")

@@ -16,6 +16,7 @@ from gateway import csrf, security, session
 from gateway.backends import SERVICE_LABELS, Backends, BackendUnavailable
 from gateway.clients import identity
 from gateway.documents import DocumentCache
+from gateway.pages import NOT_FOUND
 from gateway.routes import (
     account,
     alerts,
@@ -48,6 +49,13 @@ BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "The body is larger than the limit."},
     422: {"description": "The body is malformed or nested too deeply."},
 }
+
+CSRF_MESSAGE = "お手数ですが、前の画面に戻り、ページを再読み込みしてからもう一度操作してください。"
+INVALID_MESSAGE = "入力された値が長すぎるか、形式が正しくありません。前の画面に戻って確認してください。"
+SERVER_ERROR_MESSAGE = "申し訳ありません。処理中にエラーが発生しました。しばらくしてから再度お試しください。"
+HTTP_MESSAGES = {404: NOT_FOUND, 405: "この操作はできません。"}
+# Paths that answer JSON errors (FastAPI's own), not the portal's error page.
+API_PATHS = ("/api/", "/health", "/metrics")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -150,65 +158,74 @@ def _install_handlers(app: FastAPI) -> None:
     async def _redirect(request: Request, exc: RedirectRequired) -> Response:
         return RedirectResponse(exc.location, status_code=303)
 
-    @app.exception_handler(OperatorRequired)
-    async def _operator_only(request: Request, exc: OperatorRequired) -> Response:
-        return error_page(
-            request, status_code=403, title="アクセスできません", message="このページは運用担当者専用です。"
-        )
+    pages: list[tuple[type[Exception], ErrorPage]] = [
+        (OperatorRequired, _page(403, "アクセスできません", "このページは運用担当者専用です。")),
+        (csrf.CsrfRejected, _page(403, "画面の有効期限が切れました", CSRF_MESSAGE)),
+        (BackendUnavailable, _page(503, "ただいまご利用いただけません", _backend_message)),
+        (RequestValidationError, _page(422, "入力内容をご確認ください", INVALID_MESSAGE, api=_api_invalid)),
+        (Exception, _page(500, "エラーが発生しました", SERVER_ERROR_MESSAGE, log_it=True, find_user=True)),
+        (StarletteHTTPException, _page(_http_status, "エラー", _http_message, api=_api_http, find_user=True)),
+    ]
+    for exc_class, handler in pages:
+        app.add_exception_handler(exc_class, handler)
 
-    @app.exception_handler(csrf.CsrfRejected)
-    async def _csrf_rejected(request: Request, exc: csrf.CsrfRejected) -> Response:
+
+ErrorPage = Callable[[Request, Any], Awaitable[Response]]
+FromError = Callable[[Any], Any]
+
+
+def _page(
+    status_code: int | FromError,
+    title: str,
+    message: str | FromError,
+    *,
+    api: ErrorPage | None = None,
+    log_it: bool = False,
+    find_user: bool = False,
+) -> ErrorPage:
+    """An exception handler that shows the error page (``api``'s JSON answer on the API paths).
+
+    ``status_code`` and ``message`` are fixed, or worked out from the exception; ``log_it`` logs
+    the exception; ``find_user`` looks up the logged-in user for the page's navigation when no
+    route did.
+    """
+
+    async def handler(request: Request, exc: Any) -> Response:
+        if api is not None and request.url.path.startswith(API_PATHS):
+            return await api(request, exc)
+        if log_it:
+            log.exception("unhandled error", extra={"path": request.url.path})
+        if find_user:
+            await _known_user(request)
         return error_page(
             request,
-            status_code=403,
-            title="画面の有効期限が切れました",
-            message="お手数ですが、前の画面に戻り、ページを再読み込みしてからもう一度操作してください。",
+            status_code=status_code(exc) if callable(status_code) else status_code,
+            title=title,
+            message=message(exc) if callable(message) else message,
         )
 
-    @app.exception_handler(BackendUnavailable)
-    async def _backend_down(request: Request, exc: BackendUnavailable) -> Response:
-        label = SERVICE_LABELS.get(exc.service, exc.service)
-        return error_page(
-            request,
-            status_code=503,
-            title="ただいまご利用いただけません",
-            message=f"{label}サービスに接続できません。しばらくしてから再度お試しください。",
-        )
+    return handler
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        if request.url.path.startswith(("/api/", "/health", "/metrics")):
-            return await request_validation_exception_handler(request, exc)
-        return error_page(
-            request,
-            status_code=422,
-            title="入力内容をご確認ください",
-            message="入力された値が長すぎるか、形式が正しくありません。前の画面に戻って確認してください。",
-        )
 
-    @app.exception_handler(Exception)
-    async def _server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        await _known_user(request)
-        return error_page(
-            request,
-            status_code=500,
-            title="エラーが発生しました",
-            message="申し訳ありません。処理中にエラーが発生しました。しばらくしてから再度お試しください。",
-        )
+def _backend_message(exc: BackendUnavailable) -> str:
+    label = SERVICE_LABELS.get(exc.service, exc.service)
+    return f"{label}サービスに接続できません。しばらくしてから再度お試しください。"
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api/", "/health", "/metrics")):
-            return await http_exception_handler(request, exc)
-        await _known_user(request)
-        messages = {404: "お探しのページは見つかりませんでした。", 405: "この操作はできません。"}
-        return error_page(
-            request,
-            status_code=exc.status_code,
-            title="エラー",
-            message=messages.get(exc.status_code, "リクエストを処理できませんでした。"),
-        )
+
+def _http_status(exc: StarletteHTTPException) -> int:
+    return exc.status_code
+
+
+def _http_message(exc: StarletteHTTPException) -> str:
+    return HTTP_MESSAGES.get(exc.status_code, "リクエストを処理できませんでした。")
+
+
+async def _api_invalid(request: Request, exc: RequestValidationError) -> Response:
+    return await request_validation_exception_handler(request, exc)
+
+
+async def _api_http(request: Request, exc: StarletteHTTPException) -> Response:
+    return await http_exception_handler(request, exc)
 
 
 async def _known_user(request: Request) -> None:

@@ -1,6 +1,5 @@
-"""What several portal pages share: the 404 page, paging links, and replying in an inquiry's thread."""
+"""What several portal pages share: the 404 page, paging links, an inquiry's thread page and replies."""
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -11,7 +10,7 @@ from gateway.backends import Backends
 from gateway.clients import support
 from gateway.clients._base import BackendRefused
 from gateway.session import PortalUser
-from gateway.web import error_page
+from gateway.web import error_page, render
 
 NOT_FOUND = "お探しのページは見つかりませんでした。"
 # A reply in an inquiry's thread, from the customer or the desk.
@@ -37,6 +36,24 @@ def paging(path: str, *, page: int, total: int, per_page: int, **query: str) -> 
     }
 
 
+async def thread_page(
+    request: Request,
+    user: PortalUser,
+    backends: Backends,
+    inquiry_id: str,
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """An inquiry and its thread on ``template``; an unknown (or another company's) inquiry is a 404."""
+    try:
+        item = await support.inquiry(backends, user, inquiry_id)
+    except BackendRefused:
+        return not_found(request, "お問い合わせ")
+    return render(request, template, status_code=status_code, inquiry=item, **context)
+
+
 async def reply_in_thread(
     request: Request,
     user: PortalUser,
@@ -45,14 +62,19 @@ async def reply_in_thread(
     body: str,
     *,
     done: str,
-    again: Callable[[str], Awaitable[Response]],
+    template: str,
+    **context: Any,
 ) -> Response:
     """Post a reply in an inquiry's thread (mailed to the other side): to ``done``, or the thread page
-    ``again`` with the reason; an unknown (or another company's) inquiry is a 404."""
+    again (``template`` with ``context``) with the reason; an unknown (or another company's) inquiry
+    is a 404."""
     try:
         await support.reply(backends, user, inquiry_id, body)
     except BackendRefused as exc:
         if exc.not_found:
             return not_found(request, "お問い合わせ")
-        return await again(exc.detail or "返信の内容を入力してください。")
+        error = exc.detail or "返信の内容を入力してください。"
+        return await thread_page(
+            request, user, backends, inquiry_id, template, status_code=422, error=error, **context
+        )
     return RedirectResponse(done, status_code=303)

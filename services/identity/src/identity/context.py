@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from identity import errors
 from identity.crypto import SecretBox
@@ -41,6 +42,19 @@ class Context:
     def __post_init__(self) -> None:
         self.sealer = Sealer(self.settings.sealing_key)
         self.box = SecretBox(self.settings.totp_keys)
+
+    def credentials(self, account: Account, password: str, expires_at: datetime) -> dict[str, Any]:
+        """The fields of an event whose mail carries a temporary password (sealed for the notifier)."""
+        return {
+            "company_id": account.company_id,
+            "account_id": account.account_id,
+            "name": account.name,
+            "email": account.email,
+            "login_id": account.login_id,
+            "sealed_temporary_password": self.sealer.seal(password),
+            "temporary_password_expires_at": expires_at,
+            "portal_url": self.settings.portal_url,
+        }
 
 
 @dataclass(frozen=True, slots=True)

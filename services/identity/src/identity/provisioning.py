@@ -48,15 +48,8 @@ class Provisioning:
                 await self.ctx.repo.save_account(account)
             await self.ctx.publish(
                 AccountProvisioned(
-                    company_id=account.company_id,
                     company_name=account.company_name,
-                    account_id=account.account_id,
-                    name=account.name,
-                    email=account.email,
-                    login_id=account.login_id,
-                    sealed_temporary_password=self.ctx.sealer.seal(password),
-                    temporary_password_expires_at=account.temporary_expires_at or expires_at,
-                    portal_url=self.ctx.settings.portal_url,
+                    **self.ctx.credentials(account, password, account.temporary_expires_at or expires_at),
                 ),
                 account.company_id,
             )

@@ -85,16 +85,7 @@ class Reissue:
         current = await self.ctx.repo.get_account(account.account_id) or account
         await self.ctx.repo.save_account(current.model_copy(update={"reissued": pending, "updated_at": now}))
         await self.ctx.publish(
-            PasswordReissued(
-                company_id=account.company_id,
-                account_id=account.account_id,
-                name=account.name,
-                email=account.email,
-                login_id=account.login_id,
-                sealed_temporary_password=self.ctx.sealer.seal(password),
-                temporary_password_expires_at=expires_at,
-                portal_url=self.ctx.settings.portal_url,
-            ),
+            PasswordReissued(**self.ctx.credentials(account, password, expires_at)),
             account.company_id,
         )
         log.info("password reissued", extra={"account_id": account.account_id})

@@ -98,28 +98,24 @@ def confirmation_mail(event: ApplicationConfirmationRequested) -> Outgoing:
 
 def provisioned_mail(event: AccountProvisioned, temporary_password: str) -> Outgoing:
     """仮登録完了のお知らせ: portal URL, user ID and the temporary password."""
-    return _mail(
-        "account_provisioned",
-        {
-            "company_name": event.company_name,
-            "name": event.name,
-            "portal_url": event.portal_url,
-            "login_id": event.login_id,
-            "expires_at": event.temporary_password_expires_at,
-        },
-        secrets={"temporary_password": temporary_password},
-        source_key=str(event.event_id),
-        recipient=event.email,
-        company_id=event.company_id,
-        event_time=event.occurred_at,
+    return _credentials_mail(
+        "account_provisioned", event, temporary_password, company_name=event.company_name
     )
 
 
 def reissued_mail(event: PasswordReissued, temporary_password: str) -> Outgoing:
     """パスワード再発行のお知らせ: a new temporary password."""
+    return _credentials_mail("password_reissued", event, temporary_password)
+
+
+def _credentials_mail(
+    template: str, event: AccountProvisioned | PasswordReissued, temporary_password: str, **context: str
+) -> Outgoing:
+    """A mail with the portal URL, user ID and a temporary password (masked in the stored copy)."""
     return _mail(
-        "password_reissued",
+        template,
         {
+            **context,
             "name": event.name,
             "portal_url": event.portal_url,
             "login_id": event.login_id,

@@ -9,7 +9,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from signup.models import Application, ApplicationStatus, Condition, ConfirmationOutcome, Question
+from signup.models import (
+    Answer,
+    Application,
+    ApplicationStatus,
+    Company,
+    Condition,
+    ConfirmationOutcome,
+    Destination,
+    Question,
+    User,
+)
 
 _BASIC_EXAMPLE: dict[str, Any] = {
     "company_name": "日本電気株式会社",
@@ -210,45 +220,6 @@ class Prefectures(BaseModel):
     prefectures: list[str]
 
 
-class CompanyOut(BaseModel):
-    company_name: str
-    last_name: str
-    first_name: str
-    department: str
-    position: str
-    email: str
-    postal_code: str
-    prefecture: str
-    address: str
-    phone: str
-
-
-class DestinationOut(BaseModel):
-    destination_id: str
-    company_name: str
-    last_name: str
-    first_name: str
-    department: str
-    postal_code: str
-    prefecture: str
-    address: str
-    phone: str
-    units: int
-
-
-class LoginUserOut(BaseModel):
-    last_name: str
-    first_name: str
-    email: str
-    mobile: str
-
-
-class AnswerOut(BaseModel):
-    question_id: str
-    question: str
-    answer: str
-
-
 class ApplicationSummary(BaseModel):
     """One line of the operator's list."""
 
@@ -285,10 +256,10 @@ class ApplicationSummary(BaseModel):
 class ApplicationDetail(ApplicationSummary):
     """Everything the applicant entered, for the operator."""
 
-    company: CompanyOut
-    destinations: list[DestinationOut]
-    login_users: list[LoginUserOut]
-    answers: list[AnswerOut]
+    company: Company
+    destinations: list[Destination]
+    login_users: list[User]
+    answers: list[Answer]
     submitted_published: bool = Field(description="Whether application-submitted has reached Kafka.")
 
     @classmethod
@@ -297,10 +268,10 @@ class ApplicationDetail(ApplicationSummary):
         summary = ApplicationSummary.of(application, now)
         return cls(
             **summary.model_dump(),
-            company=CompanyOut.model_validate(form.company, from_attributes=True),
-            destinations=[DestinationOut.model_validate(d, from_attributes=True) for d in form.destinations],
-            login_users=[LoginUserOut.model_validate(u, from_attributes=True) for u in form.login_users],
-            answers=[AnswerOut.model_validate(a, from_attributes=True) for a in form.answers],
+            company=form.company,
+            destinations=list(form.destinations),
+            login_users=list(form.login_users),
+            answers=list(form.answers),
             submitted_published=application.submitted_published,
         )
 

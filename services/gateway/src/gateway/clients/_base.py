@@ -1,9 +1,10 @@
 """What every typed client shares: the call, and a refusal carrying the backend's status and detail."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
 
@@ -11,16 +12,26 @@ if TYPE_CHECKING:
     from gateway.session import PortalUser
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a backend's list (each item as the backend gives it) and the count of all."""
+Item = TypeVar("Item")
 
-    items: list[Any]
+
+class Answer(BaseModel):
+    """A typed item of a backend's answer: fields the portal does not read are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Item]):
+    """One page of a backend's list and the count of all."""
+
+    items: list[Item]
     total: int
 
     @classmethod
-    def of(cls, result: Any) -> "Page":
-        return cls(items=list(result["items"]), total=int(result["total"]))
+    def of(cls, result: Any) -> "Page[Any]":
+        """Each item as the backend gives it."""
+        return Page(items=list(result["items"]), total=int(result["total"]))
 
 
 class BackendRefused(Exception):

@@ -1,11 +1,12 @@
 """The device registry as the portal uses it."""
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from gateway.backends import Backends
-from gateway.clients._base import call_json
+from gateway.clients._base import Answer, call_json
 from gateway.paths import backend_path
 
 if TYPE_CHECKING:
@@ -28,21 +29,44 @@ class UnitCounts(BaseModel):
     offline: int = 0
 
 
-async def units(backends: Backends, user: "PortalUser") -> list[Json]:
+class Unit(Answer):
+    """A UTM unit: expected (not yet posted), shipped, or registered by the customer."""
+
+    unit_id: str
+    name: str = ""
+    destination_id: str = ""
+    destination_label: str = ""
+    status: str
+    connection: str = "unknown"
+    serial_number: str | None = None
+    mac_address: str | None = None
+    shipped_at: datetime | None = None
+    registered_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    # Operators' lists only.
+    company_id: str = ""
+    company_name: str = ""
+    application_number: str = ""
+
+    @property
+    def connection_state(self) -> str | None:
+        """online, offline or unknown for a registered unit; None before registration."""
+        return self.connection if self.status == "registered" else None
+
+
+async def units(backends: Backends, user: "PortalUser") -> list[Unit]:
     """The user's company's units."""
-    result: list[Json] = await call_json(backends, SERVICE, "GET", "/units", user=user)
-    return result
+    result = await call_json(backends, SERVICE, "GET", "/units", user=user)
+    return [Unit.model_validate(item) for item in result or []]
 
 
 async def operator_units(
     backends: Backends, user: "PortalUser", *, company_id: str = "", status: str = ""
-) -> list[Json]:
+) -> list[Unit]:
     """Every company's units (or one company's, or those of one status), for operators."""
     params = {k: v for k, v in {"company_id": company_id, "status": status}.items() if v} or None
-    result: list[Json] = await call_json(
-        backends, SERVICE, "GET", "/operator/units", user=user, params=params
-    )
-    return result
+    result = await call_json(backends, SERVICE, "GET", "/operator/units", user=user, params=params)
+    return [Unit.model_validate(item) for item in result or []]
 
 
 async def summary(backends: Backends, user: "PortalUser") -> UnitCounts:

@@ -1,11 +1,14 @@
 """The support service (inquiries, notices, audit log) as the portal uses it."""
 
 import base64
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from pydantic import Field
+
 from gateway.backends import Backends
-from gateway.clients._base import BackendRefused, Page, call_json
+from gateway.clients._base import Answer, BackendRefused, Page, call_json
 
 if TYPE_CHECKING:
     from gateway.session import PortalUser
@@ -13,6 +16,65 @@ if TYPE_CHECKING:
 SERVICE = "support"
 AUDIT_PER_PAGE = 50
 Json = dict[str, Any]
+
+
+class Message(Answer):
+    """One message in an inquiry's thread."""
+
+    author_role: Literal["customer", "operator"]
+    author_name: str
+    body: str
+    at: datetime
+
+
+class Attachment(Answer):
+    """The file attached to an inquiry (its content is fetched apart)."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+class Inquiry(Answer):
+    """お問い合わせ: the guide's six items, its state and assignee, attachment and thread."""
+
+    inquiry_id: str
+    company_id: str
+    company_name: str
+    name: str
+    email: str
+    mac_address: str
+    alert_id: str
+    question: str
+    status: str
+    status_label: str
+    assignee: str
+    attachment: Attachment | None = None
+    messages: list[Message] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class Notice(Answer):
+    """お知らせ: what every reader sees, and for operators its audience and whether it was mailed."""
+
+    notice_id: str
+    title: str
+    body: str
+    kind: str
+    published_from: datetime
+    published_until: datetime | None = None
+    # Operators' views only.
+    company_ids: list[str] = Field(default_factory=list)
+    mailed: bool = False
+
+    def period(self, now: datetime) -> Literal["upcoming", "current", "ended"]:
+        """Where ``now`` stands against the publication period."""
+        if self.published_from > now:
+            return "upcoming"
+        if self.published_until is not None and self.published_until <= now:
+            return "ended"
+        return "current"
 
 
 def _id(value: str) -> str:
@@ -29,14 +91,15 @@ async def create_inquiry(
     return result
 
 
-async def my_inquiries(backends: Backends, user: "PortalUser") -> list[Json]:
-    result: list[Json] = await call_json(backends, SERVICE, "GET", "/inquiries", user=user)
-    return result
+async def my_inquiries(backends: Backends, user: "PortalUser") -> list[Inquiry]:
+    result = await call_json(backends, SERVICE, "GET", "/inquiries", user=user)
+    return [Inquiry.model_validate(item) for item in result or []]
 
 
-async def inquiry(backends: Backends, user: "PortalUser", inquiry_id: str) -> Json:
-    result: Json = await call_json(backends, SERVICE, "GET", f"/inquiries/{_id(inquiry_id)}", user=user)
-    return result
+async def inquiry(backends: Backends, user: "PortalUser", inquiry_id: str) -> Inquiry:
+    return Inquiry.model_validate(
+        await call_json(backends, SERVICE, "GET", f"/inquiries/{_id(inquiry_id)}", user=user)
+    )
 
 
 async def attachment(backends: Backends, user: "PortalUser", inquiry_id: str) -> tuple[bytes, str, str]:
@@ -54,12 +117,10 @@ async def reply(backends: Backends, user: "PortalUser", inquiry_id: str, body: s
     return result
 
 
-async def search_inquiries(backends: Backends, user: "PortalUser", **filters: str) -> list[Json]:
+async def search_inquiries(backends: Backends, user: "PortalUser", **filters: str) -> list[Inquiry]:
     params = {k: v for k, v in filters.items() if v}
-    result: list[Json] = await call_json(
-        backends, SERVICE, "GET", "/operator/inquiries", user=user, params=params
-    )
-    return result
+    result = await call_json(backends, SERVICE, "GET", "/operator/inquiries", user=user, params=params)
+    return [Inquiry.model_validate(item) for item in result or []]
 
 
 async def update_inquiry(
@@ -78,26 +139,29 @@ async def open_inquiry_counts(backends: Backends, user: "PortalUser") -> dict[st
     return result
 
 
-async def notices(backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10) -> Page:
+async def notices(
+    backends: Backends, user: "PortalUser", *, page: int = 1, per_page: int = 10
+) -> Page[Notice]:
     """One page of the notices the user's company sees, newest first."""
     params = {"page": page, "per_page": per_page}
-    return Page.of(await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params))
+    result = Page.of(await call_json(backends, SERVICE, "GET", "/notices", user=user, params=params))
+    return Page([Notice.model_validate(item) for item in result.items], result.total)
 
 
-async def notice(backends: Backends, user: "PortalUser", notice_id: str) -> Json:
-    result: Json = await call_json(backends, SERVICE, "GET", f"/notices/{_id(notice_id)}", user=user)
-    return result
+async def notice(backends: Backends, user: "PortalUser", notice_id: str) -> Notice:
+    return Notice.model_validate(
+        await call_json(backends, SERVICE, "GET", f"/notices/{_id(notice_id)}", user=user)
+    )
 
 
-async def all_notices(backends: Backends, user: "PortalUser") -> list[Json]:
-    result: list[Json] = await call_json(backends, SERVICE, "GET", "/operator/notices", user=user)
-    return result
+async def all_notices(backends: Backends, user: "PortalUser") -> list[Notice]:
+    result = await call_json(backends, SERVICE, "GET", "/operator/notices", user=user)
+    return [Notice.model_validate(item) for item in result or []]
 
 
-async def operator_notice(backends: Backends, user: "PortalUser", notice_id: str) -> Json:
+async def operator_notice(backends: Backends, user: "PortalUser", notice_id: str) -> Notice:
     path = f"/operator/notices/{_id(notice_id)}"
-    result: Json = await call_json(backends, SERVICE, "GET", path, user=user)
-    return result
+    return Notice.model_validate(await call_json(backends, SERVICE, "GET", path, user=user))
 
 
 async def save_notice(backends: Backends, user: "PortalUser", fields: Json, notice_id: str = "") -> Json:

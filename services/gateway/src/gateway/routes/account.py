@@ -1,6 +1,7 @@
 """Portal account pages: login, first-login setup, 2-step verification, reissue, logout (guide §4)."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -77,6 +78,42 @@ async def _session_at(request: Request, backends: BackendsDep, *stages: str) -> 
     return view, None
 
 
+async def _stage_page(
+    request: Request,
+    backends: BackendsDep,
+    stages: tuple[str, ...],
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    """A step's page (again, with the reason in ``context``) while the session stands at ``stages``."""
+    view, elsewhere = await _session_at(request, backends, *stages)
+    return elsewhere or render(request, template, status_code=status_code, view=view, **context)
+
+
+@dataclass(frozen=True, slots=True)
+class CodePage:
+    """A page where a code sent by mail or SMS is entered."""
+
+    stages: tuple[str, ...]
+    template: str
+    sent: Callable[[SessionView], object]  # what the session knows of the code that is out
+    back: str  # the page that sends one
+
+
+async def _code_page(
+    request: Request, backends: BackendsDep, page: CodePage, *, status_code: int = 200, **context: object
+) -> Response:
+    """A code entry page while a code is out; else back to the page that sends one."""
+    view, elsewhere = await _session_at(request, backends, *page.stages)
+    if elsewhere:
+        return elsewhere
+    if view is None or not page.sent(view):
+        return _see_other(page.back)
+    return render(request, page.template, status_code=status_code, view=view, **context)
+
+
 # --- login -----------------------------------------------------------------------------------
 
 
@@ -132,12 +169,13 @@ async def logout(request: Request, backends: BackendsDep, _: CsrfProtected) -> R
 
 # --- second factor at login -------------------------------------------------------------------
 
+VERIFY_STAGES = ("second_factor",)
+
 
 @router.get("/login/verify", response_class=HTMLResponse)
 async def verify_page(request: Request, backends: BackendsDep) -> Response:
     """認証コード入力 at login (authenticator app or SMS)."""
-    view, elsewhere = await _session_at(request, backends, "second_factor")
-    return elsewhere or render(request, "account/verify.html", view=view, error=None)
+    return await _stage_page(request, backends, VERIFY_STAGES, "account/verify.html", error=None)
 
 
 @router.post("/login/verify", response_class=HTMLResponse)
@@ -151,49 +189,54 @@ async def verify(request: Request, backends: BackendsDep, _: CsrfProtected, code
                 request, "account/login.html", status_code=exc.status_code, login_id="",
                 error=exc.problem.message, notice=None,
             )  # fmt: skip
-        view, elsewhere = await _session_at(request, backends, "second_factor")
-        return elsewhere or render(
-            request, "account/verify.html", status_code=422, view=view, error=exc.problem.message
+        return await _stage_page(
+            request,
+            backends,
+            VERIFY_STAGES,
+            "account/verify.html",
+            status_code=422,
+            error=exc.problem.message,
         )
     return _renewed(request, _see_other(_page_for(step.next_step)), step)
 
 
-async def _resend_sms(request: Request, backends: BackendsDep, template: str, *stages: str) -> Response:
+async def _resend_sms(
+    request: Request, backends: BackendsDep, template: str, stages: tuple[str, ...]
+) -> Response:
     """Send a new SMS code (at login or during setup) and show the code page again."""
-    refused: IdentityRefused | None = None
     try:
         await identity.resend_sms(backends, session_id(request))
     except IdentityRefused as exc:
-        refused = exc
-    view, elsewhere = await _session_at(request, backends, *stages)
-    if elsewhere:
-        return elsewhere
-    if refused is None:
-        return render(request, template, view=view, error=None, notice="認証コードを再送信しました。")
-    return render(
-        request,
-        template,
-        status_code=refused.status_code,
-        view=view,
-        error=refused.problem.message,
-        notice=None,
+        return await _stage_page(
+            request, backends, stages, template, status_code=exc.status_code, error=exc.problem.message,
+            notice=None,
+        )  # fmt: skip
+    return await _stage_page(
+        request, backends, stages, template, error=None, notice="認証コードを再送信しました。"
     )
 
 
 @router.post("/login/verify/resend", response_class=HTMLResponse)
 async def verify_resend(request: Request, backends: BackendsDep, _: CsrfProtected) -> Response:
     """Send a new SMS code at login."""
-    return await _resend_sms(request, backends, "account/verify.html", "second_factor")
+    return await _resend_sms(request, backends, "account/verify.html", VERIFY_STAGES)
 
 
 # --- first-login setup: password, user ID -----------------------------------------------------
+
+PASSWORD_STAGES = ("password_change", "complete")
+USER_ID_STAGES = ("user_id_setup", "complete")
+USER_ID_CODE = CodePage(
+    USER_ID_STAGES, "account/user_id_code.html", lambda view: view.login_id_pending, "/account/user-id"
+)
 
 
 @router.get("/account/password", response_class=HTMLResponse)
 async def password_page(request: Request, backends: BackendsDep) -> Response:
     """パスワード変更 (guide §4 ③)."""
-    view, elsewhere = await _session_at(request, backends, "password_change", "complete")
-    return elsewhere or render(request, "account/password.html", view=view, errors={}, error=None)
+    return await _stage_page(
+        request, backends, PASSWORD_STAGES, "account/password.html", errors={}, error=None
+    )
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -212,21 +255,19 @@ async def change_password(
     except IdentityRefused as exc:
         if exc.status_code == 401:
             return _see_other("/login")
-        view, elsewhere = await _session_at(request, backends, "password_change", "complete")
-        return elsewhere or render(
-            request, "account/password.html", status_code=422, view=view, **_field_errors(exc.problem)
-        )
+        return await _stage_page(
+            request, backends, PASSWORD_STAGES, "account/password.html", status_code=422,
+            **_field_errors(exc.problem),
+        )  # fmt: skip
     return _done(request, step, "パスワード変更", "パスワードを変更しました。")
-
-
-USER_ID_STAGES = ("user_id_setup", "complete")
 
 
 @router.get("/account/user-id", response_class=HTMLResponse)
 async def user_id_page(request: Request, backends: BackendsDep) -> Response:
     """ユーザID設定 (guide §4 ④), also ユーザID変更 from ユーザ情報."""
-    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
-    return elsewhere or render(request, "account/user_id.html", view=view, value="", errors={}, error=None)
+    return await _stage_page(
+        request, backends, USER_ID_STAGES, "account/user_id.html", value="", errors={}, error=None
+    )
 
 
 @router.post("/account/user-id", response_class=HTMLResponse)
@@ -241,10 +282,9 @@ async def set_user_id(
     except IdentityRefused as exc:
         if exc.status_code == 401:
             return _see_other("/login")
-        view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
-        return elsewhere or render(
-            request, "account/user_id.html", status_code=exc.status_code, view=view, value=new_login_id,
-            **_field_errors(exc.problem),
+        return await _stage_page(
+            request, backends, USER_ID_STAGES, "account/user_id.html", status_code=exc.status_code,
+            value=new_login_id, **_field_errors(exc.problem),
         )  # fmt: skip
     if step.code_sent_to:
         return _see_other("/account/user-id/confirm")
@@ -254,12 +294,7 @@ async def set_user_id(
 @router.get("/account/user-id/confirm", response_class=HTMLResponse)
 async def user_id_code_page(request: Request, backends: BackendsDep) -> Response:
     """確認コード入力: the code mailed to the new user ID."""
-    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
-    if elsewhere:
-        return elsewhere
-    if view is None or not view.login_id_pending:
-        return _see_other("/account/user-id")
-    return render(request, "account/user_id_code.html", view=view, error=None)
+    return await _code_page(request, backends, USER_ID_CODE, error=None)
 
 
 @router.post("/account/user-id/confirm", response_class=HTMLResponse)
@@ -272,31 +307,23 @@ async def confirm_user_id(
     except IdentityRefused as exc:
         if exc.status_code == 401:
             return _see_other("/login")
-        refused = exc
-    else:
-        return _done(request, step, "ユーザID設定", "ユーザIDを設定しました。")
-    view, elsewhere = await _session_at(request, backends, *USER_ID_STAGES)
-    if elsewhere:
-        return elsewhere
-    problem = refused.problem
-    if refused.status_code == 409 and problem.code == "login_id_taken":
-        return render(
-            request, "account/user_id.html", status_code=409, view=view, value="", **_field_errors(problem)
+        if exc.status_code == 409 and exc.problem.code == "login_id_taken":
+            return await _stage_page(
+                request, backends, USER_ID_STAGES, "account/user_id.html", status_code=409, value="",
+                **_field_errors(exc.problem),
+            )  # fmt: skip
+        return await _code_page(
+            request, backends, USER_ID_CODE, status_code=exc.status_code, error=exc.problem.message
         )
-    if view is None or not view.login_id_pending:
-        return _see_other("/account/user-id")
-    return render(
-        request,
-        "account/user_id_code.html",
-        status_code=refused.status_code,
-        view=view,
-        error=problem.message,
-    )
+    return _done(request, step, "ユーザID設定", "ユーザIDを設定しました。")
 
 
 # --- 2-step verification setup ----------------------------------------------------------------
 
 TWO_STEP_STAGES = ("two_step_setup", "complete")
+SMS_CODE = CodePage(
+    TWO_STEP_STAGES, "account/sms_code.html", lambda view: view.sms_sent_to, "/account/two-step"
+)
 
 
 @router.get("/account/two-step", response_class=HTMLResponse)
@@ -328,9 +355,8 @@ async def choose_two_step(
     except IdentityRefused as exc:
         if exc.status_code == 401:
             return _see_other("/login")
-        view, elsewhere = await _session_at(request, backends, *TWO_STEP_STAGES)
-        return elsewhere or render(
-            request, "account/two_step.html", status_code=422, view=view,
+        return await _stage_page(
+            request, backends, TWO_STEP_STAGES, "account/two_step.html", status_code=422,
             form={"use": use or "yes", "method": method, "phone": phone}, **_field_errors(exc.problem),
         )  # fmt: skip
     if step.totp:
@@ -406,12 +432,7 @@ def _two_step_done(request: Request, was_active: bool, next_step: str, message: 
 @router.get("/account/two-step/sms", response_class=HTMLResponse)
 async def sms_page(request: Request, backends: BackendsDep) -> Response:
     """認証コード入力 (SMS setup, guide §4 ⑤ B 2/2)."""
-    view, elsewhere = await _session_at(request, backends, *TWO_STEP_STAGES)
-    if elsewhere:
-        return elsewhere
-    if view is None or not view.sms_sent_to:
-        return _see_other("/account/two-step")
-    return render(request, "account/sms_code.html", view=view, error=None, notice=None)
+    return await _code_page(request, backends, SMS_CODE, error=None, notice=None)
 
 
 @router.post("/account/two-step/sms", response_class=HTMLResponse)
@@ -432,7 +453,7 @@ async def confirm_sms(
 @router.post("/account/two-step/sms/resend", response_class=HTMLResponse)
 async def resend_sms(request: Request, backends: BackendsDep, _: CsrfProtected) -> Response:
     """Send a new SMS code during setup."""
-    return await _resend_sms(request, backends, "account/sms_code.html", *TWO_STEP_STAGES)
+    return await _resend_sms(request, backends, "account/sms_code.html", TWO_STEP_STAGES)
 
 
 # --- reissue ----------------------------------------------------------------------------------

@@ -99,9 +99,7 @@ async def alert_log(
     try:
         body = await alert_pipeline.alerts(backends, user, params)
     except BackendRefused:
-        return error_page(
-            request, status_code=502, title="アラートログ", message="アラートを取得できませんでした。"
-        )
+        return _log_error(request, 502, "アラートを取得できませんでした。")
     for item in body.items:
         item["detected_jst"] = _jst(item["detected_at"])
     units = await _units(backends, user)
@@ -122,12 +120,12 @@ async def alert_log(
     )  # fmt: skip
 
 
-async def _units(backends: Any, user: Any) -> list[dict[str, Any]]:
+async def _units(backends: Any, user: Any) -> list[device_registry.Unit]:
     try:
         units = await device_registry.units(backends, user)
     except (BackendUnavailable, BackendRefused):
         return []
-    return [u for u in units if u["status"] == "registered"]
+    return [u for u in units if u.status == "registered"]
 
 
 @router.get(
@@ -145,9 +143,7 @@ async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDe
     except BackendRefused as exc:
         if exc.status_code < 500:
             return _no_alert(request)
-        return error_page(
-            request, status_code=502, title="アラート詳細", message="アラートを取得できませんでした。"
-        )
+        return _detail_error(request, 502, "アラートを取得できませんでした。")
     if not isinstance(alert, dict) or alert.get("alert_id") != alert_id:
         return _no_alert(request)  # the backend answered for another route (a path like ``summary``)
     alert["detected_jst"] = _jst(alert["detected_at"])
@@ -162,7 +158,15 @@ async def alert_detail(request: Request, user: CurrentUser, backends: BackendsDe
 
 
 def _no_alert(request: Request) -> Response:
-    return error_page(request, status_code=404, title="アラート詳細", message="アラートが見つかりません。")
+    return _detail_error(request, 404, "アラートが見つかりません。")
+
+
+def _log_error(request: Request, status_code: int, message: str) -> Response:
+    return error_page(request, status_code=status_code, title="アラートログ", message=message)
+
+
+def _detail_error(request: Request, status_code: int, message: str) -> Response:
+    return error_page(request, status_code=status_code, title="アラート詳細", message=message)
 
 
 def _back(value: str) -> str:
@@ -181,22 +185,13 @@ async def acknowledge_alerts(
 ) -> Response:
     """一括確認: the selected alerts become 確認済み."""
     if not alert_ids:
-        return error_page(
-            request,
-            status_code=400,
-            title="アラートログ",
-            message="確認済みにするアラートを選択してください。",
-        )
+        return _log_error(request, 400, "確認済みにするアラートを選択してください。")
     if len(alert_ids) > PER_PAGE:
-        return error_page(
-            request, status_code=400, title="アラートログ", message="一度に選択できるのは50件までです。"
-        )
+        return _log_error(request, 400, "一度に選択できるのは50件までです。")
     try:
         await alert_pipeline.acknowledge(backends, user, alert_ids)
     except BackendRefused:
-        return error_page(
-            request, status_code=502, title="アラートログ", message="対応状況を更新できませんでした。"
-        )
+        return _log_error(request, 502, "対応状況を更新できませんでした。")
     return RedirectResponse(_back(back), status_code=303)
 
 
@@ -212,15 +207,11 @@ async def change_status(
 ) -> Response:
     """アラート詳細's 対応状況 form."""
     if status not in TRIAGE_STATUSES:
-        return error_page(
-            request, status_code=400, title="アラート詳細", message="対応状況を選択してください。"
-        )
+        return _detail_error(request, 400, "対応状況を選択してください。")
     try:
         await alert_pipeline.change_status(backends, user, alert_id, status=status, comment=comment)
     except BackendRefused as exc:
         if exc.not_found:
             return _no_alert(request)
-        return error_page(
-            request, status_code=503, title="アラート詳細", message="対応状況を更新できませんでした。"
-        )
+        return _detail_error(request, 503, "対応状況を更新できませんでした。")
     return RedirectResponse(backend_path("/alerts/{alert_id}", alert_id=alert_id), status_code=303)

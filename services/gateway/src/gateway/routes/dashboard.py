@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -64,7 +64,7 @@ async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) 
     )
 
 
-async def _latest_notices(backends: Backends, user: PortalUser) -> list[dict[str, Any]] | None:
+async def _latest_notices(backends: Backends, user: PortalUser) -> list[support.Notice] | None:
     """The five latest notices for the dashboard, or None when the support service cannot say."""
     try:
         page = await support.notices(backends, user, page=1, per_page=5)

@@ -20,13 +20,11 @@ STATUS_LABELS = {"expected": "出荷待ち", "shipped": "出荷済み(未登録)
 
 async def _units(
     request: Request, backends: Any, user: Any, company_id: str, status: str
-) -> list[dict[str, Any]] | None:
+) -> list[device_registry.Unit] | None:
     try:
         units = await device_registry.operator_units(backends, user, company_id=company_id, status=status)
     except BackendRefused:
         return None
-    for unit in units:
-        unit["status_label"] = STATUS_LABELS.get(unit["status"], unit["status"])
     return units
 
 

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import alert_pipeline, device_registry, signup, support
 from gateway.clients._base import BackendRefused
+from gateway.clients.device_registry import Unit
 from gateway.csrf import CsrfProtected
 from gateway.pages import not_found
 from gateway.routes import operator
@@ -23,22 +24,21 @@ MAX_QUESTIONS = 10
 COUNTS = ("expected", "shipped", "registered", "online", "offline")
 
 
-def company_rows(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def company_rows(units: list[Unit]) -> list[dict[str, Any]]:
     """Per company: units expected / shipped / registered / online / offline."""
     rows: dict[str, dict[str, Any]] = {}
     for unit in units:
         row = rows.setdefault(
-            unit["company_id"],
-            {"company_id": unit["company_id"], "company_name": unit.get("company_name", ""), **dict.fromkeys(
-                ("expected", "shipped", "registered", "online", "offline"), 0)},
-        )  # fmt: skip
+            unit.company_id,
+            {"company_id": unit.company_id, "company_name": unit.company_name, **dict.fromkeys(COUNTS, 0)},
+        )
         row["expected"] += 1
-        if unit["status"] in ("shipped", "registered"):
+        if unit.status in ("shipped", "registered"):
             row["shipped"] += 1
-        if unit["status"] == "registered":
+        if unit.status == "registered":
             row["registered"] += 1
-            if unit.get("connection") in ("online", "offline"):
-                row[unit["connection"]] += 1
+            if unit.connection in ("online", "offline"):
+                row[unit.connection] += 1
     return sorted(rows.values(), key=lambda r: r["company_name"])
 
 
@@ -74,15 +74,11 @@ async def company(
     units = await device_registry.operator_units(backends, user, company_id=company_id)
     if not units:
         return not_found(request, "会社")
-    for unit in units:
-        unit["status_label"] = UNIT_STATUS.get(unit["status"], unit["status"])
-        unit["connection_label"] = (
-            CONNECTION.get(unit["connection"], "ー") if unit["status"] == "registered" else "ー"
-        )
     inquiries = await _optional(support.search_inquiries(backends, user, company=company_id))
     serious = await _optional(alert_pipeline.open_serious_counts(backends, user))
     return render(
-        request, "operator/company.html", company=company_rows(units)[0], units=units, inquiries=inquiries,
+        request, "operator/company.html", company=company_rows(units)[0], units=units, statuses=UNIT_STATUS,
+        connections=CONNECTION, inquiries=inquiries,
         serious=None if serious is None else serious.get(company_id, 0),
     )  # fmt: skip
 

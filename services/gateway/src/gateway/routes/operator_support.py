@@ -12,7 +12,7 @@ from gateway.backends import BackendsDep
 from gateway.clients import support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
-from gateway.pages import ReplyText, not_found, paging, reply_in_thread
+from gateway.pages import ReplyText, not_found, paging, reply_in_thread, thread_page
 from gateway.session import CurrentOperatorUser
 from gateway.web import render
 
@@ -20,6 +20,8 @@ router = APIRouter(tags=["operator"], include_in_schema=False)
 
 JST = ZoneInfo("Asia/Tokyo")
 STATUSES = {"open": "未対応", "in_progress": "対応中", "closed": "完了"}
+INQUIRY_PAGE = "operator/inquiry.html"
+PERIODS = {"upcoming": "掲載予定", "current": "掲載中", "ended": "掲載終了"}
 KINDS = ("重要", "メンテナンス", "お知らせ")
 AUDIT_ACTIONS = {
     "inquiry.reply": "お問い合わせに返信",
@@ -54,14 +56,14 @@ async def inbox(
 async def _inquiry_page(
     request: Request, user: Any, backends: Any, inquiry_id: str, *, error: str = "", status_code: int = 200
 ) -> Response:
-    try:
-        item = await support.inquiry(backends, user, inquiry_id)
-    except BackendRefused:
-        return not_found(request, "お問い合わせ")
-    return render(
-        request, "operator/inquiry.html", status_code=status_code, inquiry=item, statuses=STATUSES,
-        error=error, saved=request.query_params.get("saved"),
+    return await thread_page(
+        request, user, backends, inquiry_id, INQUIRY_PAGE, status_code=status_code, error=error,
+        **_inquiry_context(request),
     )  # fmt: skip
+
+
+def _inquiry_context(request: Request) -> dict[str, Any]:
+    return {"statuses": STATUSES, "saved": request.query_params.get("saved")}
 
 
 @router.get("/operator/inquiries/{inquiry_id}", response_class=HTMLResponse)
@@ -82,12 +84,11 @@ async def reply(
     body: ReplyText = "",
 ) -> Response:
     """The desk's answer, mailed to the customer."""
-
-    async def again(error: str) -> Response:
-        return await _inquiry_page(request, user, backends, inquiry_id, error=error, status_code=422)
-
     done = f"/operator/inquiries/{quote(inquiry_id)}?saved=reply"
-    return await reply_in_thread(request, user, backends, inquiry_id, body, done=done, again=again)
+    context = _inquiry_context(request)
+    return await reply_in_thread(
+        request, user, backends, inquiry_id, body, done=done, template=INQUIRY_PAGE, **context
+    )
 
 
 @router.post("/operator/inquiries/{inquiry_id}/status", response_class=HTMLResponse)
@@ -122,19 +123,17 @@ async def update(
 async def notices(request: Request, user: CurrentOperatorUser, backends: BackendsDep) -> Response:
     """お知らせ管理: every notice with its period and audience."""
     items = await support.all_notices(backends, user)
-    now = datetime.now(JST)
-    for item in items:
-        starts = datetime.fromisoformat(item["published_from"])
-        ends = datetime.fromisoformat(item["published_until"]) if item.get("published_until") else None
-        item["state"] = "掲載予定" if starts > now else ("掲載終了" if ends and ends <= now else "掲載中")
-    return render(request, "operator/notices.html", notices=items, saved=request.query_params.get("saved"))
+    return render(
+        request, "operator/notices.html", notices=items, now=datetime.now(JST), periods=PERIODS,
+        saved=request.query_params.get("saved"),
+    )  # fmt: skip
 
 
-def _local(value: str | None) -> str:
-    """An ISO time as the value of a datetime-local field (Japan time)."""
-    if not value:
+def _local(value: datetime | None) -> str:
+    """A time as the value of a datetime-local field (Japan time)."""
+    if value is None:
         return ""
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%dT%H:%M")
+    return value.astimezone(JST).strftime("%Y-%m-%dT%H:%M")
 
 
 def _parse_local(value: str) -> datetime | None:
@@ -162,10 +161,9 @@ async def edit_notice(
     except BackendRefused:
         return not_found(request, "お知らせ管理")
     form = {
-        "title": item["title"], "body": item["body"], "kind": item["kind"],
-        "audience": "chosen" if item["company_ids"] else "all", "company_ids": "\n".join(item["company_ids"]),
-        "published_from": _local(item["published_from"]),
-        "published_until": _local(item.get("published_until")),
+        "title": item.title, "body": item.body, "kind": item.kind,
+        "audience": "chosen" if item.company_ids else "all", "company_ids": "\n".join(item.company_ids),
+        "published_from": _local(item.published_from), "published_until": _local(item.published_until),
     }  # fmt: skip
     return render(request, "operator/notice_form.html", form=form, kinds=KINDS, notice_id=notice_id, error="")
 

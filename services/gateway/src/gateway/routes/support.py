@@ -10,7 +10,7 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import device_registry, support
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
-from gateway.pages import ReplyText, not_found, paging, reply_in_thread
+from gateway.pages import ReplyText, not_found, paging, reply_in_thread, thread_page
 from gateway.session import CurrentUser, PortalUser
 from gateway.web import render
 
@@ -26,11 +26,7 @@ async def _unit_choices(backends: Any, user: PortalUser) -> list[dict[str, str]]
         units = await device_registry.units(backends, user)
     except (BackendUnavailable, BackendRefused):
         return []
-    return [
-        {"mac": u["mac_address"], "label": f"{u['name']} ({u['mac_address']})"}
-        for u in units
-        if u.get("mac_address")
-    ]
+    return [{"mac": u.mac_address, "label": f"{u.name} ({u.mac_address})"} for u in units if u.mac_address]
 
 
 def _form_page(
@@ -136,13 +132,8 @@ async def inquiry_detail(
     """One inquiry and its thread; another company's is not found."""
     if user.is_operator:
         return RedirectResponse(f"/operator/inquiries/{quote(inquiry_id)}", status_code=303)
-    try:
-        item = await support.inquiry(backends, user, inquiry_id)
-    except BackendRefused:
-        return not_found(request, "お問い合わせ")
-    return render(
-        request, "support/inquiry.html", inquiry=item, sent=request.query_params.get("sent"), error=""
-    )
+    sent = request.query_params.get("sent")
+    return await thread_page(request, user, backends, inquiry_id, "support/inquiry.html", sent=sent, error="")
 
 
 @router.post("/inquiries/{inquiry_id}/reply", response_class=HTMLResponse)
@@ -155,13 +146,10 @@ async def customer_reply(
     body: ReplyText = "",
 ) -> Response:
     """The customer's reply in the thread (mailed to the desk)."""
-
-    async def again(error: str) -> Response:
-        item = await support.inquiry(backends, user, inquiry_id)
-        return render(request, "support/inquiry.html", status_code=422, inquiry=item, sent=None, error=error)
-
     done = f"/inquiries/{quote(inquiry_id)}#thread"
-    return await reply_in_thread(request, user, backends, inquiry_id, body, done=done, again=again)
+    return await reply_in_thread(
+        request, user, backends, inquiry_id, body, done=done, template="support/inquiry.html", sent=None
+    )
 
 
 @router.get("/inquiries/{inquiry_id}/attachment")

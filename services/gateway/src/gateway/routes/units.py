@@ -12,19 +12,11 @@ from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
 from gateway.session import CurrentUser
 from gateway.web import error_page, render
-from shared.labels import format_jst
 
 router = APIRouter(tags=["units"])
 JST = ZoneInfo("Asia/Tokyo")
 STATUS_LABELS = {"expected": "出荷準備中", "shipped": "未登録", "registered": "登録済み"}
 CONNECTION_LABELS = {"online": "正常", "offline": "通信途絶", "unknown": "未受信"}
-
-
-def jst(value: str | None) -> str:
-    """An ISO time from a backend as Japan time, or a dash."""
-    if not value:
-        return "-"
-    return format_jst(value)
 
 
 @router.get("/units", response_class=HTMLResponse, responses={502: {"description": "Backend error."}})
@@ -36,20 +28,11 @@ async def unit_list(request: Request, user: CurrentUser, backends: BackendsDep) 
         return error_page(
             request, status_code=502, title="UTM監視状況", message="UTMの情報を取得できませんでした。"
         )
-    for unit in units:
-        unit["status_label"] = STATUS_LABELS.get(unit["status"], unit["status"])
-        unit["connection_label"] = (
-            CONNECTION_LABELS.get(unit["connection"], "-") if unit["status"] == "registered" else "-"
-        )
-        unit["last_seen_jst"] = jst(unit.get("last_seen_at"))
-    unregistered = sum(1 for u in units if u["status"] == "shipped")
+    unregistered = sum(1 for u in units if u.status == "shipped")
     return render(
-        request,
-        "units/list.html",
-        units=units,
-        unregistered=unregistered,
-        registered=request.query_params.get("registered"),
-    )
+        request, "units/list.html", units=units, statuses=STATUS_LABELS, connections=CONNECTION_LABELS,
+        unregistered=unregistered, registered=request.query_params.get("registered"),
+    )  # fmt: skip
 
 
 @router.get("/units/register", response_class=HTMLResponse)
