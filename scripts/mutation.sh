@@ -12,7 +12,8 @@
 #   scripts/mutation.sh                       both services (results are cached in mutants/:
 #                                             unchanged code is not rerun)
 #   scripts/mutation.sh alert-pipeline        one service (identity or alert-pipeline)
-#   scripts/mutation.sh --fresh [service]     forget earlier results first
+#   scripts/mutation.sh --fresh [service]     forget earlier results first (after changing only
+#                                             tests: a mutant is rerun only when its source changed)
 #   MUTATION_CHILDREN=2                       parallel workers (default 1: the machine is shared)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

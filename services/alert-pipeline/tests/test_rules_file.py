@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from alert_pipeline import classifier as classifier_module
 from alert_pipeline.classifier import Classifier, Rule, RulesError, _neutral_of, default_classifier
 from alert_pipeline.decoders import NeutralEvent
 from alert_pipeline.parsing import ParsedEvent, from_neutral, parse_record
@@ -295,3 +296,19 @@ def test_a_parsed_event_keeps_its_sender_and_neutral_event() -> None:
     rebuilt = from_neutral(event, outcome)
     assert rebuilt.neutral is event
     assert rebuilt.sender == "10.0.0.9"
+
+
+def test_the_core_refusing_a_file_is_a_rules_error() -> None:
+    with pytest.raises(RulesError) as info:
+        Classifier({}, [], text="x = [")
+    assert str(info.value).startswith("rules file is not valid TOML: TOML parse error at line 1, column 6")
+    with pytest.raises(RulesError) as info:
+        Classifier({}, [], text=CATEGORIES + CATCH_ALL, formats="x = [")
+    assert str(info.value).startswith("formats file is not valid TOML: TOML parse error at line 1, column 6")
+
+
+def test_the_packaged_rules_are_loaded_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(classifier_module, "_DEFAULT", None)
+    first = default_classifier()
+    assert first.rule(100630).category == "ips"
+    assert default_classifier() is first
