@@ -13,7 +13,8 @@
 #   make faults       kill and restart Kafka, MongoDB, SMTP, the collector and the services under a steady
 #                     stream: lost, duplicated, recovery time (own servers, .state/faults); FAULTS_ARGS=--only smtp
 #   make load         50 portal users (locust) while the pipeline ingests 2,000 events/s; LOAD_ARGS=--duration 60
-#   make mutation     mutation scores of identity's password, TOTP and lockout code (mutmut)
+#   make mutation     mutation scores (mutmut) of identity's password, TOTP and lockout code and of
+#                     the pipeline's classifier and parsing facade (MUTATION_ARGS=alert-pipeline: one)
 #   make asyncapi     regenerate deploy/asyncapi/*.json from the code
 #   make clean-state  stop everything and delete local data (keeps the helper venv)
 #
@@ -30,6 +31,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
 LOAD_ARGS ?=
+MUTATION_ARGS ?=
 MYPY_TARGETS ?= shared/src $(wildcard services/*/src)
 
 help:
@@ -98,7 +100,7 @@ load: deps
 
 # Not part of `make test`: mutants of the target modules only, each run against its own tests (-x).
 mutation: deps-test
-	@scripts/mutation.sh
+	@scripts/mutation.sh $(MUTATION_ARGS)
 
 asyncapi:
 	.venv/bin/python scripts/asyncapi.py
