@@ -276,6 +276,24 @@ class MongoPipelineStore:
             "detected_at": {"$gte": since, "$lt": until},
         }
 
+    async def _matching(self, query: Mapping[str, Any], *stages: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The documents of an aggregate over the alerts ``query`` matches, then ``stages``.
+
+        The company and period come first in a ``$match`` of their own, which the index (company_id,
+        detected_at) serves on every server (one that plans only such a leading equality and range
+        on the index, and otherwise scans the collection, included); the other conditions follow.
+        """
+        indexed = {"company_id": query["company_id"], "detected_at": query["detected_at"]}
+        rest = {k: v for k, v in query.items() if k not in indexed}
+        pipeline: list[Mapping[str, Any]] = [{"$match": indexed}]
+        if rest:
+            pipeline.append({"$match": rest})
+        return [d async for d in await self.alerts.aggregate([*pipeline, *stages])]
+
+    async def _count(self, query: Mapping[str, Any]) -> int:
+        rows = await self._matching(query, {"$count": "n"})
+        return int(rows[0]["n"]) if rows else 0
+
     async def _newest(self, query: Mapping[str, Any], *, skip: int, limit: int) -> list[Alert]:
         """The alerts ``query`` matches, newest first (ties by id), from ``skip`` on, at most ``limit``.
 
@@ -296,8 +314,9 @@ class MongoPipelineStore:
             # Each window is as long as all those before it together (at least the first's length).
             start = max(since, end - max(NEWEST_FIRST_WINDOW, until - end))
             window = {**query, "detected_at": {"$gte": start, "$lt": end}}
-            cursor = self.alerts.find(window).sort(NEWEST_FIRST).limit(wanted - len(found))
-            found.extend([d async for d in cursor])
+            found.extend(
+                await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
+            )
             end = start
         return [Alert.from_document(d) for d in found[skip:wanted]]
 
@@ -325,7 +344,7 @@ class MongoPipelineStore:
         if unit_id:
             allowed = query["unit_id"]["$in"]
             query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
-        total = await self.alerts.count_documents(query)
+        total = await self._count(query)
         if skip >= total:
             return total, []
         return total, await self._newest(query, skip=skip, limit=min(limit, total - skip))
@@ -341,17 +360,8 @@ class MongoPipelineStore:
         query = await self._scope(company_id, since, until)
         summary = AlertSummaryCounts()
         open_statuses = open_query()["status"]["$in"]
-        async for row in await self.alerts.aggregate(
-            [
-                {"$match": query},
-                {
-                    "$group": {
-                        "_id": {"s": "$severity", "c": "$category", "st": "$status"},
-                        "n": {"$sum": 1},
-                    }
-                },
-            ]
-        ):
+        group = {"_id": {"s": "$severity", "c": "$category", "st": "$status"}, "n": {"$sum": 1}}
+        for row in await self._matching(query, {"$group": group}):
             key, n = row["_id"], int(row["n"])
             severity = int(key["s"])
             cell = (severity, str(key["c"]))
@@ -364,10 +374,13 @@ class MongoPipelineStore:
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
         """One alert of the company's registered units; another company's alert is None."""
         unit_ids = await self.company_unit_ids(company_id)
-        doc = await self.alerts.find_one(
-            {"_id": alert_id, "company_id": company_id, "unit_id": {"$in": unit_ids}}
-        )
-        return None if doc is None else Alert.from_document(doc)
+        # The id alone in the first stage: a lookup by the _id index on every server.
+        pipeline: list[Mapping[str, Any]] = [
+            {"$match": {"_id": alert_id}},
+            {"$match": {"company_id": company_id, "unit_id": {"$in": unit_ids}}},
+        ]
+        docs = [d async for d in await self.alerts.aggregate(pipeline)]
+        return Alert.from_document(docs[0]) if docs else None
 
     # --- counters and quarantine ---
 
