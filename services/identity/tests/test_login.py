@@ -4,12 +4,15 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 
 from identity import errors
 from identity.context import StepResult
 from identity.models import Stage
+from identity.passwords import Hasher
 from identity.repository import InMemoryRepository
 from identity.service import IdentityService
+from identity.settings import Settings
 from shared.auth import verify_token
 from shared.settings import DEV_TOKEN_PUBLIC_KEY
 
@@ -133,3 +136,44 @@ async def test_logout_ends_the_session(service: IdentityService, outbox: Outbox)
     await service.login.logout(flow.sid)
     with pytest.raises(errors.NoSession):
         await service.login.grant_token(flow.sid)
+
+
+async def test_a_hash_with_old_parameters_verifies_and_is_re_hashed_with_the_current_ones_on_login(
+    repo: InMemoryRepository, outbox: Outbox, clock: FakeClock
+) -> None:
+    old = IdentityService(
+        repo=repo,
+        settings=Settings(),
+        publish=outbox,
+        clock=clock,
+        hasher=Hasher(PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2)),
+    )
+    login_id, temporary = await Flow(old, outbox).provision()
+    account = await repo.account_by_login_id(login_id)
+    assert account is not None
+    assert account.password_hash.startswith("$argon2id$v=19$m=2048,t=3,p=2$")
+    current = IdentityService(
+        repo=repo,
+        settings=Settings(),
+        publish=outbox,
+        clock=clock,
+        hasher=Hasher(PasswordHasher(time_cost=2, memory_cost=1024, parallelism=1)),
+    )
+    flow = Flow(current, outbox)
+    with pytest.raises(errors.BadCredentials):
+        await flow.login(login_id, "Wrong#pass1")
+    still_old = await repo.account_by_login_id(login_id)
+    assert still_old is not None
+    assert still_old.password_hash == account.password_hash  # a failed login changes nothing
+    assert await flow.login(login_id, temporary) == "password_change"
+    upgraded = await repo.account_by_login_id(login_id)
+    assert upgraded is not None
+    assert upgraded.password_hash.startswith("$argon2id$v=19$m=1024,t=2,p=1$")
+    assert (upgraded.temporary, upgraded.temporary_expires_at) == (
+        account.temporary,
+        account.temporary_expires_at,
+    )
+    assert await flow.login(login_id, temporary) == "password_change"  # the new hash verifies
+    again = await repo.account_by_login_id(login_id)
+    assert again is not None
+    assert again.password_hash == upgraded.password_hash  # current parameters: not re-hashed again

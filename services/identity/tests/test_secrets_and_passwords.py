@@ -10,10 +10,12 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from PIL import Image
+from pydantic import ValidationError
 
 from identity import totp
 from identity.crypto import SecretBox, SecretBoxError, parse_keys
 from identity.passwords import Hasher, generate_temporary_password, policy_error
+from identity.settings import Settings
 
 KEY_1 = base64.b64encode(b"\x01" * 32).decode()
 KEY_2 = base64.b64encode(b"\x02" * 32).decode()
@@ -178,3 +180,28 @@ def test_the_uri_names_the_issuer_and_the_account_and_codes_may_carry_spaces() -
     )
     assert totp.matching_step("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code, now=now, last_used_step=step) is None
     assert len(totp.new_secret()) == 32
+
+
+def test_password_hashing_defaults_to_owasps_argon2id_minimum_and_refuses_weaker_settings() -> None:
+    settings = Settings()
+    assert (settings.password_memory_kib, settings.password_time_cost, settings.password_parallelism) == (
+        19456,
+        2,
+        1,
+    )
+    assert Hasher().hash("Kawasaki#2026").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    with pytest.raises(ValidationError):
+        Settings(password_memory_kib=19455)
+    with pytest.raises(ValidationError):
+        Settings(password_time_cost=1)
+    with pytest.raises(ValidationError):
+        Settings(password_parallelism=0)
+
+
+def test_only_hashes_with_other_parameters_need_re_hashing() -> None:
+    hasher = Hasher(CHEAP)
+    assert hasher.needs_rehash(hasher.hash("Kawasaki#2026")) is False
+    older = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("Kawasaki#2026")
+    assert hasher.needs_rehash(older) is True
+    assert hasher.verify(older, "Kawasaki#2026") is True
+    assert hasher.needs_rehash("not-a-hash") is False

@@ -126,19 +126,18 @@ async def alert_summary(
 ) -> dict[str, Any]:
     """Totals by severity and category over a period (default: the last 30 days), and the latest alerts."""
     start, end = _period(since, until)
-    totals, latest = await _store(request).alert_totals(principal.company_id, since=start, until=end)
+    summary = await _store(request).alert_summary(principal.company_id, since=start, until=end)
     by_severity = {"1": 0, "2": 0, "3": 0}
     by_category: dict[str, int] = {}
-    for (severity, category), n in totals.items():
+    for (severity, category), n in summary.totals.items():
         by_severity[str(severity)] = by_severity.get(str(severity), 0) + n
         by_category[category] = by_category.get(category, 0) + n
-    unresolved = await _store(request).unresolved_important(principal.company_id, since=start, until=end)
     return {
-        "unresolved_important": unresolved,
+        "unresolved_important": summary.unresolved_important,
         "total": sum(by_severity.values()),
         "by_severity": by_severity,
         "by_category": dict(sorted(by_category.items(), key=lambda kv: -kv[1])),
-        "latest": [a.public() for a in latest],
+        "latest": [a.public() for a in summary.latest],
     }
 
 

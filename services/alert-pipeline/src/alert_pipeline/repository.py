@@ -14,7 +14,7 @@ ever runs per record.
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -35,6 +35,10 @@ Position = tuple[str, int]
 
 
 Counts = dict[CounterKey, dict[str, int]]
+# The alert log's order: newest first, ties by id.
+NEWEST_FIRST = [("detected_at", DESCENDING), ("_id", ASCENDING)]
+# The first window a newest-first read looks at; the next ones double in length.
+NEWEST_FIRST_WINDOW = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -74,6 +78,15 @@ class CountBatch:
 
 def position_id(position: Position) -> str:
     return f"{position[0]}:{position[1]}"
+
+
+@dataclass(slots=True)
+class AlertSummaryCounts:
+    """The dashboard's figures over a period."""
+
+    totals: dict[tuple[int, str], int] = field(default_factory=dict)
+    unresolved_important: int = 0
+    latest: list[Alert] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -252,12 +265,60 @@ class MongoPipelineStore:
 
     # --- the customer API's queries ---
 
-    async def _scope(self, company_id: str, since: datetime, until: datetime) -> dict[str, Any]:
+    async def _scope(
+        self, company_id: str, since: datetime, until: datetime, unit_ids: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        if unit_ids is None:
+            unit_ids = await self.company_unit_ids(company_id)
         return {
             "company_id": company_id,
-            "unit_id": {"$in": await self.company_unit_ids(company_id)},
+            "unit_id": {"$in": list(unit_ids)},
             "detected_at": {"$gte": since, "$lt": until},
         }
+
+    async def _matching(self, query: Mapping[str, Any], *stages: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The documents of an aggregate over the alerts ``query`` matches, then ``stages``.
+
+        The company and period come first in a ``$match`` of their own, which the index (company_id,
+        detected_at) serves on every server (one that plans only such a leading equality and range
+        on the index, and otherwise scans the collection, included); the other conditions follow.
+        """
+        indexed = {"company_id": query["company_id"], "detected_at": query["detected_at"]}
+        rest = {k: v for k, v in query.items() if k not in indexed}
+        pipeline: list[Mapping[str, Any]] = [{"$match": indexed}]
+        if rest:
+            pipeline.append({"$match": rest})
+        return [d async for d in await self.alerts.aggregate([*pipeline, *stages])]
+
+    async def _count(self, query: Mapping[str, Any]) -> int:
+        rows = await self._matching(query, {"$count": "n"})
+        return int(rows[0]["n"]) if rows else 0
+
+    async def _newest(self, query: Mapping[str, Any], *, skip: int, limit: int) -> list[Alert]:
+        """The alerts ``query`` matches, newest first (ties by id), from ``skip`` on, at most ``limit``.
+
+        Reads its period backwards in disjoint windows that double in length (the last day, the day
+        before, then 2, 4, 8… days) and stops once it has ``skip + limit`` alerts, so that a first page
+        touches a few days of alerts rather than the whole period: the server matches and sorts every
+        document of a window before it applies the limit. Each window holds all alerts of its
+        instants, so the windows read in turn give exactly the order of one sorted query.
+        """
+        wanted = skip + limit
+        if limit <= 0:
+            return []
+        period = query["detected_at"]
+        since, until = period["$gte"], period["$lt"]
+        found: list[dict[str, Any]] = []
+        end = until
+        while end > since and len(found) < wanted:
+            # Each window is as long as all those before it together (at least the first's length).
+            start = max(since, end - max(NEWEST_FIRST_WINDOW, until - end))
+            window = {**query, "detected_at": {"$gte": start, "$lt": end}}
+            found.extend(
+                await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
+            )
+            end = start
+        return [Alert.from_document(d) for d in found[skip:wanted]]
 
     async def alert_page(
         self,
@@ -283,37 +344,43 @@ class MongoPipelineStore:
         if unit_id:
             allowed = query["unit_id"]["$in"]
             query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
-        total = await self.alerts.count_documents(query)
-        cursor = self.alerts.find(query).sort([("detected_at", -1), ("_id", 1)]).skip(skip).limit(limit)
-        return total, [Alert.from_document(d) async for d in cursor]
+        total = await self._count(query)
+        if skip >= total:
+            return total, []
+        return total, await self._newest(query, skip=skip, limit=min(limit, total - skip))
 
-    async def alert_totals(
+    async def alert_summary(
         self, company_id: str, *, since: datetime, until: datetime, latest: int = 5
-    ) -> tuple[dict[tuple[int, str], int], list[Alert]]:
-        """Counts by (severity, category) over a period, and the latest alerts."""
-        query = await self._scope(company_id, since, until)
-        totals: dict[tuple[int, str], int] = {}
-        async for row in await self.alerts.aggregate(
-            [{"$match": query}, {"$group": {"_id": {"s": "$severity", "c": "$category"}, "n": {"$sum": 1}}}]
-        ):
-            totals[(int(row["_id"]["s"]), str(row["_id"]["c"]))] = int(row["n"])
-        cursor = self.alerts.find(query).sort("detected_at", -1).limit(latest)
-        return totals, [Alert.from_document(d) async for d in cursor]
+    ) -> AlertSummaryCounts:
+        """Counts by (severity, category) over a period, the ★★☆+ still 未対応, and the latest alerts.
 
-    async def unresolved_important(self, company_id: str, *, since: datetime, until: datetime) -> int:
-        """How many ★★☆+ alerts of the period are still 未対応."""
+        One pass of the period's alerts for both counts (grouped by severity, category and status),
+        and the company's units read once.
+        """
         query = await self._scope(company_id, since, until)
-        return await self.alerts.count_documents(
-            {**query, "severity": {"$gte": IMPORTANT_SEVERITY}, **open_query()}
-        )
+        summary = AlertSummaryCounts()
+        open_statuses = open_query()["status"]["$in"]
+        group = {"_id": {"s": "$severity", "c": "$category", "st": "$status"}, "n": {"$sum": 1}}
+        for row in await self._matching(query, {"$group": group}):
+            key, n = row["_id"], int(row["n"])
+            severity = int(key["s"])
+            cell = (severity, str(key["c"]))
+            summary.totals[cell] = summary.totals.get(cell, 0) + n
+            if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
+                summary.unresolved_important += n
+        summary.latest = await self._newest(query, skip=0, limit=latest)
+        return summary
 
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
         """One alert of the company's registered units; another company's alert is None."""
         unit_ids = await self.company_unit_ids(company_id)
-        doc = await self.alerts.find_one(
-            {"_id": alert_id, "company_id": company_id, "unit_id": {"$in": unit_ids}}
-        )
-        return None if doc is None else Alert.from_document(doc)
+        # The id alone in the first stage: a lookup by the _id index on every server.
+        pipeline: list[Mapping[str, Any]] = [
+            {"$match": {"_id": alert_id}},
+            {"$match": {"company_id": company_id, "unit_id": {"$in": unit_ids}}},
+        ]
+        docs = [d async for d in await self.alerts.aggregate(pipeline)]
+        return Alert.from_document(docs[0]) if docs else None
 
     # --- counters and quarantine ---
 

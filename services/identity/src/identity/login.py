@@ -77,6 +77,8 @@ class LoginFlow:
                 "「パスワードをお忘れの方・パスワードの再発行はこちら」からパスワードを再発行してください。",
             )
         await self.ctx.repo.clear_login_failures(login_id)
+        if password_ok and self.ctx.hasher.needs_rehash(account.password_hash):
+            account = await self._rehash(account, password)
         stage = account.stage_after_password(reissued=reissued)
         session_id, session = self.sessions.new(
             account, stage, now, client=client, login_id=login_id, reissued=reissued
@@ -96,6 +98,14 @@ class LoginFlow:
         return LoginResult(
             session_id=session_id, next_step=stage, second_factor=second, phone_hint=phone_hint
         )
+
+    async def _rehash(self, account: Account, password: str) -> Account:
+        """Store the password hashed with the current parameters (it was made with older ones)."""
+        new_hash = await asyncio.to_thread(self.ctx.hasher.hash, password)
+        account = account.model_copy(update={"password_hash": new_hash})
+        await self.ctx.repo.save_account(account)
+        log.info("password re-hashed", extra={"account_id": account.account_id})
+        return account
 
     async def logout(self, session_id: str | None) -> None:
         """End the session (no error when it is already gone)."""

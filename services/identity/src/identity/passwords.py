@@ -52,12 +52,28 @@ def policy_error(password: str) -> str | None:
     return None
 
 
+# OWASP's recommended argon2id minimum: 19 MiB, 2 passes, 1 lane.
+DEFAULT_MEMORY_KIB = 19 * 1024
+DEFAULT_TIME_COST = 2
+DEFAULT_PARALLELISM = 1
+
+
 class Hasher:
-    """argon2id hashing of passwords (never stored or logged in clear)."""
+    """argon2id hashing of passwords (never stored or logged in clear).
+
+    A hash made with other parameters (older defaults) still verifies; ``needs_rehash`` tells the
+    login to store a fresh one made with the current parameters.
+    """
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
-        self._hasher = hasher or PasswordHasher()
+        self._hasher = hasher or PasswordHasher(
+            time_cost=DEFAULT_TIME_COST, memory_cost=DEFAULT_MEMORY_KIB, parallelism=DEFAULT_PARALLELISM
+        )
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    @classmethod
+    def from_parameters(cls, *, memory_kib: int, time_cost: int, parallelism: int) -> "Hasher":
+        return cls(PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism))
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -67,4 +83,11 @@ class Hasher:
         try:
             return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
         except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether a stored hash was made with other parameters than the current ones."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
             return False

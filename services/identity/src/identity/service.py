@@ -36,9 +36,12 @@ class IdentityService:
         clock: Clock,
         hasher: Hasher | None = None,
     ) -> None:
-        self.ctx = Context(
-            repo=repo, settings=settings, publish=publish, clock=clock, hasher=hasher or Hasher()
+        hasher = hasher or Hasher.from_parameters(
+            memory_kib=settings.password_memory_kib,
+            time_cost=settings.password_time_cost,
+            parallelism=settings.password_parallelism,
         )
+        self.ctx = Context(repo=repo, settings=settings, publish=publish, clock=clock, hasher=hasher)
         self.sessions = Sessions(self.ctx)
         self.throttle = Throttle(self.ctx)
         self.provisioning = Provisioning(self.ctx)

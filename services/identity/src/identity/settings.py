@@ -40,6 +40,18 @@ class Settings(CommonSettings):
             "Service token the gateway presents (X-Service-Token); only then is X-Client-Address read."
         ),
     )
+    password_memory_kib: int = Field(
+        default=19 * 1024,
+        ge=19 * 1024,
+        le=1024 * 1024,
+        description=(
+            "argon2id memory per password hash, in KiB. The defaults (19 MiB, 2 passes, 1 lane) are "
+            "OWASP's recommended argon2id minimum; hashes stored with other parameters keep verifying "
+            "and are re-hashed with these at the account's next successful login."
+        ),
+    )
+    password_time_cost: int = Field(default=2, ge=2, le=10, description="argon2id passes over the memory.")
+    password_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes.")
     access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     session_ttl_seconds: int = Field(default=12 * 3600, ge=60, description="Lifetime of a logged-in session.")
     setup_session_ttl_seconds: int = Field(

@@ -1,0 +1,141 @@
+"""The customer API's alert queries against a real MongoDB: the alert log's pages newest first (read
+in time windows backwards, across their boundaries and through ties) and the dashboard's counts."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from alert_pipeline.models import Alert, Unit
+from alert_pipeline.repository import MongoPipelineStore
+from shared.auth import Principal, issue_token
+from shared.settings import DEV_TOKEN_PRIVATE_KEY
+from support.pipeline import alert_api
+from support.servers import Servers
+
+pytestmark = pytest.mark.integration
+UNTIL = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SINCE = UNTIL - timedelta(days=30)
+COMPANY = "C-QUERY001"
+UNIT = Unit("SER-Q1", "U-Q1", COMPANY, "本社", "00:09:0F:00:00:01")
+GONE = Unit("SER-Q2", "U-Q2", COMPANY, "旧支店", "00:09:0F:00:00:02")  # unregistered below
+OTHER = Unit("SER-Q3", "U-Q3", "C-QUERY002", "他社", "00:09:0F:00:00:03")
+
+# id, time before UNTIL, severity, category, status (None: never triaged), unit
+ALERTS: list[tuple[str, timedelta, int, str, str | None, Unit]] = [
+    ("A11", timedelta(0), 3, "Webガード", None, UNIT),  # at the end of the period: outside
+    ("A01", timedelta(hours=1), 3, "Webガード", None, UNIT),
+    ("X01", timedelta(hours=2), 3, "Webガード", None, OTHER),
+    ("X02", timedelta(hours=3), 3, "Webガード", None, GONE),
+    ("A03", timedelta(days=1), 2, "Webガード", None, UNIT),  # first window's first instant, a tie
+    ("A02", timedelta(days=1), 1, "IPS", None, UNIT),
+    ("A04", timedelta(days=1, seconds=1), 3, "Webガード", "acknowledged", UNIT),
+    ("A07", timedelta(days=2), 2, "Webガード", None, UNIT),
+    ("A06", timedelta(days=3), 3, "Webガード", "open", UNIT),  # a tie inside the third window
+    ("A05", timedelta(days=3), 1, "IPS", None, UNIT),
+    ("A08", timedelta(days=10), 2, "Webガード", "resolved", UNIT),
+    ("A09", timedelta(days=29, hours=23), 3, "アプリケーションコントロール", None, UNIT),
+    ("A10", timedelta(days=30, seconds=1), 3, "Webガード", None, UNIT),  # before the period
+]
+NEWEST_FIRST = ["A01", "A02", "A03", "A04", "A07", "A05", "A06", "A08", "A09"]
+
+
+@pytest.fixture
+async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
+    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
+    db = client[f"alert-queries-{uuid.uuid4().hex[:8]}"]
+    store = MongoPipelineStore(db)
+    await store.create_indexes()
+    for unit in (UNIT, OTHER):
+        await store.upsert_unit(unit)
+    for alert_id, before, severity, category, status, unit in ALERTS:
+        doc: dict[str, Any] = {
+            "_id": alert_id, "company_id": unit.company_id, "unit_id": unit.unit_id,
+            "unit_name": unit.name, "serial_number": unit.serial_number, "mac_address": unit.mac_address,
+            "category": category, "category_key": "webfilter", "severity": severity, "signature": "sig",
+            "summary": "概要", "explanation": "説明", "remedy": "対処", "detected_at": UNTIL - before,
+            "source_event": alert_id, "source_format": "test", "received_at": UNTIL,
+        }  # fmt: skip
+        assert await store.insert_alert(Alert.from_document(doc))
+        if status is not None:
+            await db["alerts"].update_one({"_id": alert_id}, {"$set": {"status": status}})
+    try:
+        yield store
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def page(store: MongoPipelineStore, skip: int, limit: int, **filters: Any) -> tuple[int, list[str]]:
+    total, alerts = await store.alert_page(
+        COMPANY, since=SINCE, until=UNTIL, skip=skip, limit=limit, **filters
+    )
+    return total, [a.alert_id for a in alerts]
+
+
+async def test_pages_run_newest_first_through_window_boundaries_and_ties(store: MongoPipelineStore) -> None:
+    assert await page(store, 0, 50) == (9, NEWEST_FIRST)
+    assert await page(store, 0, 3) == (9, ["A01", "A02", "A03"])
+    assert await page(store, 3, 3) == (9, ["A04", "A07", "A05"])
+    assert await page(store, 6, 3) == (9, ["A06", "A08", "A09"])
+    assert await page(store, 9, 3) == (9, [])
+    assert await page(store, 1, 2) == (9, ["A02", "A03"])
+    assert await page(store, 5, 1) == (9, ["A05"])
+    assert await page(store, 8, 5) == (9, ["A09"])
+
+
+async def test_filtered_pages_keep_the_order_and_an_exact_total(store: MongoPipelineStore) -> None:
+    assert await page(store, 0, 2, severities=[3]) == (4, ["A01", "A04"])
+    assert await page(store, 2, 2, severities=[3]) == (4, ["A06", "A09"])
+    assert await page(store, 0, 10, category="IPS") == (2, ["A02", "A05"])
+    assert await page(store, 0, 10, status="open") == (7, ["A01", "A02", "A03", "A07", "A05", "A06", "A09"])
+    assert await page(store, 0, 10, unit_id="U-Q2") == (0, [])
+    assert await page(store, 0, 10, unit_id="U-Q3") == (0, [])
+
+
+async def test_a_short_period_reads_only_its_own_alerts(store: MongoPipelineStore) -> None:
+    total, alerts = await store.alert_page(
+        COMPANY, since=UNTIL - timedelta(days=2), until=UNTIL - timedelta(hours=12), skip=0, limit=10
+    )
+    assert (total, [a.alert_id for a in alerts]) == (4, ["A02", "A03", "A04", "A07"])
+
+
+async def test_the_dashboard_counts_by_severity_category_and_the_open_important_ones(
+    store: MongoPipelineStore,
+) -> None:
+    summary = await store.alert_summary(COMPANY, since=SINCE, until=UNTIL)
+    assert summary.totals == {
+        (1, "IPS"): 2,
+        (2, "Webガード"): 3,
+        (3, "Webガード"): 3,
+        (3, "アプリケーションコントロール"): 1,
+    }
+    assert summary.unresolved_important == 5  # A01, A03, A07, A06 (open), A09
+    assert [a.alert_id for a in summary.latest] == ["A01", "A02", "A03", "A04", "A07"]
+    quiet = await store.alert_summary(
+        COMPANY, since=UNTIL - timedelta(days=8), until=UNTIL - timedelta(days=4)
+    )
+    assert (quiet.totals, quiet.unresolved_important, quiet.latest) == ({}, 0, [])
+
+
+async def test_the_alert_log_and_summary_over_http(store: MongoPipelineStore) -> None:
+    principal = Principal(account_id="A-Q1", company_id=COMPANY, role="customer", name="日電 太郎")
+    headers = {"Authorization": f"Bearer {issue_token(principal, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
+    period = {"since": SINCE.isoformat(), "until": UNTIL.isoformat()}
+    transport = httpx.ASGITransport(app=alert_api(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://pipeline") as client:
+        log = (
+            await client.get("/alerts", params={**period, "page": 2, "per_page": 4}, headers=headers)
+        ).json()
+        summary = (await client.get("/alerts/summary", params=period, headers=headers)).json()
+    assert [a["alert_id"] for a in log["items"]] == ["A07", "A05", "A06", "A08"]
+    assert (log["total"], log["page"], log["per_page"]) == (9, 2, 4)
+    assert summary["total"] == 9
+    assert summary["by_severity"] == {"1": 2, "2": 3, "3": 4}
+    assert summary["by_category"] == {"Webガード": 6, "IPS": 2, "アプリケーションコントロール": 1}
+    assert summary["unresolved_important"] == 5
+    assert [a["alert_id"] for a in summary["latest"]] == ["A01", "A02", "A03", "A04", "A07"]
