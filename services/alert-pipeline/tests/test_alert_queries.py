@@ -104,6 +104,14 @@ async def test_a_short_period_reads_only_its_own_alerts(store: MongoPipelineStor
     assert (total, [a.alert_id for a in alerts]) == (4, ["A02", "A03", "A04", "A07"])
 
 
+async def test_a_period_from_the_year_1_reads_back_to_its_start(store: MongoPipelineStore) -> None:
+    # The widening windows must stop at the period's start, not step before the year 1.
+    _, alerts = await store.alert_page(
+        COMPANY, since=datetime(1, 1, 2, tzinfo=UTC), until=UNTIL - timedelta(hours=12), skip=0, limit=3
+    )
+    assert [a.alert_id for a in alerts] == ["A02", "A03", "A04"]
+
+
 async def test_the_dashboard_counts_by_severity_category_and_the_open_important_ones(
     store: MongoPipelineStore,
 ) -> None:

@@ -312,7 +312,9 @@ class MongoPipelineStore:
         end = until
         while end > since and len(found) < wanted:
             # Each window is as long as all those before it together (at least the first's length).
-            start = max(since, end - max(NEWEST_FIRST_WINDOW, until - end))
+            # (Compared as lengths: ``end - span`` may lie before the first representable instant.)
+            span = max(NEWEST_FIRST_WINDOW, until - end)
+            start = since if end - since <= span else end - span
             window = {**query, "detected_at": {"$gte": start, "$lt": end}}
             found.extend(
                 await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
