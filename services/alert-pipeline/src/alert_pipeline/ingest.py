@@ -34,7 +34,15 @@ from alert_pipeline.hotpath import BatchOutcome, Engine, Outcome, identity_of, m
 from alert_pipeline.ingest_errors import RecordRejected
 from alert_pipeline.models import Alert, Unit, threat_alert
 from alert_pipeline.parsing import ParsedEvent
-from alert_pipeline.repository import CountBatch, CounterKey, PipelineStore, Position, WriteOutcome
+from alert_pipeline.repository import (
+    CountBatch,
+    CounterKey,
+    PipelineStore,
+    Position,
+    WriteOutcome,
+    add_time,
+    timed,
+)
 from alert_pipeline.storable import check_storable, normalise
 from shared.events import AlertDetected
 
@@ -105,6 +113,30 @@ class BatchResult:
     # Where the batch's time went: the engine's call, and waiting for MongoDB.
     engine_seconds: float = 0.0
     store_seconds: float = 0.0
+    # Seconds per step of the batch (see ``STEPS``); steps that run side by side overlap.
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+# The steps of a batch whose time is measured (``BatchResult.steps``, the metric
+# ``alert_pipeline_step_seconds``). Alerts and quarantine run side by side, and so do the counts'
+# transaction and the announcements (unnotified, publish, mark_notified).
+STEPS = (
+    "units",  # registered units and aliases of the batch's identities (find and learn)
+    "seen",  # latest time each unit was heard from (in memory, sent by utm-seen)
+    "build",  # alert and quarantine documents of the threats (Python)
+    "alerts",  # insert of the alerts
+    "quarantine",  # insert of threats of unknown units
+    "counts",  # the counts' transaction, whole; its parts below
+    "counts.read_progress",
+    "counts.read_counted",
+    "counts.insert_counted",
+    "counts.counters",
+    "counts.write_progress",
+    "counts.commit",
+    "unnotified",  # which redelivered important alerts were never announced
+    "publish",  # alert-detected of the important alerts
+    "mark_notified",
+)
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
@@ -280,19 +312,20 @@ class IngestService:
         values, stamps, now_ms, batch = prepared.values, prepared.stamps, prepared.now_ms, prepared.outcome
         result.engine_seconds = prepared.engine_seconds
         result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
+        steps = result.steps
         if not batch.seen:
-            started = time.perf_counter()
-            await self.store.apply_counts(counts)
-            result.store_seconds = time.perf_counter() - started
+            await self._apply_counts(counts, result)
             return result
 
         started = time.perf_counter()
         units = await self.units.resolve(set(batch.seen))
         await self.units.learn(batch.aliases, units)
-        result.store_seconds += time.perf_counter() - started
+        result.store_seconds += add_time(steps, "units", time.perf_counter() - started)
+        started = time.perf_counter()
         for identity, micros in batch.seen.items():
             unit = units.get(identity)
             self.seen.note(unit.serial_number if unit else identity, _moment(micros))
+        add_time(steps, "seen", time.perf_counter() - started)
         counts.benign = _cells(batch.counts, units)
         result.benign = sum(batch.counts.values())
 
@@ -304,6 +337,7 @@ class IngestService:
 
         counts.recount = recount
         received_at = self._now()
+        started = time.perf_counter()
         alerts: dict[str, Alert] = {}
         alert_records: dict[str, list[RawRecord]] = {}
         quarantined: dict[str, dict[str, Any]] = {}
@@ -326,9 +360,11 @@ class IngestService:
                 quarantined.setdefault(product[0], product[1])
                 quarantine_records.setdefault(product[0], []).append(record)
 
+        add_time(steps, "build", time.perf_counter() - started)
         started = time.perf_counter()
         written, kept = await asyncio.gather(
-            self.store.insert_alerts(list(alerts.values())), self.store.quarantine(quarantined)
+            timed(steps, "alerts", self.store.insert_alerts(list(alerts.values()))),
+            timed(steps, "quarantine", self.store.quarantine(quarantined)),
         )
         result.store_seconds += time.perf_counter() - started
         self._refuse(result, written, alert_records)
@@ -342,7 +378,9 @@ class IngestService:
         # The counters and the announcements are independent (each is exact across a retry: by
         # offset and by the announced marker), so the alerts go out without waiting for the counters.
         applied, published = await asyncio.gather(
-            self._apply_counts(counts, result), self._notify(stored, written.new), return_exceptions=True
+            self._apply_counts(counts, result),
+            self._notify(stored, written.new, steps),
+            return_exceptions=True,
         )
         if isinstance(applied, BaseException):
             raise applied
@@ -356,7 +394,9 @@ class IngestService:
         try:
             await self.store.apply_counts(counts)
         finally:
-            result.store_seconds += time.perf_counter() - started
+            result.store_seconds += add_time(result.steps, "counts", time.perf_counter() - started)
+            for step, seconds in counts.timings.items():
+                add_time(result.steps, step, seconds)
 
     def _threat(
         self, event: Mapping[str, Any], outcome: Outcome, units: Mapping[str, Unit], received_at: datetime
@@ -384,7 +424,7 @@ class IngestService:
             result.threats -= len(records[key])
             result.rejected.extend(Rejected(r, "unstorable", reason) for r in records[key])
 
-    async def _notify(self, alerts: list[Alert], new_ids: set[str]) -> int:
+    async def _notify(self, alerts: list[Alert], new_ids: set[str], steps: dict[str, float]) -> int:
         important = [a for a in alerts if a.important]
         if not important:
             return 0
@@ -392,9 +432,9 @@ class IngestService:
         # A redelivered batch may hold alerts stored before a crash but never announced.
         redelivered = [a.alert_id for a in important if a.alert_id not in new_ids]
         if redelivered:
-            due.extend(await self.store.unnotified(redelivered))
-        await asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due))
-        await self.store.mark_notified(a.alert_id for a in due)
+            due.extend(await timed(steps, "unnotified", self.store.unnotified(redelivered)))
+        await timed(steps, "publish", asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due)))
+        await timed(steps, "mark_notified", self.store.mark_notified(a.alert_id for a in due))
         return len(due)
 
     async def process_isolating(
@@ -456,6 +496,7 @@ def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
         published=first.published + second.published,
         engine_seconds=first.engine_seconds + second.engine_seconds,
         store_seconds=first.store_seconds + second.store_seconds,
+        steps={s: first.steps.get(s, 0.0) + second.steps.get(s, 0.0) for s in {*first.steps, *second.steps}},
     )
 
 

@@ -11,11 +11,12 @@ same transaction). Per batch the number of round trips is constant, whatever its
 ever runs per record.
 """
 
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -27,6 +28,7 @@ from alert_pipeline.models import Alert, Unit, hour_bucket
 from alert_pipeline.topn import add_top_counts
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
+T = TypeVar("T")
 DUPLICATE_KEY = 11000
 # One counter document per company, unit and hour: company_id, serial_number, hour.
 CounterKey = tuple[str, str, datetime]
@@ -53,6 +55,8 @@ class CountBatch:
     first: dict[Position, int] = field(default_factory=dict)
     reached: dict[Position, int] = field(default_factory=dict)
     recount: Callable[[Mapping[Position, int]], Counts] | None = None
+    # Seconds spent in each part of the counts' transaction (``counts.*`` steps), filled by the store.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
         """The benign counts of records above the offsets already ``applied`` per position."""
@@ -321,28 +325,28 @@ class MongoPipelineStore:
         """Add a batch's counts exactly once, in one transaction with the positions it reached."""
         if not batch.reached and not batch.threats:
             return
+        started = time.perf_counter()
         async with self.db.client.start_session() as session:
             await session.with_transaction(lambda s: self._apply_counts(batch, s))
+        # What the parts do not account for: starting the session, committing, retries.
+        parts = sum(batch.timings.values())
+        add_time(batch.timings, "counts.commit", time.perf_counter() - started - parts)
 
     async def _apply_counts(self, batch: CountBatch, session: AsyncClientSession) -> None:
+        timings = batch.timings
         ids_of = {position_id(p): p for p in batch.reached}
-        applied = {
-            ids_of[d["_id"]]: int(d["offset"])
-            async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
-        }
+
+        async def read_progress() -> dict[Position, int]:
+            cursor = self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
+            return {ids_of[d["_id"]]: int(d["offset"]) async for d in cursor}
+
+        applied = await timed(timings, "counts.read_progress", read_progress())
         counts = batch.benign_counts(applied)
         # An alert stored before this batch (a redelivery) may already be counted; a new one is not.
         known = [a.alert_id for a in batch.threats if a.alert_id not in batch.new_alerts]
         counted: set[str] = set()
         if known:
-            counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
-            # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
-            counted |= {
-                d["_id"]
-                async for d in self.alerts.find(
-                    {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
-                )
-            }
+            counted = await timed(timings, "counts.read_counted", self._counted(known, session))
         fresh = [a for a in batch.threats if a.alert_id not in counted]
         for alert in fresh:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
@@ -358,16 +362,39 @@ class MongoPipelineStore:
                 },
             )
         if fresh:
-            await self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session)
+            await timed(
+                timings,
+                "counts.insert_counted",
+                self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session),
+            )
         if counts:
-            await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
+            await timed(
+                timings,
+                "counts.counters",
+                self.counters.bulk_write(counter_updates(counts), ordered=False, session=session),
+            )
         moved = [
             UpdateOne({"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True)
             for position, offset in batch.reached.items()
             if offset > applied.get(position, -1)
         ]
         if moved:
-            await self.progress.bulk_write(moved, ordered=False, session=session)
+            await timed(
+                timings,
+                "counts.write_progress",
+                self.progress.bulk_write(moved, ordered=False, session=session),
+            )
+
+    async def _counted(self, known: list[str], session: AsyncClientSession) -> set[str]:
+        counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
+        # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
+        counted |= {
+            d["_id"]
+            async for d in self.alerts.find(
+                {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
+            )
+        }
+        return counted
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
         """Add counts as they are, outside the ingest's exactly-once bookkeeping: for back-fills and
@@ -419,6 +446,21 @@ async def insert_isolated(collection: AsyncCollection, docs: Mapping[str, dict[s
         return outcome
     outcome.new.update(ids)
     return outcome
+
+
+def add_time(timings: dict[str, float], step: str, seconds: float) -> float:
+    """Add ``seconds`` to ``timings[step]``; returns ``seconds``."""
+    timings[step] = timings.get(step, 0.0) + seconds
+    return seconds
+
+
+async def timed(timings: dict[str, float], step: str, action: Awaitable[T]) -> T:
+    """Await ``action``, adding the seconds it took to ``timings[step]``."""
+    started = time.perf_counter()
+    try:
+        return await action
+    finally:
+        add_time(timings, step, time.perf_counter() - started)
 
 
 def _unit(doc: Mapping[str, Any]) -> Unit:
