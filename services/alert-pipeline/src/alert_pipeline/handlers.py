@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from alert_pipeline.consumer import RawStream
-from alert_pipeline.ingest import STEPS, BatchResult, IngestService, Rejected, retry_infrastructure
+from alert_pipeline.ingest import STEPS, BatchResult, IngestService, Rejected, Turn, retry_infrastructure
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime
@@ -98,19 +98,20 @@ async def _dead_letter(runtime: ServiceRuntime, rejected: Rejected) -> None:
 
 def raw_batch_handler(
     runtime: ServiceRuntime, ingest: IngestService, metrics: PipelineMetrics
-) -> Callable[[Sequence[Any], Any], Awaitable[None]]:
+) -> Callable[[Sequence[Any], Any, Turn | None], Awaitable[None]]:
     """What the raw stream's consumer does with each batch of records."""
 
-    async def on_utm_events(records: Sequence[Any], prepared: Any = None) -> None:
+    async def on_utm_events(records: Sequence[Any], prepared: Any = None, turn: Turn | None = None) -> None:
         """A batch of raw UTM records; its offsets are committed only after this returns.
 
-        ``prepared``: the engine's outcome for the batch, computed ahead (``IngestService.prepare``).
+        ``prepared``: the engine's outcome for the batch, computed ahead (``IngestService.prepare``);
+        ``turn``: its place among the batches in flight.
         A record that cannot be processed goes to the dead-letter topic alone; an unreachable
         MongoDB or Kafka holds the batch here (retried with backoff) instead of rewinding it.
         """
         started = time.perf_counter()
         result: BatchResult = await retry_infrastructure(
-            lambda: ingest.process_isolating(records, prepared), what="utm-events batch"
+            lambda: ingest.process_isolating(records, prepared, turn), what="utm-events batch"
         )
         if result.rejected:
             await asyncio.gather(*(_dead_letter(runtime, r) for r in result.rejected))

@@ -124,7 +124,8 @@ STEPS = (
     "units",  # registered units and aliases of the batch's identities (find and learn)
     "seen",  # latest time each unit was heard from (in memory, sent by utm-seen)
     "build",  # alert and quarantine documents of the threats (Python)
-    "alerts",  # insert of the alerts
+    "alerts",  # insert of the other alerts
+    "alerts.important",  # insert of the important alerts (announced as soon as it is done)
     "quarantine",  # insert of threats of unknown units
     "counts",  # the counts' transaction, whole; its parts below
     "counts.read_progress",
@@ -235,6 +236,35 @@ class SeenTracker:
 AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
 
 
+class BatchAbandoned(Exception):
+    """The batch before this one failed: this one stops short of its counts (both come again)."""
+
+
+class Turn:
+    """A batch's place among the batches in flight (the raw stream works on two at once).
+
+    A batch's counts are applied only once the batch before it is completely done (its counts
+    applied, its offsets committed): the per-partition watermark needs them in order. Its alerts
+    are stored and announced without waiting for that, so an important alert is never held up by
+    the counters of the batch before; ``announced`` tells the stream that the next batch may start.
+    """
+
+    def __init__(self, before: asyncio.Future[Any] | None = None) -> None:
+        self.before = before
+        self.front = asyncio.Event()
+
+    def announced(self) -> None:
+        self.front.set()
+
+    async def wait_before(self) -> None:
+        """Until the batch before is done; raises ``BatchAbandoned`` if it failed."""
+        if self.before is None:
+            return
+        await asyncio.wait([self.before])
+        if self.before.cancelled() or self.before.exception() is not None:
+            raise BatchAbandoned("the batch before failed")
+
+
 @dataclass(slots=True)
 class Prepared:
     """The engine's outcome for a batch, computed ahead (while the batch before it is stored)."""
@@ -294,12 +324,14 @@ class IngestService:
         return Prepared(records, values, stamps, now_ms, outcome, time.perf_counter() - started)
 
     async def process_batch(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
     ) -> BatchResult:
         """Check, decode, classify, store and publish one batch; raises only for infrastructure.
 
         ``prepared``: the engine's outcome for exactly these records, when it was computed ahead.
+        ``turn``: its place among the batches in flight (alone when absent).
         """
+        turn = turn or Turn()
         result = BatchResult(events=len(records))
         counts = CountBatch()
         for position, run in itertools.groupby(records, key=_POSITION):
@@ -314,6 +346,8 @@ class IngestService:
         result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
         steps = result.steps
         if not batch.seen:
+            turn.announced()
+            await turn.wait_before()
             await self._apply_counts(counts, result)
             return result
 
@@ -361,32 +395,39 @@ class IngestService:
                 quarantine_records.setdefault(product[0], []).append(record)
 
         add_time(steps, "build", time.perf_counter() - started)
+        # The important alerts are stored apart and announced as soon as they are stored, while the
+        # others and the quarantine are written; the counters follow, in the batches' order. (Each
+        # is exact across a retry: alerts by id, announcements by the announced marker, counters by
+        # offset and counted alert.)
+        important = [a for a in alerts.values() if a.important]
+        others = [a for a in alerts.values() if not a.important]
+
+        async def store_and_announce() -> tuple[WriteOutcome, int]:
+            try:
+                written = await timed(steps, "alerts.important", self.store.insert_alerts(important))
+                stored = [a for a in important if a.alert_id in written.new or a.alert_id in written.existing]
+                return written, await self._notify(stored, written.new, steps)
+            finally:
+                turn.announced()
+
         started = time.perf_counter()
-        written, kept = await asyncio.gather(
-            timed(steps, "alerts", self.store.insert_alerts(list(alerts.values()))),
+        (written_important, published), written_others, kept = await asyncio.gather(
+            store_and_announce(),
+            timed(steps, "alerts", self.store.insert_alerts(others)),
             timed(steps, "quarantine", self.store.quarantine(quarantined)),
         )
         result.store_seconds += time.perf_counter() - started
+        written = _joined(written_important, written_others)
         self._refuse(result, written, alert_records)
         self._refuse(result, kept, quarantine_records)
         result.quarantined = len(kept.new) + len(kept.existing)
         result.new_alerts = len(written.new)
         result.duplicates = len(written.existing)
-        stored = [a for i, a in alerts.items() if i in written.new or i in written.existing]
-        counts.threats = stored
-        counts.new_alerts = written.new
-        # The counters and the announcements are independent (each is exact across a retry: by
-        # offset and by the announced marker), so the alerts go out without waiting for the counters.
-        applied, published = await asyncio.gather(
-            self._apply_counts(counts, result),
-            self._notify(stored, written.new, steps),
-            return_exceptions=True,
-        )
-        if isinstance(applied, BaseException):
-            raise applied
-        if isinstance(published, BaseException):
-            raise published
         result.published = published
+        counts.threats = [a for i, a in alerts.items() if i in written.new or i in written.existing]
+        counts.new_alerts = written.new
+        await turn.wait_before()
+        await self._apply_counts(counts, result)
         return result
 
     async def _apply_counts(self, counts: CountBatch, result: BatchResult) -> None:
@@ -424,8 +465,8 @@ class IngestService:
             result.threats -= len(records[key])
             result.rejected.extend(Rejected(r, "unstorable", reason) for r in records[key])
 
-    async def _notify(self, alerts: list[Alert], new_ids: set[str], steps: dict[str, float]) -> int:
-        important = [a for a in alerts if a.important]
+    async def _notify(self, important: list[Alert], new_ids: set[str], steps: dict[str, float]) -> int:
+        """Announce the stored important alerts that are new, or stored but never announced."""
         if not important:
             return 0
         due = [a for a in important if a.alert_id in new_ids]
@@ -438,22 +479,22 @@ class IngestService:
         return len(due)
 
     async def process_isolating(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
     ) -> BatchResult:
         """``process_batch``, splitting the batch when something unforeseen fails, down to the one
         record that caused it (rejected as ``internal-error``); infrastructure failures still raise."""
         try:
-            return await self.process_batch(records, prepared)
+            return await self.process_batch(records, prepared, turn)
         except Exception as exc:
-            if is_infrastructure_failure(exc):
+            if is_infrastructure_failure(exc) or isinstance(exc, BatchAbandoned):
                 raise
             if len(records) == 1:
                 log.exception("a record failed unexpectedly; sent to the dead-letter topic")
                 reason = f"{type(exc).__name__}: {exc}"
                 return BatchResult(events=1, rejected=[Rejected(records[0], "internal-error", reason)])
             half = len(records) // 2
-            first = await self.process_isolating(records[:half])
-            second = await self.process_isolating(records[half:])
+            first = await self.process_isolating(records[:half], turn=turn)
+            second = await self.process_isolating(records[half:], turn=turn)
             return _merge(first, second)
 
 
@@ -497,6 +538,14 @@ def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
         engine_seconds=first.engine_seconds + second.engine_seconds,
         store_seconds=first.store_seconds + second.store_seconds,
         steps={s: first.steps.get(s, 0.0) + second.steps.get(s, 0.0) for s in {*first.steps, *second.steps}},
+    )
+
+
+def _joined(first: WriteOutcome, second: WriteOutcome) -> WriteOutcome:
+    return WriteOutcome(
+        new=first.new | second.new,
+        existing=first.existing | second.existing,
+        refused={**first.refused, **second.refused},
     )
 
 
