@@ -11,6 +11,7 @@ same transaction). Per batch the number of round trips is constant, whatever its
 ever runs per record.
 """
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -24,12 +25,20 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from alert_pipeline.models import Alert, Unit, hour_bucket
+from alert_pipeline.models import MONITORING_CATEGORY, Alert, Unit, hour_bucket
 from alert_pipeline.topn import add_top_counts
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
 T = TypeVar("T")
 DUPLICATE_KEY = 11000
+SERIOUS_SEVERITY = 3
+# Not yet 対応済み: 未対応 (also an alert without a status) or 確認済み.
+UNRESOLVED: list[str | None] = [TRIAGE_OPEN, None, "acknowledged"]
+# Alerts a later event clears (a unit back online clears its UTM監視 alert).
+CLEARABLE_CATEGORIES = frozenset({MONITORING_CATEGORY})
+# Indexes on ``alerts`` of earlier versions, replaced by small collections (see ``create_indexes``).
+OLD_UNIT_CATEGORY_INDEX = "unit_id_1_category_1"
+OLD_SERIOUS_INDEX = "serious_by_status"
 # One counter document per company, unit and hour: company_id, serial_number, hour.
 CounterKey = tuple[str, str, datetime]
 # Where a record came from: (topic, partition).
@@ -152,6 +161,13 @@ class MongoPipelineStore:
         # insert_many per batch, where flagging the alerts themselves is a multi-document update.
         self.announced = db["announced_alerts"]
         self.quarantined = db["quarantine"]
+        # The rare queries keep small collections of alert ids, so that ``alerts`` carries no index
+        # for them (each index on ``alerts`` is paid by every stored alert):
+        # ★★★ alerts not known to be resolved (a superset of the unresolved ones; the operator's counts
+        # check each against its alert and drop those resolved), {_id: alert id, company_id};
+        self.open_serious = db["open_serious_alerts"]
+        # alerts a later event may clear, not cleared yet, {_id: alert id, unit: "unit id|category"}.
+        self.clearable = db["clearable_alerts"]
         self._quarantine_ttl = quarantine_ttl_seconds
 
     async def create_indexes(self) -> None:
@@ -159,14 +175,30 @@ class MongoPipelineStore:
 
         The alert log always asks for one company and a period, newest first, so (company,
         detected_at) serves every filter; the severity, category and unit filters narrow that range.
-        Each further index on ``alerts`` would be paid by every stored alert on the hot path.
+        Each further index on ``alerts`` would be paid by every stored alert on the hot path: the
+        unit's open UTM監視 alerts and the operator's open ★★★ alerts are kept as small collections
+        of ids instead. A database of an earlier version, with an index for each, has the ids
+        copied (through that index) and the index dropped.
         """
         await self.units.create_index([("company_id", ASCENDING)])
         await self.units.create_index([("unit_id", ASCENDING)])
         await self.alerts.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
-        await self.alerts.create_index([("unit_id", ASCENDING), ("category", ASCENDING)])
+        await self.clearable.create_index([("unit", ASCENDING)])
         await self.counters.create_index([("company_id", ASCENDING), ("hour", ASCENDING)])
         await self.quarantined.create_index("received_at", expireAfterSeconds=self._quarantine_ttl)
+        indexes = {ix["name"] async for ix in await self.alerts.list_indexes()}
+        if OLD_UNIT_CATEGORY_INDEX in indexes:
+            cursor = self.alerts.find(
+                {"category": {"$in": sorted(CLEARABLE_CATEGORIES)}, "cleared_at": None},
+                {"unit_id": 1, "category": 1},
+            )
+            await self._note_clearable([d async for d in cursor])
+            await self.alerts.drop_index(OLD_UNIT_CATEGORY_INDEX)
+        if OLD_SERIOUS_INDEX in indexes:
+            query = {"severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+            cursor = self.alerts.find(query, {"company_id": 1})  # served by that index
+            await self.note_serious([d async for d in cursor])
+            await self.alerts.drop_index(OLD_SERIOUS_INDEX)
 
     # --- unit projection ---
 
@@ -213,9 +245,50 @@ class MongoPipelineStore:
     # --- alerts ---
 
     async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
-        """Insert alerts, ignoring those already stored; reports new, existing and refused ids."""
+        """Insert alerts, ignoring those already stored; reports new, existing and refused ids.
+
+        The ids of ★★★ alerts and of clearable ones go to their small collections at the same time
+        (before the alert may be seen: an id whose alert was refused is harmless there)."""
         docs = {a.alert_id: a.document() for a in alerts}
-        return await insert_isolated(self.alerts, docs)
+        serious = [
+            {"_id": a.alert_id, "company_id": a.company_id} for a in alerts if a.severity >= SERIOUS_SEVERITY
+        ]
+        clearable = [
+            {"_id": a.alert_id, "unit_id": a.unit_id, "category": a.category}
+            for a in alerts
+            if a.category in CLEARABLE_CATEGORIES
+        ]
+        outcome, _, _ = await asyncio.gather(
+            insert_isolated(self.alerts, docs), self.note_serious(serious), self._note_clearable(clearable)
+        )
+        return outcome
+
+    async def note_serious(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Remember ★★★ alerts (``_id``, ``company_id``) as possibly unresolved."""
+        await _insert_ignoring_duplicates(
+            self.open_serious, [{"_id": d["_id"], "company_id": d["company_id"]} for d in docs]
+        )
+
+    async def open_serious_ids(self) -> list[str]:
+        """The ★★★ alerts not known to be resolved (a superset of the unresolved ones)."""
+        return [d["_id"] async for d in self.open_serious.find({}, {"_id": 1})]
+
+    async def forget_serious(self, alert_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Forget ★★★ alerts found resolved; returns those meanwhile reopened (remembered again)."""
+        if not alert_ids:
+            return []
+        await self.open_serious.delete_many({"_id": {"$in": list(alert_ids)}})
+        # A status set back to open between the check and the delete noted the id before it was
+        # deleted: what is unresolved now is noted again.
+        query = {"_id": {"$in": list(alert_ids)}, "severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+        reopened = [d async for d in self.alerts.find(query, {"company_id": 1})]
+        await self.note_serious(reopened)
+        return reopened
+
+    async def _note_clearable(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        await _insert_ignoring_duplicates(
+            self.clearable, [{"_id": d["_id"], "unit": f"{d['unit_id']}|{d['category']}"} for d in docs]
+        )
 
     async def insert_alert(self, alert: Alert) -> bool:
         """Insert one alert; False when it already existed."""
@@ -247,11 +320,16 @@ class MongoPipelineStore:
                 raise
 
     async def clear_alerts(self, *, unit_id: str, category: str, cleared_at: datetime) -> int:
-        """Mark the open alerts of a unit in a category as cleared."""
+        """Mark the open alerts of a unit in a category (one of ``CLEARABLE_CATEGORIES``) as cleared."""
+        if category not in CLEARABLE_CATEGORIES:
+            raise ValueError(f"alerts of {category!r} are never cleared")
+        ids = [d["_id"] async for d in self.clearable.find({"unit": f"{unit_id}|{category}"}, {"_id": 1})]
+        if not ids:
+            return 0
         result = await self.alerts.update_many(
-            {"unit_id": unit_id, "category": category, "cleared_at": None},
-            {"$set": {"cleared_at": cleared_at}},
+            {"_id": {"$in": ids}, "cleared_at": None}, {"$set": {"cleared_at": cleared_at}}
         )
+        await self.clearable.delete_many({"_id": {"$in": ids}})
         return result.modified_count
 
     # --- the customer API's queries ---
@@ -446,6 +524,16 @@ async def insert_isolated(collection: AsyncCollection, docs: Mapping[str, dict[s
         return outcome
     outcome.new.update(ids)
     return outcome
+
+
+async def _insert_ignoring_duplicates(collection: AsyncCollection, docs: Sequence[Mapping[str, Any]]) -> None:
+    if not docs:
+        return
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
 
 
 def add_time(timings: dict[str, float], step: str, seconds: float) -> float:
