@@ -47,7 +47,9 @@ class MemoryStore:
     async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
         self.alias_map.update(aliases)
 
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, tuple[str, int, int]] | None = None
+    ) -> WriteOutcome:
         outcome = WriteOutcome()
         for alert in alerts:
             if alert.signature in self.refuse:
@@ -292,10 +294,10 @@ async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     insert = store.insert_alerts
 
-    async def insert_failing(alerts: Sequence[Alert]) -> WriteOutcome:
+    async def insert_failing(alerts: Sequence[Alert], origins: Any = None) -> WriteOutcome:
         if any(a.signature == "Trigger" for a in alerts):
             raise RuntimeError("unexpected")
-        return await insert(alerts)
+        return await insert(alerts, origins)
 
     store.insert_alerts = insert_failing  # type: ignore[method-assign]
     batch = _offsets(

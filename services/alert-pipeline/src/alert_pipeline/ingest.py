@@ -401,10 +401,12 @@ class IngestService:
         # offset and counted alert.)
         important = [a for a in alerts.values() if a.important]
         others = [a for a in alerts.values() if not a.important]
+        first = {i: rs[0] for i, rs in alert_records.items()}
+        origins = {i: (r.topic, r.partition, r.offset) for i, r in first.items()}
 
         async def store_and_announce() -> tuple[WriteOutcome, int]:
             try:
-                written = await timed(steps, "alerts.important", self.store.insert_alerts(important))
+                written = await timed(steps, "alerts.important", self.store.insert_alerts(important, origins))
                 stored = [a for a in important if a.alert_id in written.new or a.alert_id in written.existing]
                 return written, await self._notify(stored, written.new, steps)
             finally:
@@ -413,7 +415,7 @@ class IngestService:
         started = time.perf_counter()
         (written_important, published), written_others, kept = await asyncio.gather(
             store_and_announce(),
-            timed(steps, "alerts", self.store.insert_alerts(others)),
+            timed(steps, "alerts", self.store.insert_alerts(others, origins)),
             timed(steps, "quarantine", self.store.quarantine(quarantined)),
         )
         result.store_seconds += time.perf_counter() - started

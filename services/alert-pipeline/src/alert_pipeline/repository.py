@@ -6,9 +6,12 @@ unreachable server raises (``pymongo.errors.ConnectionFailure``), for the caller
 
 Counters are exact across redelivery: the benign counts of a batch and the position reached in each
 topic-partition are written in one transaction, and records at or below that position are not
-counted again; a threat is counted once per stored alert (its id goes to ``counted_alerts`` in the
-same transaction). Per batch the number of round trips is constant, whatever its size: no query
-ever runs per record.
+counted again. A threat is counted once per stored alert: an alert keeps the position of the record
+that made it (``origin``), so once the watermark of that topic-partition has passed it, the alert
+is in the counters (the batch that made it counted it in the transaction that moved the
+watermark); an alert found already stored and counted by a later batch (the one that made it died
+before its counts) has its id put in ``counted_alerts`` in that batch's transaction. Per batch the
+number of round trips is constant, whatever its size: no query ever runs per record.
 """
 
 import asyncio
@@ -43,6 +46,8 @@ OLD_SERIOUS_INDEX = "serious_by_status"
 CounterKey = tuple[str, str, datetime]
 # Where a record came from: (topic, partition).
 Position = tuple[str, int]
+# A record: (topic, partition, offset).
+Origin = tuple[str, int, int]
 
 
 Counts = dict[CounterKey, dict[str, int]]
@@ -136,7 +141,9 @@ class PipelineStore(Protocol):
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]: ...
     async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]: ...
     async def learn_aliases(self, aliases: Mapping[str, str]) -> None: ...
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome: ...
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, Origin] | None = None
+    ) -> WriteOutcome: ...
     async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]: ...
     async def mark_notified(self, alert_ids: Iterable[str]) -> None: ...
     async def apply_counts(self, batch: CountBatch) -> None: ...
@@ -244,12 +251,19 @@ class MongoPipelineStore:
 
     # --- alerts ---
 
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, Origin] | None = None
+    ) -> WriteOutcome:
         """Insert alerts, ignoring those already stored; reports new, existing and refused ids.
+
+        ``origins``: alert id → the record that made it, kept in the alert for the counters.
 
         The ids of ★★★ alerts and of clearable ones go to their small collections at the same time
         (before the alert may be seen: an id whose alert was refused is harmless there)."""
         docs = {a.alert_id: a.document() for a in alerts}
+        for alert_id, (topic, partition, offset) in (origins or {}).items():
+            if alert_id in docs:
+                docs[alert_id]["origin"] = {"position": position_id((topic, partition)), "offset": offset}
         serious = [
             {"_id": a.alert_id, "company_id": a.company_id} for a in alerts if a.severity >= SERIOUS_SEVERITY
         ]
@@ -424,8 +438,12 @@ class MongoPipelineStore:
         known = [a.alert_id for a in batch.threats if a.alert_id not in batch.new_alerts]
         counted: set[str] = set()
         if known:
-            counted = await timed(timings, "counts.read_counted", self._counted(known, session))
+            marks = {position_id(p): offset for p, offset in applied.items()}
+            counted = await timed(timings, "counts.read_counted", self._counted(known, marks, session))
         fresh = [a for a in batch.threats if a.alert_id not in counted]
+        # A new alert is counted by its origin once this transaction moves the watermark past it;
+        # an alert stored before, counted only now, is remembered by id.
+        late = [a for a in fresh if a.alert_id not in batch.new_alerts]
         for alert in fresh:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
             for name, n in threat_fields(alert).items():
@@ -439,11 +457,11 @@ class MongoPipelineStore:
                     "destination": alert.destination,
                 },
             )
-        if fresh:
+        if late:
             await timed(
                 timings,
                 "counts.insert_counted",
-                self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session),
+                self.counted.insert_many([{"_id": a.alert_id} for a in late], session=session),
             )
         if counts:
             await timed(
@@ -463,15 +481,26 @@ class MongoPipelineStore:
                 self.progress.bulk_write(moved, ordered=False, session=session),
             )
 
-    async def _counted(self, known: list[str], session: AsyncClientSession) -> set[str]:
+    async def _counted(
+        self, known: list[str], marks: Mapping[str, int], session: AsyncClientSession
+    ) -> set[str]:
+        """The stored alerts among ``known`` already in the counters; ``marks``: the watermarks
+        read so far (position id → offset), completed here with those of the alerts' origins."""
         counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
-        # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
-        counted |= {
-            d["_id"]
+        stored = [
+            d
             async for d in self.alerts.find(
-                {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
+                {"_id": {"$in": known}}, {"counted": 1, "origin": 1}, session=session
             )
-        }
+        ]
+        # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
+        counted |= {d["_id"] for d in stored if d.get("counted") is True}
+        origins = {d["_id"]: d["origin"] for d in stored if isinstance(d.get("origin"), dict)}
+        missing = {o["position"] for o in origins.values()} - set(marks)
+        if missing:
+            cursor = self.progress.find({"_id": {"$in": sorted(missing)}}, session=session)
+            marks = {**marks, **{d["_id"]: int(d["offset"]) async for d in cursor}}
+        counted |= {i for i, o in origins.items() if o["offset"] <= marks.get(o["position"], -1)}
         return counted
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
