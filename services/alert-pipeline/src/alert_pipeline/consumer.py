@@ -100,10 +100,15 @@ class RawStream:
         try:
             await self._start(consumer)
             while True:
+                # The next batch is fetched once it can be stored soon (at most two being stored):
+                # what arrives meanwhile joins it instead of waiting for the batch after.
+                storing = _still_storing(storing)
+                if len(storing) > 1:
+                    await asyncio.wait(storing[:-1])
+                    storing = _still_storing(storing)
                 batches = await consumer.getmany(
                     timeout_ms=self.batch_timeout_ms, max_records=self.max_records
                 )
-                storing = _still_storing(storing)
                 if not batches:
                     continue
                 records = list(itertools.chain.from_iterable(batches.values()))
@@ -113,8 +118,6 @@ class RawStream:
                     log.exception("a batch was not prepared; it is processed whole")
                     prepared = None
                 done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
-                if len(storing) > 1:
-                    await asyncio.wait(storing[:-1])
                 if latest is not None:
                     await latest.front.wait()
                 storing = _still_storing(storing)
