@@ -54,7 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import alert_id_for
@@ -157,7 +158,6 @@ async def _load(
         while await _events_counted(http, pipeline_url) - baseline < total:  # noqa: ASYNC110 - polls another process
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-    _batch_figures(pipeline_url, "end to end")
     return n / elapsed, probes
 
 
@@ -213,14 +213,28 @@ _FIGURES = re.compile(
 )
 
 
-def _batch_figures(pipeline_url: str, phase: str) -> None:
-    """Print the pipeline's batches: count, mean size, and time per batch in the engine and MongoDB."""
-    figures = {
-        m.group(1): float(m.group(2)) for m in _FIGURES.finditer(httpx.get(f"{pipeline_url}/metrics").text)
-    }
+_STEP = re.compile(r'^alert_pipeline_step_seconds_(sum|count)\{step="([^"]+)"\} (\S+)$', re.MULTILINE)
+
+Figures = dict[str, float]
+
+
+def _figures(pipeline_url: str) -> Figures:
+    """The pipeline's batch metrics now (``step sum <name>`` / ``step count <name>`` for the steps)."""
+    text = httpx.get(f"{pipeline_url}/metrics").text
+    figures = {m.group(1): float(m.group(2)) for m in _FIGURES.finditer(text)}
+    figures.update({f"step {kind} {step}": float(value) for kind, step, value in _STEP.findall(text)})
+    return figures
+
+
+def _batch_figures(pipeline_url: str, phase: str, since: Figures | None = None) -> Figures:
+    """Print the pipeline's batches (those after ``since``): count, mean size, time per batch in the
+    engine and MongoDB, and the mean time of each step of a batch (``alert_pipeline_step_seconds``).
+    Returns the figures read."""
+    now = _figures(pipeline_url)
+    figures = {key: value - (since or {}).get(key, 0.0) for key, value in now.items()}
     batches, records = figures.get("batch_records_count", 0), figures.get("batch_records_sum", 0)
     if not batches or not records:
-        return
+        return now
     per_batch = {
         name: figures.get(key, 0) / batches * 1000
         for name, key in (("handler", "batch_seconds_sum"), ("MongoDB within it", "store_seconds_total"),
@@ -231,6 +245,18 @@ def _batch_figures(pipeline_url: str, phase: str) -> None:
         + ", ".join(f"{name} {ms:,.1f} ms" for name, ms in per_batch.items()),
         flush=True,
     )
+    steps = [
+        (key.removeprefix("step count "), figures[key.replace("count", "sum", 1)], n)
+        for key, n in figures.items()
+        if key.startswith("step count ") and n
+    ]
+    if steps:
+        print(
+            f"{phase}: steps, mean ms per batch (in how many batches; side by side steps overlap): "
+            + ", ".join(f"{step} {total / batches * 1000:,.1f} ({n:.0f})" for step, total, n in steps),
+            flush=True,
+        )
+    return now
 
 
 def _filled_topic_eps(pipeline_url: str, n: int, timeout: float = 1800) -> float:
@@ -266,6 +292,28 @@ async def _publish_latencies(probes: dict[str, float], within: float = 60) -> li
     finally:
         await consumer.stop()
     return sorted(found.values())
+
+
+async def _caught_up(group: str, topic: str, within: float = 600) -> float:
+    """Seconds until consumer group ``group`` has committed every record of ``topic``."""
+    started = time.monotonic()
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None)
+    await admin.start()
+    await reader.start()
+    try:
+        await reader.topics()  # the cluster's metadata, with the topic's partitions
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        while time.monotonic() - started < within:
+            ends = await reader.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            if all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items()):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await reader.stop()
+        await admin.close()
+    return time.monotonic() - started
 
 
 async def _raw_consume(topic: str, n: int) -> float:
@@ -450,6 +498,7 @@ def main() -> int:
         end_to_end_eps, probes = asyncio.run(
             _load(topic, serials, args.events, pipeline.url, run, args.probe_every)
         )
+        after_burst = _batch_figures(pipeline.url, "end to end")
         print(f"pipeline: {end_to_end_eps:,.0f} events/s end to end (live producer)", flush=True)
         if notifier:
             burst = sorted(_email_latencies(probes))
@@ -471,6 +520,10 @@ def main() -> int:
         publish: list[float] = []
         latencies: list[float] = []
         if notifier:
+            # The filled topic's alerts went to the notifier too: its mails are sent before the
+            # steady load starts, so that the steady figures are not those of that backlog.
+            waited = asyncio.run(_caught_up(f"notifier-bench-{run}", ALERT_DETECTED))
+            print(f"notifier caught up with alert-detected after {waited:.1f} s", flush=True)
             steady = f"{steady_eps:,.0f} events/s (half the capacity) for {args.steady_seconds:.0f} s"
             print(f"steady load: {steady} ...", flush=True)
             probes = asyncio.run(
@@ -479,6 +532,7 @@ def main() -> int:
             )  # fmt: skip
             latencies = sorted(_email_latencies(probes))
             publish = asyncio.run(_publish_latencies(probes))
+            _batch_figures(pipeline.url, "steady load", since=after_burst)
     finally:
         pipeline.stop()
         if notifier:

@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 
 from alert_pipeline import handlers
 from alert_pipeline.consumer import RawStream
-from alert_pipeline.ingest import BatchResult, RawRecord, Rejected
+from alert_pipeline.ingest import BatchResult, RawRecord, Rejected, Turn
 from alert_pipeline.settings import Settings
 from shared.app import ServiceRuntime, create_runtime
 from shared.events import UtmRegistered, UtmStatusChanged
@@ -48,7 +48,9 @@ class Ingest:
     async def prepare(self, records: Sequence[RawRecord]) -> str:
         return f"prepared {len(records)}"
 
-    async def process_isolating(self, records: Sequence[RawRecord], prepared: object = None) -> BatchResult:
+    async def process_isolating(
+        self, records: Sequence[RawRecord], prepared: object = None, turn: object = None
+    ) -> BatchResult:
         self.batches.append([r.value for r in records])
         self.prepared.append(prepared)
         rejected = [Rejected(r, "no-format", "not a log line") for r in records if r.value == b"garbage"]
@@ -68,7 +70,7 @@ async def test_a_raw_batch_reaches_the_ingest_and_a_rejected_record_becomes_a_de
     letters = collect_dead_letters(runtime.broker)
     async with TestKafkaBroker(runtime.broker):
         batch = [Record(b"date=2026-11-25 devid=FGT1"), Record(b"garbage", partition=2, offset=7)]
-        await raw.handle(batch, await raw.prepare(batch))
+        await raw.handle(batch, await raw.prepare(batch), Turn())
 
     assert ingest.batches == [[b"date=2026-11-25 devid=FGT1", b"garbage"]]
     assert ingest.prepared == ["prepared 2"]

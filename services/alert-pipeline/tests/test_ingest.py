@@ -1,5 +1,6 @@
 """The ingest use case against an in-memory store: dedup, quarantine, counters, notifications."""
 
+import asyncio
 import contextlib
 import json
 from collections import defaultdict
@@ -14,7 +15,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.hotpath import make_engine
-from alert_pipeline.ingest import IngestService, retry_infrastructure, rules_text
+from alert_pipeline.ingest import BatchAbandoned, IngestService, Turn, retry_infrastructure, rules_text
 from alert_pipeline.models import Alert, Unit, hour_bucket
 from alert_pipeline.repository import CountBatch, CounterKey, WriteOutcome, threat_fields
 from alert_pipeline.storable import normalise
@@ -46,7 +47,9 @@ class MemoryStore:
     async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
         self.alias_map.update(aliases)
 
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, tuple[str, int, int]] | None = None
+    ) -> WriteOutcome:
         outcome = WriteOutcome()
         for alert in alerts:
             if alert.signature in self.refuse:
@@ -291,10 +294,10 @@ async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     insert = store.insert_alerts
 
-    async def insert_failing(alerts: Sequence[Alert]) -> WriteOutcome:
+    async def insert_failing(alerts: Sequence[Alert], origins: Any = None) -> WriteOutcome:
         if any(a.signature == "Trigger" for a in alerts):
             raise RuntimeError("unexpected")
-        return await insert(alerts)
+        return await insert(alerts, origins)
 
     store.insert_alerts = insert_failing  # type: ignore[method-assign]
     batch = _offsets(
@@ -416,3 +419,61 @@ def _collect(published: list[AlertDetected]) -> Callable[[AlertDetected], Awaita
         published.append(event)
 
     return publish
+
+
+# --- batches in flight ------------------------------------------------------------------------
+
+
+async def test_a_batch_announces_its_alerts_before_the_batch_ahead_is_counted_and_counts_after_it() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    happened: list[str] = []
+    publish, apply_counts = service.publish_alert, store.apply_counts
+
+    async def announce(event: AlertDetected) -> None:
+        happened.append(f"announced {event.category}")
+        await publish(event)
+
+    async def count(batch: CountBatch) -> None:
+        happened.append("counted")
+        await apply_counts(batch)
+
+    service.publish_alert = announce
+    store.apply_counts = count  # type: ignore[method-assign]
+    ahead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    turn = Turn(ahead)
+    batch = _offsets(_json("t1", "traffic"), _json("w1", "webfilter", action="blocked", level="warning"))
+    running = asyncio.create_task(service.process_batch(batch, turn=turn))
+    await turn.front.wait()
+    happened.append("the batch ahead done")
+    ahead.set_result(None)
+    await running
+
+    assert happened == ["announced Webガード", "the batch ahead done", "counted"]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {
+        "benign.traffic": 1,
+        "threats.webfilter.count": 1,
+        "threats.webfilter.severity_2": 1,
+    }
+    assert store.progress == {("utm-events", 0): 1}
+
+
+async def test_a_batch_whose_batch_ahead_failed_is_abandoned_before_its_counts() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    ahead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    ahead.set_exception(RuntimeError("the batch ahead failed"))
+    batch = _offsets(*BATCH, start=50)
+
+    with pytest.raises(BatchAbandoned):
+        await service.process_isolating(batch, turn=Turn(ahead))
+    assert store.counters == {}
+    assert store.progress == {}
+    # Delivered again (with the batch ahead), it is counted once and announced once.
+    await service.process_batch(batch)
+    await service.process_batch(batch)
+    assert len(published) == 1
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["threats.webfilter.count"] == 1
+    assert unit_hour["benign.traffic"] == 2

@@ -10,8 +10,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from alert_pipeline import api_triage
+from alert_pipeline.models import MONITORING_CATEGORY
+from alert_pipeline.monitoring import offline_alert
 from alert_pipeline.repository import MongoPipelineStore
 from shared.auth import Principal, issue_token
+from shared.events import UtmStatusChanged
 from shared.settings import DEV_TOKEN_PRIVATE_KEY
 from support.pipeline import alert_api, store_alert
 from support.servers import Servers
@@ -141,3 +144,67 @@ async def test_open_serious_counts_per_company_drop_when_an_alert_is_resolved(en
     await env.client.post("/alerts/S-B1/status", json={"status": "resolved"}, headers=env.headers("C-B"))
     assert (await env.client.get(path, headers=as_operator)).json() == {"C-A": 2}
     assert (await env.client.get(path, headers=customer)).status_code == 403
+
+
+def _operator_headers() -> dict[str, str]:
+    operator = Principal(account_id="OP-1", company_id="", role="operator", name="運用 担当")
+    return {"Authorization": f"Bearer {issue_token(operator, private_key=DEV_TOKEN_PRIVATE_KEY)}"}
+
+
+async def test_a_resolved_serious_alert_set_open_again_is_counted_again(env: Env) -> None:
+    await env.store.create_indexes()
+    await env.alert("S-1", "C-A", 3)
+    await env.alert("S-2", "C-A", 3)
+    path, customer = "/operator/alerts/open-serious-counts", env.headers("C-A")
+    await env.client.post("/alerts/S-1/status", json={"status": "resolved"}, headers=customer)
+    assert (await env.client.get(path, headers=_operator_headers())).json() == {"C-A": 1}
+    assert (await env.client.get(path, headers=_operator_headers())).json() == {"C-A": 1}
+    await env.client.post("/alerts/S-1/status", json={"status": "open"}, headers=customer)
+    assert (await env.client.get(path, headers=_operator_headers())).json() == {"C-A": 2}
+
+
+async def test_a_unit_back_online_clears_its_own_offline_alert_only(env: Env) -> None:
+    await env.store.create_indexes()
+    unit = {"company_id": "C-A", "mac_address": "00:09:0F:00:00:01", "name": "本社"}
+    for serial in ("SER-1", "SER-2"):
+        offline = UtmStatusChanged(**unit, unit_id=f"U-{serial}", serial_number=serial, status="offline")
+        await env.store.insert_alert(offline_alert(offline))
+    back = NOW + timedelta(minutes=3)
+    cleared = await env.store.clear_alerts(unit_id="U-SER-1", category=MONITORING_CATEGORY, cleared_at=back)
+    assert cleared == 1
+    again = await env.store.clear_alerts(unit_id="U-SER-1", category=MONITORING_CATEGORY, cleared_at=back)
+    assert again == 0
+    docs = {d["unit_id"]: d.get("cleared_at") async for d in env.store.alerts.find({})}
+    assert docs == {"U-SER-1": back, "U-SER-2": None}
+
+
+async def test_a_database_of_the_former_version_keeps_its_answers_without_the_former_indexes(
+    env: Env,
+) -> None:
+    # Alerts written by a version that indexed them for these queries (no id collections then).
+    alerts = env.store.alerts
+    await alerts.create_index([("unit_id", 1), ("category", 1)])
+    await alerts.create_index(
+        [("status", 1), ("company_id", 1)], name="serious_by_status", partialFilterExpression={"severity": 3}
+    )
+    for alert_id, company, severity in [("S-A1", "C-A", 3), ("S-A2", "C-A", 3), ("S-B1", "C-B", 2)]:
+        await env.alert(alert_id, company, severity)
+    await env.store.open_serious.delete_many({})
+    await env.client.post("/alerts/S-A2/status", json={"status": "resolved"}, headers=env.headers("C-A"))
+    unit = {
+        "company_id": "C-A",
+        "mac_address": "00:09:0F:00:00:01",
+        "name": "本社",
+        "serial_number": "SER-C-A",
+    }
+    offline = offline_alert(UtmStatusChanged(**unit, unit_id="U-C-A", status="offline"))
+    await alerts.insert_one(offline.document())
+
+    await env.store.create_indexes()
+
+    names = {index["name"] async for index in await alerts.list_indexes()}
+    assert names == {"_id_", "company_id_1_detected_at_-1"}
+    path = "/operator/alerts/open-serious-counts"
+    assert (await env.client.get(path, headers=_operator_headers())).json() == {"C-A": 1}
+    back = NOW + timedelta(minutes=3)
+    assert await env.store.clear_alerts(unit_id="U-C-A", category=MONITORING_CATEGORY, cleared_at=back) == 1

@@ -3,7 +3,7 @@
 import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 
 from prometheus_client import CollectorRegistry
 
@@ -32,9 +32,9 @@ class FakeLog:
 class FlakyMailer:
     def __init__(self, failures: list[SendError]) -> None:
         self.failures = failures
-        self.sent: list[EmailMessage] = []
+        self.sent: list[Message] = []
 
-    async def send(self, mail: EmailMessage) -> None:
+    async def send(self, mail: Message) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(mail)
@@ -172,7 +172,7 @@ class SlowMailer(FlakyMailer):
         self.accept = asyncio.Event()
         self.started = asyncio.Event()
 
-    async def send(self, mail: EmailMessage) -> None:
+    async def send(self, mail: Message) -> None:
         self.started.set()
         await self.accept.wait()
         await super().send(mail)
@@ -210,3 +210,28 @@ async def test_queued_deliveries_are_sent_by_the_workers_and_released_at_stop() 
     assert await done == "sent"
     await sender.stop()
     assert ("release", {"ids": []}) in log.events
+
+
+async def test_while_the_relay_is_busy_the_most_urgent_waiting_message_goes_first() -> None:
+    log, registry = FakeLog(), CollectorRegistry()
+    mailer = SlowMailer()
+    sender = dispatcher(mailer, log, [], registry, workers=1)
+    sender.start()
+    waiting = [
+        replace(MESSAGE, source_key="busy", subject="送信中"),
+        replace(MESSAGE, source_key="follow-up", subject="続報", priority=3),
+        replace(MESSAGE, source_key="medium-1", subject="★★☆ 1", priority=2),
+        replace(MESSAGE, source_key="high", subject="★★★", priority=1),
+        replace(MESSAGE, source_key="medium-2", subject="★★☆ 2", priority=2),
+        replace(MESSAGE, source_key="code", subject="認証コード", body="123456", stored_body="******"),
+    ]
+    done = [await sender.submit(waiting[0])]
+    await mailer.started.wait()
+    done += [await sender.submit(message) for message in waiting[1:]]
+    mailer.accept.set()
+    assert await asyncio.gather(*done) == ["sent"] * 6
+    await sender.stop()
+
+    assert [str(mail["Subject"]) for mail in mailer.sent] == [
+        "送信中", "認証コード", "★★★", "★★☆ 1", "★★☆ 2", "続報",
+    ]  # fmt: skip

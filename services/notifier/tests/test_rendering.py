@@ -283,3 +283,17 @@ def test_a_digest_lists_every_alert_with_its_count_and_link() -> None:
         list(reversed(groups)), "u@example.com", portal_url="https://p/", window_minutes=10
     )
     assert again.delivery_id == mail.delivery_id
+
+
+def test_the_first_mail_of_a_serious_alert_is_sent_before_a_medium_one_and_follow_ups_last() -> None:
+    def first(severity: int) -> int:
+        mail = messages.alert_mail(
+            alert(severity=severity), "u@example.com", portal_url="https://p", window_minutes=10
+        )
+        return mail.priority
+
+    follow_up = messages.alert_follow_up_mail(
+        alert(), "u@example.com", group_id="G-1", count=3, first_alert_id="ALT-1",
+        first_notified_at=DETECTED_AT, portal_url="https://p", window_minutes=10,
+    )  # fmt: skip
+    assert first(3) < first(2) < follow_up.priority

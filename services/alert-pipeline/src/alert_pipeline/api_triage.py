@@ -10,15 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from alert_pipeline.repository import MongoPipelineStore, open_query
+from alert_pipeline.repository import SERIOUS_SEVERITY, UNRESOLVED, MongoPipelineStore, open_query
 from shared.auth import CurrentOperator, CurrentPrincipal, Principal
-from shared.labels import TRIAGE_OPEN, TRIAGE_STATUSES
+from shared.labels import TRIAGE_STATUSES
 
 router = APIRouter(tags=["triage"])
 MAX_BULK = 200
-SERIOUS = 3
-# Not yet 対応済み: 未対応 (also an alert without a status) or 確認済み.
-UNRESOLVED: list[str | None] = [TRIAGE_OPEN, None, "acknowledged"]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 
@@ -66,12 +63,17 @@ async def change_status(
     if change.status not in TRIAGE_STATUSES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "対応状況の指定が正しくありません。")
     entry = history_entry(principal, change.status, change.comment, datetime.now(UTC))
-    result = await _store(request).alerts.update_one(
+    store = _store(request)
+    changed = await store.alerts.find_one_and_update(
         {"_id": alert_id, **await _owned(request, principal.company_id)},
         {"$set": {"status": change.status}, "$push": {"status_history": entry}},
+        projection={"severity": 1, "company_id": 1},
     )
-    if result.matched_count == 0:
+    if changed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "アラートが見つかりません。")
+    if changed.get("severity") == SERIOUS_SEVERITY and change.status in UNRESOLVED:
+        # Open again: the operator's counts must see it (resolved ones are dropped as they are found).
+        await store.note_serious([changed])
     return {"alert_id": alert_id, "status": change.status, "status_label": TRIAGE_STATUSES[change.status]}
 
 
@@ -87,22 +89,24 @@ async def acknowledge(request: Request, principal: CurrentPrincipal, body: BulkA
 
 
 async def create_indexes(store: MongoPipelineStore) -> None:
-    """The ★★★ alerts by status and company, small beside all alerts (a partial index)."""
-    await store.alerts.create_index(
-        [("status", 1), ("company_id", 1)],
-        name="serious_by_status",
-        partialFilterExpression={"severity": SERIOUS},
-    )
+    """Nothing of its own any more: the ★★★ alerts not known to be resolved are a small collection
+    of the store (``MongoPipelineStore.open_serious``), kept without an index on ``alerts``."""
 
 
 @router.get("/operator/alerts/open-serious-counts")
 async def open_serious_counts(request: Request, operator: CurrentOperator) -> dict[str, int]:
     """Operator: per company id, its ★★★ alerts not yet resolved (未対応 or 確認済み); companies
-    without one are left out."""
-    cursor = await _store(request).alerts.aggregate(
-        [
-            {"$match": {"severity": SERIOUS, "status": {"$in": UNRESOLVED}}},
-            {"$group": {"_id": "$company_id", "n": {"$sum": 1}}},
-        ]
-    )
-    return {str(row["_id"]): int(row["n"]) async for row in cursor}
+    without one are left out.
+
+    The candidates are the store's small collection of ★★★ alerts not known to be resolved; each is
+    checked against its alert (by id), and those found resolved are forgotten."""
+    store = _store(request)
+    ids = await store.open_serious_ids()
+    query = {"_id": {"$in": ids}, "severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+    unresolved = [d async for d in store.alerts.find(query, {"company_id": 1})] if ids else []
+    found = {d["_id"] for d in unresolved}
+    unresolved += await store.forget_serious([i for i in ids if i not in found])
+    counts: dict[str, int] = {}
+    for doc in {d["_id"]: d for d in unresolved}.values():
+        counts[str(doc["company_id"])] = counts.get(str(doc["company_id"]), 0) + 1
+    return counts

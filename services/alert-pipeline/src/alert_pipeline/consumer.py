@@ -6,10 +6,13 @@ size and fetch settings are the pipeline's own. At-least-once: a batch's offsets
 only once its work is done (a batch cut short by a crash or a rebalance is delivered again, and the
 ingest counts it exactly once).
 
-Two batches are in flight: while one is being stored (waiting for MongoDB), the next one is
-fetched and goes through the engine (``prepare``, in a worker thread when the engine releases the
-GIL). The stored part stays strictly in order: a batch's storage starts only after the one before
-it is stored and committed, which the counters' per-partition watermark requires.
+Batches overlap: while one is being stored (waiting for MongoDB), the next one is fetched and goes
+through the engine (``prepare``, in a worker thread when the engine releases the GIL), then stores
+and announces its alerts as soon as the one before has announced its own (``Turn``): an important
+alert never waits for the counters of the batch before. The counters stay strictly in order: a
+batch's counts are applied only after the one before is counted and committed, which the counters'
+per-partition watermark requires; offsets are committed in the same order. At most two batches are
+being stored at once.
 """
 
 import asyncio
@@ -21,10 +24,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from alert_pipeline.ingest import Turn
+
 log = logging.getLogger(__name__)
 
 Records = Sequence[ConsumerRecord[Any, Any]]
-BatchHandler = Callable[[Records, Any], Awaitable[None]]
+BatchHandler = Callable[[Records, Any, Turn], Awaitable[None]]
 BatchPreparer = Callable[[Records], Awaitable[Any]]
 # After an unexpected failure the consumer is made anew (its batches are delivered again).
 RESTART_PAUSE_SECONDS = 1.0
@@ -89,10 +94,18 @@ class RawStream:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(self.topic, **self._options)
-        storing: asyncio.Task[None] | None = None
+        # The batches being stored, oldest first (at most two), and the latest one's turn.
+        storing: list[asyncio.Task[None]] = []
+        latest: Turn | None = None
         try:
             await self._start(consumer)
             while True:
+                # The next batch is fetched once it can be stored soon (at most two being stored):
+                # what arrives meanwhile joins it instead of waiting for the batch after.
+                storing = _still_storing(storing)
+                if len(storing) > 1:
+                    await asyncio.wait(storing[:-1])
+                    storing = _still_storing(storing)
                 batches = await consumer.getmany(
                     timeout_ms=self.batch_timeout_ms, max_records=self.max_records
                 )
@@ -105,20 +118,31 @@ class RawStream:
                     log.exception("a batch was not prepared; it is processed whole")
                     prepared = None
                 done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
-                if storing is not None:
-                    await storing
-                storing = asyncio.create_task(self._finish(consumer, records, prepared, done))
+                if latest is not None:
+                    await latest.front.wait()
+                storing = _still_storing(storing)
+                latest = Turn(storing[-1] if storing else None)
+                storing.append(asyncio.create_task(self._finish(consumer, records, prepared, done, latest)))
         finally:
-            if storing is not None:
-                if not storing.done():
-                    storing.cancel()
-                await asyncio.gather(storing, return_exceptions=True)
+            for task in storing:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*storing, return_exceptions=True)
             await consumer.stop()
 
     async def _finish(
-        self, consumer: AIOKafkaConsumer, records: Records, prepared: Any, done: dict[TopicPartition, int]
+        self,
+        consumer: AIOKafkaConsumer,
+        records: Records,
+        prepared: Any,
+        done: dict[TopicPartition, int],
+        turn: Turn,
     ) -> None:
-        await self.handle(records, prepared)
+        try:
+            await self.handle(records, prepared, turn)
+        finally:
+            turn.announced()
+        await turn.wait_before()  # offsets are committed in order
         try:
             await consumer.commit(done)
         except (CommitFailedError, KafkaError) as exc:
@@ -137,3 +161,11 @@ class RawStream:
                 log.warning("raw stream consumer not started; retrying", extra={"error": repr(exc)[:300]})
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
+
+
+def _still_storing(tasks: list[asyncio.Task[None]]) -> list[asyncio.Task[None]]:
+    """The tasks not done yet; a batch that failed raises here (the consumer is made anew)."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError("a batch failed") from task.exception()
+    return [task for task in tasks if not task.done()]

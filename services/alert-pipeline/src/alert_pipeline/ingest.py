@@ -34,7 +34,15 @@ from alert_pipeline.hotpath import BatchOutcome, Engine, Outcome, identity_of, m
 from alert_pipeline.ingest_errors import RecordRejected
 from alert_pipeline.models import Alert, Unit, threat_alert
 from alert_pipeline.parsing import ParsedEvent
-from alert_pipeline.repository import CountBatch, CounterKey, PipelineStore, Position, WriteOutcome
+from alert_pipeline.repository import (
+    CountBatch,
+    CounterKey,
+    PipelineStore,
+    Position,
+    WriteOutcome,
+    add_time,
+    timed,
+)
 from alert_pipeline.storable import check_storable, normalise
 from shared.events import AlertDetected
 
@@ -105,6 +113,31 @@ class BatchResult:
     # Where the batch's time went: the engine's call, and waiting for MongoDB.
     engine_seconds: float = 0.0
     store_seconds: float = 0.0
+    # Seconds per step of the batch (see ``STEPS``); steps that run side by side overlap.
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+# The steps of a batch whose time is measured (``BatchResult.steps``, the metric
+# ``alert_pipeline_step_seconds``). Alerts and quarantine run side by side, and so do the counts'
+# transaction and the announcements (unnotified, publish, mark_notified).
+STEPS = (
+    "units",  # registered units and aliases of the batch's identities (find and learn)
+    "seen",  # latest time each unit was heard from (in memory, sent by utm-seen)
+    "build",  # alert and quarantine documents of the threats (Python)
+    "alerts",  # insert of the other alerts
+    "alerts.important",  # insert of the important alerts (announced as soon as it is done)
+    "quarantine",  # insert of threats of unknown units
+    "counts",  # the counts' transaction, whole; its parts below
+    "counts.read_progress",
+    "counts.read_counted",
+    "counts.insert_counted",
+    "counts.counters",
+    "counts.write_progress",
+    "counts.commit",
+    "unnotified",  # which redelivered important alerts were never announced
+    "publish",  # alert-detected of the important alerts
+    "mark_notified",
+)
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
@@ -203,6 +236,35 @@ class SeenTracker:
 AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
 
 
+class BatchAbandoned(Exception):
+    """The batch before this one failed: this one stops short of its counts (both come again)."""
+
+
+class Turn:
+    """A batch's place among the batches in flight (the raw stream works on two at once).
+
+    A batch's counts are applied only once the batch before it is completely done (its counts
+    applied, its offsets committed): the per-partition watermark needs them in order. Its alerts
+    are stored and announced without waiting for that, so an important alert is never held up by
+    the counters of the batch before; ``announced`` tells the stream that the next batch may start.
+    """
+
+    def __init__(self, before: asyncio.Future[Any] | None = None) -> None:
+        self.before = before
+        self.front = asyncio.Event()
+
+    def announced(self) -> None:
+        self.front.set()
+
+    async def wait_before(self) -> None:
+        """Until the batch before is done; raises ``BatchAbandoned`` if it failed."""
+        if self.before is None:
+            return
+        await asyncio.wait([self.before])
+        if self.before.cancelled() or self.before.exception() is not None:
+            raise BatchAbandoned("the batch before failed")
+
+
 @dataclass(slots=True)
 class Prepared:
     """The engine's outcome for a batch, computed ahead (while the batch before it is stored)."""
@@ -262,12 +324,14 @@ class IngestService:
         return Prepared(records, values, stamps, now_ms, outcome, time.perf_counter() - started)
 
     async def process_batch(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
     ) -> BatchResult:
         """Check, decode, classify, store and publish one batch; raises only for infrastructure.
 
         ``prepared``: the engine's outcome for exactly these records, when it was computed ahead.
+        ``turn``: its place among the batches in flight (alone when absent).
         """
+        turn = turn or Turn()
         result = BatchResult(events=len(records))
         counts = CountBatch()
         for position, run in itertools.groupby(records, key=_POSITION):
@@ -280,19 +344,22 @@ class IngestService:
         values, stamps, now_ms, batch = prepared.values, prepared.stamps, prepared.now_ms, prepared.outcome
         result.engine_seconds = prepared.engine_seconds
         result.rejected.extend(Rejected(records[i], code, reason) for i, code, reason in batch.rejects)
+        steps = result.steps
         if not batch.seen:
-            started = time.perf_counter()
-            await self.store.apply_counts(counts)
-            result.store_seconds = time.perf_counter() - started
+            turn.announced()
+            await turn.wait_before()
+            await self._apply_counts(counts, result)
             return result
 
         started = time.perf_counter()
         units = await self.units.resolve(set(batch.seen))
         await self.units.learn(batch.aliases, units)
-        result.store_seconds += time.perf_counter() - started
+        result.store_seconds += add_time(steps, "units", time.perf_counter() - started)
+        started = time.perf_counter()
         for identity, micros in batch.seen.items():
             unit = units.get(identity)
             self.seen.note(unit.serial_number if unit else identity, _moment(micros))
+        add_time(steps, "seen", time.perf_counter() - started)
         counts.benign = _cells(batch.counts, units)
         result.benign = sum(batch.counts.values())
 
@@ -304,6 +371,7 @@ class IngestService:
 
         counts.recount = recount
         received_at = self._now()
+        started = time.perf_counter()
         alerts: dict[str, Alert] = {}
         alert_records: dict[str, list[RawRecord]] = {}
         quarantined: dict[str, dict[str, Any]] = {}
@@ -326,29 +394,42 @@ class IngestService:
                 quarantined.setdefault(product[0], product[1])
                 quarantine_records.setdefault(product[0], []).append(record)
 
+        add_time(steps, "build", time.perf_counter() - started)
+        # The important alerts are stored apart and announced as soon as they are stored, while the
+        # others and the quarantine are written; the counters follow, in the batches' order. (Each
+        # is exact across a retry: alerts by id, announcements by the announced marker, counters by
+        # offset and counted alert.)
+        important = [a for a in alerts.values() if a.important]
+        others = [a for a in alerts.values() if not a.important]
+        first = {i: rs[0] for i, rs in alert_records.items()}
+        origins = {i: (r.topic, r.partition, r.offset) for i, r in first.items()}
+
+        async def store_and_announce() -> tuple[WriteOutcome, int]:
+            try:
+                written = await timed(steps, "alerts.important", self.store.insert_alerts(important, origins))
+                stored = [a for a in important if a.alert_id in written.new or a.alert_id in written.existing]
+                return written, await self._notify(stored, written.new, steps)
+            finally:
+                turn.announced()
+
         started = time.perf_counter()
-        written, kept = await asyncio.gather(
-            self.store.insert_alerts(list(alerts.values())), self.store.quarantine(quarantined)
+        (written_important, published), written_others, kept = await asyncio.gather(
+            store_and_announce(),
+            timed(steps, "alerts", self.store.insert_alerts(others, origins)),
+            timed(steps, "quarantine", self.store.quarantine(quarantined)),
         )
         result.store_seconds += time.perf_counter() - started
+        written = _joined(written_important, written_others)
         self._refuse(result, written, alert_records)
         self._refuse(result, kept, quarantine_records)
         result.quarantined = len(kept.new) + len(kept.existing)
         result.new_alerts = len(written.new)
         result.duplicates = len(written.existing)
-        stored = [a for i, a in alerts.items() if i in written.new or i in written.existing]
-        counts.threats = stored
-        counts.new_alerts = written.new
-        # The counters and the announcements are independent (each is exact across a retry: by
-        # offset and by the announced marker), so the alerts go out without waiting for the counters.
-        applied, published = await asyncio.gather(
-            self._apply_counts(counts, result), self._notify(stored, written.new), return_exceptions=True
-        )
-        if isinstance(applied, BaseException):
-            raise applied
-        if isinstance(published, BaseException):
-            raise published
         result.published = published
+        counts.threats = [a for i, a in alerts.items() if i in written.new or i in written.existing]
+        counts.new_alerts = written.new
+        await turn.wait_before()
+        await self._apply_counts(counts, result)
         return result
 
     async def _apply_counts(self, counts: CountBatch, result: BatchResult) -> None:
@@ -356,7 +437,9 @@ class IngestService:
         try:
             await self.store.apply_counts(counts)
         finally:
-            result.store_seconds += time.perf_counter() - started
+            result.store_seconds += add_time(result.steps, "counts", time.perf_counter() - started)
+            for step, seconds in counts.timings.items():
+                add_time(result.steps, step, seconds)
 
     def _threat(
         self, event: Mapping[str, Any], outcome: Outcome, units: Mapping[str, Unit], received_at: datetime
@@ -384,36 +467,36 @@ class IngestService:
             result.threats -= len(records[key])
             result.rejected.extend(Rejected(r, "unstorable", reason) for r in records[key])
 
-    async def _notify(self, alerts: list[Alert], new_ids: set[str]) -> int:
-        important = [a for a in alerts if a.important]
+    async def _notify(self, important: list[Alert], new_ids: set[str], steps: dict[str, float]) -> int:
+        """Announce the stored important alerts that are new, or stored but never announced."""
         if not important:
             return 0
         due = [a for a in important if a.alert_id in new_ids]
         # A redelivered batch may hold alerts stored before a crash but never announced.
         redelivered = [a.alert_id for a in important if a.alert_id not in new_ids]
         if redelivered:
-            due.extend(await self.store.unnotified(redelivered))
-        await asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due))
-        await self.store.mark_notified(a.alert_id for a in due)
+            due.extend(await timed(steps, "unnotified", self.store.unnotified(redelivered)))
+        await timed(steps, "publish", asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due)))
+        await timed(steps, "mark_notified", self.store.mark_notified(a.alert_id for a in due))
         return len(due)
 
     async def process_isolating(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None
+        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
     ) -> BatchResult:
         """``process_batch``, splitting the batch when something unforeseen fails, down to the one
         record that caused it (rejected as ``internal-error``); infrastructure failures still raise."""
         try:
-            return await self.process_batch(records, prepared)
+            return await self.process_batch(records, prepared, turn)
         except Exception as exc:
-            if is_infrastructure_failure(exc):
+            if is_infrastructure_failure(exc) or isinstance(exc, BatchAbandoned):
                 raise
             if len(records) == 1:
                 log.exception("a record failed unexpectedly; sent to the dead-letter topic")
                 reason = f"{type(exc).__name__}: {exc}"
                 return BatchResult(events=1, rejected=[Rejected(records[0], "internal-error", reason)])
             half = len(records) // 2
-            first = await self.process_isolating(records[:half])
-            second = await self.process_isolating(records[half:])
+            first = await self.process_isolating(records[:half], turn=turn)
+            second = await self.process_isolating(records[half:], turn=turn)
             return _merge(first, second)
 
 
@@ -456,6 +539,15 @@ def _merge(first: BatchResult, second: BatchResult) -> BatchResult:
         published=first.published + second.published,
         engine_seconds=first.engine_seconds + second.engine_seconds,
         store_seconds=first.store_seconds + second.store_seconds,
+        steps={s: first.steps.get(s, 0.0) + second.steps.get(s, 0.0) for s in {*first.steps, *second.steps}},
+    )
+
+
+def _joined(first: WriteOutcome, second: WriteOutcome) -> WriteOutcome:
+    return WriteOutcome(
+        new=first.new | second.new,
+        existing=first.existing | second.existing,
+        refused={**first.refused, **second.refused},
     )
 
 

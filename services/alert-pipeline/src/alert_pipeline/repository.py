@@ -6,16 +6,21 @@ unreachable server raises (``pymongo.errors.ConnectionFailure``), for the caller
 
 Counters are exact across redelivery: the benign counts of a batch and the position reached in each
 topic-partition are written in one transaction, and records at or below that position are not
-counted again; a threat is counted once per stored alert (its id goes to ``counted_alerts`` in the
-same transaction). Per batch the number of round trips is constant, whatever its size: no query
-ever runs per record.
+counted again. A threat is counted once per stored alert: an alert keeps the position of the record
+that made it (``origin``), so once the watermark of that topic-partition has passed it, the alert
+is in the counters (the batch that made it counted it in the transaction that moved the
+watermark); an alert found already stored and counted by a later batch (the one that made it died
+before its counts) has its id put in ``counted_alerts`` in that batch's transaction. Per batch the
+number of round trips is constant, whatever its size: no query ever runs per record.
 """
 
+import asyncio
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -23,15 +28,26 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from alert_pipeline.models import Alert, Unit, hour_bucket
+from alert_pipeline.models import MONITORING_CATEGORY, Alert, Unit, hour_bucket
 from alert_pipeline.topn import add_top_counts
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
+T = TypeVar("T")
 DUPLICATE_KEY = 11000
+SERIOUS_SEVERITY = 3
+# Not yet 対応済み: 未対応 (also an alert without a status) or 確認済み.
+UNRESOLVED: list[str | None] = [TRIAGE_OPEN, None, "acknowledged"]
+# Alerts a later event clears (a unit back online clears its UTM監視 alert).
+CLEARABLE_CATEGORIES = frozenset({MONITORING_CATEGORY})
+# Indexes on ``alerts`` of earlier versions, replaced by small collections (see ``create_indexes``).
+OLD_UNIT_CATEGORY_INDEX = "unit_id_1_category_1"
+OLD_SERIOUS_INDEX = "serious_by_status"
 # One counter document per company, unit and hour: company_id, serial_number, hour.
 CounterKey = tuple[str, str, datetime]
 # Where a record came from: (topic, partition).
 Position = tuple[str, int]
+# A record: (topic, partition, offset).
+Origin = tuple[str, int, int]
 
 
 Counts = dict[CounterKey, dict[str, int]]
@@ -57,6 +73,8 @@ class CountBatch:
     first: dict[Position, int] = field(default_factory=dict)
     reached: dict[Position, int] = field(default_factory=dict)
     recount: Callable[[Mapping[Position, int]], Counts] | None = None
+    # Seconds spent in each part of the counts' transaction (``counts.*`` steps), filled by the store.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
         """The benign counts of records above the offsets already ``applied`` per position."""
@@ -136,7 +154,9 @@ class PipelineStore(Protocol):
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]: ...
     async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]: ...
     async def learn_aliases(self, aliases: Mapping[str, str]) -> None: ...
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome: ...
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, Origin] | None = None
+    ) -> WriteOutcome: ...
     async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]: ...
     async def mark_notified(self, alert_ids: Iterable[str]) -> None: ...
     async def apply_counts(self, batch: CountBatch) -> None: ...
@@ -161,6 +181,13 @@ class MongoPipelineStore:
         # insert_many per batch, where flagging the alerts themselves is a multi-document update.
         self.announced = db["announced_alerts"]
         self.quarantined = db["quarantine"]
+        # The rare queries keep small collections of alert ids, so that ``alerts`` carries no index
+        # for them (each index on ``alerts`` is paid by every stored alert):
+        # ★★★ alerts not known to be resolved (a superset of the unresolved ones; the operator's counts
+        # check each against its alert and drop those resolved), {_id: alert id, company_id};
+        self.open_serious = db["open_serious_alerts"]
+        # alerts a later event may clear, not cleared yet, {_id: alert id, unit: "unit id|category"}.
+        self.clearable = db["clearable_alerts"]
         self._quarantine_ttl = quarantine_ttl_seconds
 
     async def create_indexes(self) -> None:
@@ -168,14 +195,30 @@ class MongoPipelineStore:
 
         The alert log always asks for one company and a period, newest first, so (company,
         detected_at) serves every filter; the severity, category and unit filters narrow that range.
-        Each further index on ``alerts`` would be paid by every stored alert on the hot path.
+        Each further index on ``alerts`` would be paid by every stored alert on the hot path: the
+        unit's open UTM監視 alerts and the operator's open ★★★ alerts are kept as small collections
+        of ids instead. A database of an earlier version, with an index for each, has the ids
+        copied (through that index) and the index dropped.
         """
         await self.units.create_index([("company_id", ASCENDING)])
         await self.units.create_index([("unit_id", ASCENDING)])
         await self.alerts.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
-        await self.alerts.create_index([("unit_id", ASCENDING), ("category", ASCENDING)])
+        await self.clearable.create_index([("unit", ASCENDING)])
         await self.counters.create_index([("company_id", ASCENDING), ("hour", ASCENDING)])
         await self.quarantined.create_index("received_at", expireAfterSeconds=self._quarantine_ttl)
+        indexes = {ix["name"] async for ix in await self.alerts.list_indexes()}
+        if OLD_UNIT_CATEGORY_INDEX in indexes:
+            cursor = self.alerts.find(
+                {"category": {"$in": sorted(CLEARABLE_CATEGORIES)}, "cleared_at": None},
+                {"unit_id": 1, "category": 1},
+            )
+            await self._note_clearable([d async for d in cursor])
+            await self.alerts.drop_index(OLD_UNIT_CATEGORY_INDEX)
+        if OLD_SERIOUS_INDEX in indexes:
+            query = {"severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+            cursor = self.alerts.find(query, {"company_id": 1})  # served by that index
+            await self.note_serious([d async for d in cursor])
+            await self.alerts.drop_index(OLD_SERIOUS_INDEX)
 
     # --- unit projection ---
 
@@ -221,10 +264,58 @@ class MongoPipelineStore:
 
     # --- alerts ---
 
-    async def insert_alerts(self, alerts: Sequence[Alert]) -> WriteOutcome:
-        """Insert alerts, ignoring those already stored; reports new, existing and refused ids."""
+    async def insert_alerts(
+        self, alerts: Sequence[Alert], origins: Mapping[str, Origin] | None = None
+    ) -> WriteOutcome:
+        """Insert alerts, ignoring those already stored; reports new, existing and refused ids.
+
+        ``origins``: alert id → the record that made it, kept in the alert for the counters.
+
+        The ids of ★★★ alerts and of clearable ones go to their small collections at the same time
+        (before the alert may be seen: an id whose alert was refused is harmless there)."""
         docs = {a.alert_id: a.document() for a in alerts}
-        return await insert_isolated(self.alerts, docs)
+        for alert_id, (topic, partition, offset) in (origins or {}).items():
+            if alert_id in docs:
+                docs[alert_id]["origin"] = {"position": position_id((topic, partition)), "offset": offset}
+        serious = [
+            {"_id": a.alert_id, "company_id": a.company_id} for a in alerts if a.severity >= SERIOUS_SEVERITY
+        ]
+        clearable = [
+            {"_id": a.alert_id, "unit_id": a.unit_id, "category": a.category}
+            for a in alerts
+            if a.category in CLEARABLE_CATEGORIES
+        ]
+        outcome, _, _ = await asyncio.gather(
+            insert_isolated(self.alerts, docs), self.note_serious(serious), self._note_clearable(clearable)
+        )
+        return outcome
+
+    async def note_serious(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Remember ★★★ alerts (``_id``, ``company_id``) as possibly unresolved."""
+        await _insert_ignoring_duplicates(
+            self.open_serious, [{"_id": d["_id"], "company_id": d["company_id"]} for d in docs]
+        )
+
+    async def open_serious_ids(self) -> list[str]:
+        """The ★★★ alerts not known to be resolved (a superset of the unresolved ones)."""
+        return [d["_id"] async for d in self.open_serious.find({}, {"_id": 1})]
+
+    async def forget_serious(self, alert_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Forget ★★★ alerts found resolved; returns those meanwhile reopened (remembered again)."""
+        if not alert_ids:
+            return []
+        await self.open_serious.delete_many({"_id": {"$in": list(alert_ids)}})
+        # A status set back to open between the check and the delete noted the id before it was
+        # deleted: what is unresolved now is noted again.
+        query = {"_id": {"$in": list(alert_ids)}, "severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+        reopened = [d async for d in self.alerts.find(query, {"company_id": 1})]
+        await self.note_serious(reopened)
+        return reopened
+
+    async def _note_clearable(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        await _insert_ignoring_duplicates(
+            self.clearable, [{"_id": d["_id"], "unit": f"{d['unit_id']}|{d['category']}"} for d in docs]
+        )
 
     async def insert_alert(self, alert: Alert) -> bool:
         """Insert one alert; False when it already existed."""
@@ -256,11 +347,16 @@ class MongoPipelineStore:
                 raise
 
     async def clear_alerts(self, *, unit_id: str, category: str, cleared_at: datetime) -> int:
-        """Mark the open alerts of a unit in a category as cleared."""
+        """Mark the open alerts of a unit in a category (one of ``CLEARABLE_CATEGORIES``) as cleared."""
+        if category not in CLEARABLE_CATEGORIES:
+            raise ValueError(f"alerts of {category!r} are never cleared")
+        ids = [d["_id"] async for d in self.clearable.find({"unit": f"{unit_id}|{category}"}, {"_id": 1})]
+        if not ids:
+            return 0
         result = await self.alerts.update_many(
-            {"unit_id": unit_id, "category": category, "cleared_at": None},
-            {"$set": {"cleared_at": cleared_at}},
+            {"_id": {"$in": ids}, "cleared_at": None}, {"$set": {"cleared_at": cleared_at}}
         )
+        await self.clearable.delete_many({"_id": {"$in": ids}})
         return result.modified_count
 
     # --- the customer API's queries ---
@@ -390,29 +486,33 @@ class MongoPipelineStore:
         """Add a batch's counts exactly once, in one transaction with the positions it reached."""
         if not batch.reached and not batch.threats:
             return
+        started = time.perf_counter()
         async with self.db.client.start_session() as session:
             await session.with_transaction(lambda s: self._apply_counts(batch, s))
+        # What the parts do not account for: starting the session, committing, retries.
+        parts = sum(batch.timings.values())
+        add_time(batch.timings, "counts.commit", time.perf_counter() - started - parts)
 
     async def _apply_counts(self, batch: CountBatch, session: AsyncClientSession) -> None:
+        timings = batch.timings
         ids_of = {position_id(p): p for p in batch.reached}
-        applied = {
-            ids_of[d["_id"]]: int(d["offset"])
-            async for d in self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
-        }
+
+        async def read_progress() -> dict[Position, int]:
+            cursor = self.progress.find({"_id": {"$in": list(ids_of)}}, session=session)
+            return {ids_of[d["_id"]]: int(d["offset"]) async for d in cursor}
+
+        applied = await timed(timings, "counts.read_progress", read_progress())
         counts = batch.benign_counts(applied)
         # An alert stored before this batch (a redelivery) may already be counted; a new one is not.
         known = [a.alert_id for a in batch.threats if a.alert_id not in batch.new_alerts]
         counted: set[str] = set()
         if known:
-            counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
-            # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
-            counted |= {
-                d["_id"]
-                async for d in self.alerts.find(
-                    {"_id": {"$in": known}, "counted": True}, {"_id": 1}, session=session
-                )
-            }
+            marks = {position_id(p): offset for p, offset in applied.items()}
+            counted = await timed(timings, "counts.read_counted", self._counted(known, marks, session))
         fresh = [a for a in batch.threats if a.alert_id not in counted]
+        # A new alert is counted by its origin once this transaction moves the watermark past it;
+        # an alert stored before, counted only now, is remembered by id.
+        late = [a for a in fresh if a.alert_id not in batch.new_alerts]
         for alert in fresh:
             fields = counts[(alert.company_id, alert.serial_number, hour_bucket(alert.detected_at))]
             for name, n in threat_fields(alert).items():
@@ -426,17 +526,51 @@ class MongoPipelineStore:
                     "destination": alert.destination,
                 },
             )
-        if fresh:
-            await self.counted.insert_many([{"_id": a.alert_id} for a in fresh], session=session)
+        if late:
+            await timed(
+                timings,
+                "counts.insert_counted",
+                self.counted.insert_many([{"_id": a.alert_id} for a in late], session=session),
+            )
         if counts:
-            await self.counters.bulk_write(counter_updates(counts), ordered=False, session=session)
+            await timed(
+                timings,
+                "counts.counters",
+                self.counters.bulk_write(counter_updates(counts), ordered=False, session=session),
+            )
         moved = [
             UpdateOne({"_id": position_id(position)}, {"$set": {"offset": offset}}, upsert=True)
             for position, offset in batch.reached.items()
             if offset > applied.get(position, -1)
         ]
         if moved:
-            await self.progress.bulk_write(moved, ordered=False, session=session)
+            await timed(
+                timings,
+                "counts.write_progress",
+                self.progress.bulk_write(moved, ordered=False, session=session),
+            )
+
+    async def _counted(
+        self, known: list[str], marks: Mapping[str, int], session: AsyncClientSession
+    ) -> set[str]:
+        """The stored alerts among ``known`` already in the counters; ``marks``: the watermarks
+        read so far (position id → offset), completed here with those of the alerts' origins."""
+        counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
+        stored = [
+            d
+            async for d in self.alerts.find(
+                {"_id": {"$in": known}}, {"counted": 1, "origin": 1}, session=session
+            )
+        ]
+        # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
+        counted |= {d["_id"] for d in stored if d.get("counted") is True}
+        origins = {d["_id"]: d["origin"] for d in stored if isinstance(d.get("origin"), dict)}
+        missing = {o["position"] for o in origins.values()} - set(marks)
+        if missing:
+            cursor = self.progress.find({"_id": {"$in": sorted(missing)}}, session=session)
+            marks = {**marks, **{d["_id"]: int(d["offset"]) async for d in cursor}}
+        counted |= {i for i, o in origins.items() if o["offset"] <= marks.get(o["position"], -1)}
+        return counted
 
     async def add_counts(self, counts: Mapping[CounterKey, Mapping[str, int]]) -> None:
         """Add counts as they are, outside the ingest's exactly-once bookkeeping: for back-fills and
@@ -488,6 +622,31 @@ async def insert_isolated(collection: AsyncCollection, docs: Mapping[str, dict[s
         return outcome
     outcome.new.update(ids)
     return outcome
+
+
+async def _insert_ignoring_duplicates(collection: AsyncCollection, docs: Sequence[Mapping[str, Any]]) -> None:
+    if not docs:
+        return
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
+
+
+def add_time(timings: dict[str, float], step: str, seconds: float) -> float:
+    """Add ``seconds`` to ``timings[step]``; returns ``seconds``."""
+    timings[step] = timings.get(step, 0.0) + seconds
+    return seconds
+
+
+async def timed(timings: dict[str, float], step: str, action: Awaitable[T]) -> T:
+    """Await ``action``, adding the seconds it took to ``timings[step]``."""
+    started = time.perf_counter()
+    try:
+        return await action
+    finally:
+        add_time(timings, step, time.perf_counter() - started)
 
 
 def _unit(doc: Mapping[str, Any]) -> Unit:

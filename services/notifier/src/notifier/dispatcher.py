@@ -2,10 +2,14 @@
 
 Handlers claim a delivery in MongoDB first, then hand it here. A few workers, one per warm SMTP
 connection, send in parallel so that a slow or failing message never holds up an alert behind it.
+When messages come faster than the relay takes them, they wait in a queue by priority
+(``Outgoing.priority``; a message with a secret first): the first mail of a ★★★ alert is not
+held up behind a burst of ★★☆ mails.
 """
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +18,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from notifier.messages import Outgoing
+from notifier.messages import PRIORITY_WAITED, Outgoing
 from notifier.senders import MailSender, SendError, SmsSender, build_email, message_id_for
 from shared.events import utc_now
 
@@ -116,7 +120,9 @@ class Dispatcher:
         self._metrics = metrics
         self._retry = retry
         self._worker_count = workers
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
+        # (priority, order of arrival, job): the most urgent first, first come first within one.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, _Job]] = asyncio.PriorityQueue(queue_size)
+        self._arrivals = itertools.count()
         self._held: dict[str, _Job] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[Any]] = set()
@@ -146,7 +152,7 @@ class Dispatcher:
         await asyncio.gather(*self._workers, return_exceptions=True)
         jobs = list(self._held.values())
         while not self._queue.empty():
-            jobs.append(self._queue.get_nowait())
+            jobs.append(self._queue.get_nowait()[2])
         with contextlib.suppress(Exception):
             await self._deliveries.release([job.message.delivery_id for job in jobs], owner=self._owner)
         for job in jobs:
@@ -159,14 +165,15 @@ class Dispatcher:
             raise DispatcherStopped("the notifier is stopping")
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_consume_exception)
-        await self._queue.put(_Job(message, done))
+        priority = PRIORITY_WAITED if message.has_secret else message.priority
+        await self._queue.put((priority, next(self._arrivals), _Job(message, done)))
         return done
 
     async def _work(self) -> None:
         worker = asyncio.current_task()
         assert worker is not None
         while not self._stopped:
-            job = await self._queue.get()
+            _, _, job = await self._queue.get()
             self._busy.add(worker)
             self._held[job.message.delivery_id] = job
             try:

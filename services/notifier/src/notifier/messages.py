@@ -30,6 +30,16 @@ def delivery_id(source_key: str, recipient: str) -> str:
     return uuid5(_DELIVERY_NAMESPACE, f"{source_key}|{recipient.strip().lower()}").hex
 
 
+# Which queued message is sent first while messages wait for the relay (lowest first; in order of
+# arrival within one): what a person is waiting for (a code, a password), the first mail of a ★★★
+# alert, of a ★★☆ alert, then the rest (follow-ups, digests, notices, reports).
+PRIORITY_WAITED = 0
+PRIORITY_SERIOUS_ALERT = 1
+PRIORITY_ALERT = 2
+PRIORITY_ROUTINE = 3
+SERIOUS_SEVERITY = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One message to one recipient, ready to be recorded and sent."""
@@ -43,6 +53,7 @@ class Outgoing:
     stored_body: str
     company_id: str = ""
     event_time: datetime | None = None
+    priority: int = PRIORITY_ROUTINE
 
     @property
     def delivery_id(self) -> str:
@@ -63,6 +74,7 @@ def _mail(
     company_id: str = "",
     event_time: datetime | None = None,
     secrets: dict[str, str] | None = None,
+    priority: int = PRIORITY_ROUTINE,
 ) -> Outgoing:
     rendered = render_mail(template, {**context, **(secrets or {})})
     stored = render_mail(template, {**context, **dict.fromkeys(secrets or {}, MASK)}) if secrets else rendered
@@ -76,6 +88,7 @@ def _mail(
         stored_body=stored.body,
         company_id=company_id,
         event_time=event_time,
+        priority=priority,
     )
 
 
@@ -175,6 +188,7 @@ def alert_mail(
         recipient=recipient,
         company_id=alert.company_id,
         event_time=alert.occurred_at,
+        priority=PRIORITY_SERIOUS_ALERT if alert.severity >= SERIOUS_SEVERITY else PRIORITY_ALERT,
     )
 
 

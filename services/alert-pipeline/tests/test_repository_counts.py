@@ -1,0 +1,72 @@
+"""The counters' exactness in MongoDB when alerts are stored by one batch and counted by another."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from alert_pipeline.models import Alert
+from alert_pipeline.repository import CountBatch, MongoPipelineStore
+from support.servers import Servers
+
+pytestmark = pytest.mark.integration
+HOUR = datetime(2026, 11, 25, 3, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
+    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
+    db = client[f"repository-counts-{uuid.uuid4().hex[:8]}"]
+    try:
+        yield MongoPipelineStore(db)
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def _alert(alert_id: str) -> Alert:
+    return Alert(
+        alert_id=alert_id, company_id="C-1", unit_id="U-1", unit_name="本社", serial_number="SER-1",
+        mac_address="00:09:0F:00:00:01", detected_at=HOUR, received_at=HOUR,
+        category="不正侵入防御(IPS)", category_key="ips", severity=1, summary="概要", explanation="説明",
+        remedy="対処", source_event=alert_id, source_format="test", signature="sig",
+    )  # fmt: skip
+
+
+def _batch(
+    alerts: list[Alert], new: set[str], topic: str, partition: int, first: int, last: int
+) -> CountBatch:
+    return CountBatch(
+        threats=alerts, new_alerts=new, first={(topic, partition): first}, reached={(topic, partition): last}
+    )
+
+
+async def _threats(store: MongoPipelineStore) -> int:
+    doc = await store.counters.find_one({"serial_number": "SER-1"})
+    return 0 if doc is None else int(doc["threats"]["ips"]["count"])
+
+
+async def test_an_alert_is_counted_once_whichever_batch_counts_it_and_however_often_it_comes_again(
+    store: MongoPipelineStore,
+) -> None:
+    made, again = _alert("ALT-MADE"), _alert("ALT-AGAIN")
+    # A batch stores ALT-MADE (record utm-events:0@10) and dies before its counts.
+    written = await store.insert_alerts([made], {"ALT-MADE": ("utm-events", 0, 10)})
+    assert written.new == {"ALT-MADE"}
+    # The same alert comes from a record of another partition, whose batch counts it.
+    await store.apply_counts(_batch([made], set(), "utm-events", 1, 0, 3))
+    assert await _threats(store) == 1
+    # The batch that made it comes again: already counted.
+    await store.apply_counts(_batch([made], set(), "utm-events", 0, 8, 12))
+    assert await _threats(store) == 1
+
+    # A new alert counted by the batch that made it, which then comes again: counted once, and
+    # without remembering its id.
+    written = await store.insert_alerts([again], {"ALT-AGAIN": ("utm-events", 0, 20)})
+    await store.apply_counts(_batch([again], written.new, "utm-events", 0, 13, 21))
+    await store.apply_counts(_batch([again], set(), "utm-events", 0, 13, 21))
+    await store.apply_counts(_batch([again], set(), "utm-events", 1, 4, 6))
+    assert await _threats(store) == 2
+    assert [d["_id"] async for d in store.counted.find({})] == ["ALT-MADE"]
