@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reports_bench import _seed as seed_report_aggregates  # noqa: E402
 
 from alert_pipeline.models import Alert  # noqa: E402
+from alert_pipeline.repository import MongoPipelineStore  # noqa: E402
 from identity import totp  # noqa: E402
 from identity.crypto import SecretBox  # noqa: E402
 from identity.models import Account, TwoStep, provisioning_key  # noqa: E402
@@ -105,8 +106,9 @@ async def _seed_alerts(
         ]
     )
     samples: dict[str, list[str]] = {}
+    store = MongoPipelineStore(db)  # as the ingest stores them, with the open ★★★ ones noted
     for c in range(companies):
-        company, docs = f"C-{c:03d}", []
+        company, alerts = f"C-{c:03d}", list[Alert]()
         for u in range(units):
             for day in range(days):
                 for n in range(per_day):
@@ -123,9 +125,9 @@ async def _seed_alerts(
                         action="blocked", signature=f"load-{i}", source=f"192.168.1.{10 + n % 12}",
                         destination="203.0.113.7",
                     )  # fmt: skip
-                    docs.append(alert.document())
-        await db["alerts"].insert_many(docs, ordered=False)
-        samples[company] = [d["_id"] for d in rng.sample(docs, min(30, len(docs)))]
+                    alerts.append(alert)
+        await store.insert_alerts(alerts)
+        samples[company] = [a.alert_id for a in rng.sample(alerts, min(30, len(alerts)))]
     return samples
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -15,7 +16,14 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.hotpath import make_engine
-from alert_pipeline.ingest import BatchAbandoned, IngestService, Turn, retry_infrastructure, rules_text
+from alert_pipeline.ingest import (
+    BatchAbandoned,
+    CountLane,
+    IngestService,
+    Turn,
+    retry_infrastructure,
+    rules_text,
+)
 from alert_pipeline.models import Alert, Unit, hour_bucket
 from alert_pipeline.repository import CountBatch, CounterKey, WriteOutcome, threat_fields
 from alert_pipeline.storable import normalise
@@ -424,52 +432,182 @@ def _collect(published: list[AlertDetected]) -> Callable[[AlertDetected], Awaita
 # --- batches in flight ------------------------------------------------------------------------
 
 
-async def test_a_batch_announces_its_alerts_before_the_batch_ahead_is_counted_and_counts_after_it() -> None:
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    service = _service(store, published)
-    happened: list[str] = []
+def _watched(service: IngestService, store: MemoryStore, happened: list[str]) -> None:
+    """Note in ``happened`` each announcement and each counts' transaction (with its offsets)."""
     publish, apply_counts = service.publish_alert, store.apply_counts
 
     async def announce(event: AlertDetected) -> None:
-        happened.append(f"announced {event.category}")
+        happened.append(f"announced {event.signature}")
         await publish(event)
 
     async def count(batch: CountBatch) -> None:
-        happened.append("counted")
+        happened.append(f"counted {sorted(batch.reached.values())}")
         await apply_counts(batch)
 
     service.publish_alert = announce
     store.apply_counts = count  # type: ignore[method-assign]
-    ahead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    turn = Turn(ahead)
-    batch = _offsets(_json("t1", "traffic"), _json("w1", "webfilter", action="blocked", level="warning"))
-    running = asyncio.create_task(service.process_batch(batch, turn=turn))
-    await turn.front.wait()
-    happened.append("the batch ahead done")
-    ahead.set_result(None)
-    await running
-
-    assert happened == ["announced Webガード", "the batch ahead done", "counted"]
-    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
-    assert dict(unit_hour) == {
-        "benign.traffic": 1,
-        "threats.webfilter.count": 1,
-        "threats.webfilter.severity_2": 1,
-    }
-    assert store.progress == {("utm-events", 0): 1}
 
 
-async def test_a_batch_whose_batch_ahead_failed_is_abandoned_before_its_counts() -> None:
+def _warning(event_id: str, offset: int) -> Record:
+    return replace(
+        _json(event_id, "webfilter", action="blocked", level="warning", signature=event_id), offset=offset
+    )
+
+
+async def test_batches_announce_before_the_batch_ahead_is_counted_and_are_counted_after_it_together() -> None:
     store, published = MemoryStore([UNIT]), list[AlertDetected]()
     service = _service(store, published)
-    ahead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    ahead.set_exception(RuntimeError("the batch ahead failed"))
+    happened: list[str] = []
+    _watched(service, store, happened)
+    first = Turn()
+    second = first.following(None)
+    third = second.following(None)
+
+    later = [
+        asyncio.create_task(
+            service.process_batch([replace(_json("t2", "traffic"), offset=2), _warning("W3", 3)], turn=second)
+        ),
+        asyncio.create_task(service.process_batch([_warning("W4", 4), _warning("W5", 5)], turn=third)),
+    ]
+    await second.front.wait()
+    await third.front.wait()
+    await asyncio.sleep(0.01)
+    assert happened == ["announced W3", "announced W4", "announced W5"]  # nothing counted yet
+
+    await service.process_batch([replace(_json("t0", "traffic"), offset=0), _warning("W1", 1)], turn=first)
+    await asyncio.gather(*later)
+
+    # The three batches' counts in one transaction, once the first batch's came.
+    assert happened[3:] == ["announced W1", "counted [5]"]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert dict(unit_hour) == {
+        "benign.traffic": 2,
+        "threats.webfilter.count": 4,
+        "threats.webfilter.severity_2": 4,
+    }
+    assert store.progress == {("utm-events", 0): 5}
+
+
+async def test_counts_transactions_are_spaced_and_the_batches_meanwhile_go_in_the_next_one() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    happened: list[str] = []
+    _watched(service, store, happened)
+    apply_counts = store.apply_counts
+    started: list[float] = []
+
+    async def timed_count(batch: CountBatch) -> None:
+        started.append(time.monotonic())
+        await apply_counts(batch)
+
+    store.apply_counts = timed_count  # type: ignore[method-assign]
+    turn = Turn(lane=CountLane(interval=0.3))
+    await service.process_batch([_warning("W0", 0)], turn=turn)
+    turns = [turn.following(None)]
+    turns.append(turns[0].following(None))
+    await asyncio.gather(
+        service.process_batch([_warning("W1", 1)], turn=turns[0]),
+        service.process_batch([_warning("W2", 2)], turn=turns[1]),
+    )
+
+    assert [h for h in happened if h.startswith("counted")] == ["counted [0]", "counted [2]"]
+    assert started[1] - started[0] >= 0.3
+    assert store.progress == {("utm-events", 0): 2}
+
+
+async def test_a_failed_transaction_fails_every_batch_in_it_and_each_tried_again_is_counted_once() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    happened: list[str] = []
+    _watched(service, store, happened)
+    apply_counts = store.apply_counts
+    failures = iter([AutoReconnect("MongoDB went away")])
+
+    async def failing_once(batch: CountBatch) -> None:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        await apply_counts(batch)
+
+    store.apply_counts = failing_once  # type: ignore[method-assign]
+
+    async def no_pause(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    first = Turn()
+    second = first.following(None)
+    waiting = asyncio.create_task(
+        retry_infrastructure(
+            lambda: service.process_isolating([_warning("W2", 2), _warning("W3", 3)], turn=second),
+            what="test",
+            sleep=no_pause,
+        )
+    )
+    await second.front.wait()
+    await retry_infrastructure(
+        lambda: service.process_isolating([_warning("W0", 0), _warning("W1", 1)], turn=first),
+        what="test",
+        sleep=no_pause,
+    )
+    await waiting
+
+    assert sorted(e.signature for e in published) == ["W0", "W1", "W2", "W3"]  # once each
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["threats.webfilter.count"] == 4
+    assert store.progress == {("utm-events", 0): 3}
+
+
+async def test_a_batch_split_to_isolate_a_record_keeps_the_batch_after_it_waiting_until_its_last_part() -> (
+    None
+):
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    happened: list[str] = []
+    _watched(service, store, happened)
+    insert = store.insert_alerts
+
+    async def insert_failing(alerts: Sequence[Alert], origins: Any = None) -> WriteOutcome:
+        if any(a.signature == "Trigger" for a in alerts):
+            raise RuntimeError("unexpected")
+        return await insert(alerts, origins)
+
+    store.insert_alerts = insert_failing  # type: ignore[method-assign]
+    first = Turn()
+    second = first.following(None)
+    after = asyncio.create_task(service.process_isolating([_warning("W9", 9)], turn=second))
+    await second.front.wait()
+    split = [
+        _warning("W0", 0),
+        _warning("Trigger", 1),
+        replace(_json("t2", "traffic"), offset=2),
+        _warning("W3", 3),
+    ]
+    result = await service.process_isolating(split, turn=first)
+    await after
+
+    assert [(r.record.offset, r.code) for r in result.rejected] == [(1, "internal-error")]
+    # The parts of the split batch one by one; the batch after it only with (or after) its last part.
+    assert [h for h in happened if h.startswith("counted")] == ["counted [0]", "counted [1]", "counted [9]"]
+    unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
+    assert unit_hour["threats.webfilter.count"] == 3
+    assert unit_hour["benign.traffic"] == 1
+    assert store.progress == {("utm-events", 0): 9}
+
+
+async def test_batches_waiting_behind_a_batch_that_failed_are_abandoned_before_their_counts() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    first = Turn()
     batch = _offsets(*BATCH, start=50)
+    waiting = asyncio.create_task(service.process_isolating(batch, turn=first.following(None)))
+    await asyncio.sleep(0.01)
+    first.lane.abandon()  # the batch of ``first`` failed
 
     with pytest.raises(BatchAbandoned):
-        await service.process_isolating(batch, turn=Turn(ahead))
+        await waiting
     assert store.counters == {}
     assert store.progress == {}
+    with pytest.raises(BatchAbandoned):  # nor can one join the lane after
+        await service.process_isolating(batch, turn=first.following(None).following(None))
     # Delivered again (with the batch ahead), it is counted once and announced once.
     await service.process_batch(batch)
     await service.process_batch(batch)

@@ -70,3 +70,29 @@ async def test_an_alert_is_counted_once_whichever_batch_counts_it_and_however_of
     await store.apply_counts(_batch([again], set(), "utm-events", 1, 4, 6))
     assert await _threats(store) == 2
     assert [d["_id"] async for d in store.counted.find({})] == ["ALT-MADE"]
+
+
+async def test_batches_merged_into_one_transaction_count_an_alert_they_share_once(
+    store: MongoPipelineStore,
+) -> None:
+    shared, other = _alert("ALT-SHARED"), _alert("ALT-OTHER")
+    # Batch 1 (utm-events:0@0-4) stores ALT-SHARED first; batch 2 (@5-9) finds it stored and adds
+    # ALT-OTHER; their counts go in one transaction.
+    first = await store.insert_alerts([shared], {"ALT-SHARED": ("utm-events", 0, 2)})
+    second = await store.insert_alerts(
+        [shared, other], {"ALT-SHARED": ("utm-events", 0, 6), "ALT-OTHER": ("utm-events", 0, 7)}
+    )
+    assert (first.new, second.new, second.existing) == ({"ALT-SHARED"}, {"ALT-OTHER"}, {"ALT-SHARED"})
+    merged = CountBatch.merged(
+        [
+            _batch([shared], first.new, "utm-events", 0, 0, 4),
+            _batch([shared, other], second.new, "utm-events", 0, 5, 9),
+        ]
+    )
+    await store.apply_counts(merged)
+    assert await _threats(store) == 2
+    # Both delivered again (merged or not): nothing more.
+    await store.apply_counts(_batch([shared, other], set(), "utm-events", 0, 5, 9))
+    await store.apply_counts(merged)
+    assert await _threats(store) == 2
+    assert await store.counted.count_documents({}) == 0

@@ -9,10 +9,10 @@ ingest counts it exactly once).
 Batches overlap: while one is being stored (waiting for MongoDB), the next one is fetched and goes
 through the engine (``prepare``, in a worker thread when the engine releases the GIL), then stores
 and announces its alerts as soon as the one before has announced its own (``Turn``): an important
-alert never waits for the counters of the batch before. The counters stay strictly in order: a
-batch's counts are applied only after the one before is counted and committed, which the counters'
-per-partition watermark requires; offsets are committed in the same order. At most two batches are
-being stored at once.
+alert never waits for the counters of the batches before. The counters stay strictly in order: the
+batches' counts go to one lane (``CountLane``) that applies them in order, those of the batches
+waiting meanwhile in one transaction; offsets are committed in the same order. At most
+``in_flight`` batches are being stored at once.
 """
 
 import asyncio
@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from alert_pipeline.ingest import Turn
+from alert_pipeline.ingest import CountLane, Turn
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,12 @@ class RawStream:
         max_partition_fetch_bytes: int,
         prepare: BatchPreparer = _nothing_prepared,
         ready: Callable[[], bool] = lambda: True,
+        in_flight: int = 16,
+        counts_interval: float = 0.0,
     ) -> None:
         self.topic = topic
+        self.in_flight = in_flight
+        self.counts_interval = counts_interval
         self.handle = handle
         self.prepare = prepare
         self.max_records = max_records
@@ -94,17 +98,17 @@ class RawStream:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(self.topic, **self._options)
-        # The batches being stored, oldest first (at most two), and the latest one's turn.
+        # The batches being stored, oldest first, and the latest one's turn.
         storing: list[asyncio.Task[None]] = []
         latest: Turn | None = None
         try:
             await self._start(consumer)
             while True:
-                # The next batch is fetched once it can be stored soon (at most two being stored):
-                # what arrives meanwhile joins it instead of waiting for the batch after.
+                # The next batch is fetched once it can be stored (fewer than ``in_flight`` being
+                # stored): what arrives meanwhile joins it instead of waiting for the batch after.
                 storing = _still_storing(storing)
-                if len(storing) > 1:
-                    await asyncio.wait(storing[:-1])
+                while len(storing) >= self.in_flight:
+                    await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                     storing = _still_storing(storing)
                 batches = await consumer.getmany(
                     timeout_ms=self.batch_timeout_ms, max_records=self.max_records
@@ -121,9 +125,15 @@ class RawStream:
                 if latest is not None:
                     await latest.front.wait()
                 storing = _still_storing(storing)
-                latest = Turn(storing[-1] if storing else None)
+                before = storing[-1] if storing else None
+                if latest is None:
+                    latest = Turn(before, lane=CountLane(self.counts_interval))
+                else:
+                    latest = latest.following(before)
                 storing.append(asyncio.create_task(self._finish(consumer, records, prepared, done, latest)))
         finally:
+            if latest is not None:
+                latest.lane.abandon()
             for task in storing:
                 if not task.done():
                     task.cancel()
@@ -140,6 +150,9 @@ class RawStream:
     ) -> None:
         try:
             await self.handle(records, prepared, turn)
+        except BaseException:
+            turn.lane.abandon()  # the batches after it wait for its counts, which will not come
+            raise
         finally:
             turn.announced()
         await turn.wait_before()  # offsets are committed in order

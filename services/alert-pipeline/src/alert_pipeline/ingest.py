@@ -237,21 +237,120 @@ AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
 
 
 class BatchAbandoned(Exception):
-    """The batch before this one failed: this one stops short of its counts (both come again)."""
+    """A batch before this one failed: this one stops short of its counts (both come again)."""
+
+
+CountsApplier = Callable[[CountBatch], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Waiting:
+    counts: CountBatch
+    last: bool
+    apply: CountsApplier
+    done: asyncio.Future[None]
+
+
+class CountLane:
+    """Applies the counts of the batches in flight in the batches' order, several per transaction.
+
+    Batch ``seq`` is counted only after batch ``seq - 1``: the counters' per-partition watermark
+    needs them in order. While one transaction runs, the counts of the batches that finish their
+    alerts meanwhile wait, and go together into the next one: the number of transactions follows
+    the time they take, not the number of batches. A failed transaction fails every batch in it
+    (each tries again, and the lane waits for the first of them again). A batch split to isolate a
+    record hands its parts one by one (``last`` false for all but the final one).
+
+    ``interval``: the least time between the starts of two transactions. The counters feed reports,
+    which need no second-by-second freshness, while each transaction costs the database about the
+    same whatever it holds (one upsert per unit and hour): spacing them keeps the database free for
+    the alerts and the portal at any ingest rate.
+    """
+
+    def __init__(self, interval: float = 0.0) -> None:
+        self.interval = interval
+        self._started = -float("inf")
+        self._next = 0
+        self._waiting: dict[int, _Waiting] = {}
+        self._worker: asyncio.Task[None] | None = None
+        self._abandoned = False
+
+    async def apply(self, seq: int, counts: CountBatch, apply: CountsApplier, *, last: bool = True) -> None:
+        """Until ``counts`` (of batch ``seq``) are applied; raises what their transaction raised."""
+        if self._abandoned:
+            raise BatchAbandoned("a batch before failed")
+        if seq < self._next or seq in self._waiting:
+            raise ValueError(f"batch {seq} is already counted or waiting")
+        done = asyncio.get_running_loop().create_future()
+        self._waiting[seq] = _Waiting(counts, last, apply, done)
+        self._wake()
+        await done
+
+    def abandon(self) -> None:
+        """A batch failed for good: those waiting behind it are abandoned (they all come again)."""
+        self._abandoned = True
+        for waiting in self._waiting.values():
+            if not waiting.done.done():
+                waiting.done.set_exception(BatchAbandoned("a batch before failed"))
+        self._waiting.clear()
+
+    def _wake(self) -> None:
+        if (self._worker is None or self._worker.done()) and self._next in self._waiting:
+            self._worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        while self._next in self._waiting:
+            pause = self._started + self.interval - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # the batches finishing meanwhile join this transaction
+                if self._next not in self._waiting:
+                    break  # abandoned meanwhile
+            self._started = time.monotonic()
+            run: list[_Waiting] = []
+            seq = self._next
+            while seq in self._waiting:
+                run.append(self._waiting.pop(seq))
+                if not run[-1].last:
+                    break  # a part of a batch: the rest of it comes after
+                seq += 1
+            merged = CountBatch.merged([w.counts for w in run])
+            try:
+                await run[0].apply(merged)
+            except BaseException as exc:
+                for waiting in run:
+                    if not waiting.done.done():
+                        waiting.done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            self._next += sum(1 for w in run if w.last)
+            for waiting in run:
+                if waiting.counts is not merged:
+                    waiting.counts.timings.update(merged.timings)
+                if not waiting.done.done():
+                    waiting.done.set_result(None)
 
 
 class Turn:
-    """A batch's place among the batches in flight (the raw stream works on two at once).
+    """A batch's place among the batches in flight (the raw stream works on several at once).
 
-    A batch's counts are applied only once the batch before it is completely done (its counts
-    applied, its offsets committed): the per-partition watermark needs them in order. Its alerts
-    are stored and announced without waiting for that, so an important alert is never held up by
-    the counters of the batch before; ``announced`` tells the stream that the next batch may start.
+    A batch stores and announces its alerts once the batch before has announced its own
+    (``announced``), so an important alert is never held up by the counters of the batches
+    before; its counts go to the ``lane`` under its number ``seq``, which applies them in order;
+    its offsets are committed once the batch before is completely done (``wait_before``).
     """
 
-    def __init__(self, before: asyncio.Future[Any] | None = None) -> None:
+    def __init__(
+        self, before: asyncio.Future[Any] | None = None, *, seq: int = 0, lane: CountLane | None = None
+    ) -> None:
         self.before = before
         self.front = asyncio.Event()
+        self.seq = seq
+        self.lane = lane or CountLane()
+
+    def following(self, before: asyncio.Future[Any] | None) -> "Turn":
+        """The turn of the next batch (``before``: this batch's work)."""
+        return Turn(before, seq=self.seq + 1, lane=self.lane)
 
     def announced(self) -> None:
         self.front.set()
@@ -324,21 +423,22 @@ class IngestService:
         return Prepared(records, values, stamps, now_ms, outcome, time.perf_counter() - started)
 
     async def process_batch(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
+        self,
+        records: Sequence[RawRecord],
+        prepared: Prepared | None = None,
+        turn: Turn | None = None,
+        *,
+        last: bool = True,
     ) -> BatchResult:
         """Check, decode, classify, store and publish one batch; raises only for infrastructure.
 
         ``prepared``: the engine's outcome for exactly these records, when it was computed ahead.
-        ``turn``: its place among the batches in flight (alone when absent).
+        ``turn``: its place among the batches in flight (alone when absent). ``last``: false for
+        a part of the turn's batch that is not its final part.
         """
         turn = turn or Turn()
         result = BatchResult(events=len(records))
-        counts = CountBatch()
-        for position, run in itertools.groupby(records, key=_POSITION):
-            offsets = list(map(_OFFSET, run))
-            low, high = min(offsets), max(offsets)
-            counts.first[position] = min(low, counts.first.get(position, low))
-            counts.reached[position] = max(high, counts.reached.get(position, high))
+        counts = _spanning(records)
         if prepared is None or prepared.records is not records:
             prepared = await self.prepare(records)
         values, stamps, now_ms, batch = prepared.values, prepared.stamps, prepared.now_ms, prepared.outcome
@@ -347,8 +447,7 @@ class IngestService:
         steps = result.steps
         if not batch.seen:
             turn.announced()
-            await turn.wait_before()
-            await self._apply_counts(counts, result)
+            await self._count(counts, result, turn, last=last)
             return result
 
         started = time.perf_counter()
@@ -428,14 +527,14 @@ class IngestService:
         result.published = published
         counts.threats = [a for i, a in alerts.items() if i in written.new or i in written.existing]
         counts.new_alerts = written.new
-        await turn.wait_before()
-        await self._apply_counts(counts, result)
+        await self._count(counts, result, turn, last=last)
         return result
 
-    async def _apply_counts(self, counts: CountBatch, result: BatchResult) -> None:
+    async def _count(self, counts: CountBatch, result: BatchResult, turn: Turn, *, last: bool) -> None:
+        """Hand the batch's counts to the turn's lane, until they are applied (in order)."""
         started = time.perf_counter()
         try:
-            await self.store.apply_counts(counts)
+            await turn.lane.apply(turn.seq, counts, self.store.apply_counts, last=last)
         finally:
             result.store_seconds += add_time(result.steps, "counts", time.perf_counter() - started)
             for step, seconds in counts.timings.items():
@@ -481,22 +580,31 @@ class IngestService:
         return len(due)
 
     async def process_isolating(
-        self, records: Sequence[RawRecord], prepared: Prepared | None = None, turn: Turn | None = None
+        self,
+        records: Sequence[RawRecord],
+        prepared: Prepared | None = None,
+        turn: Turn | None = None,
+        *,
+        last: bool = True,
     ) -> BatchResult:
         """``process_batch``, splitting the batch when something unforeseen fails, down to the one
         record that caused it (rejected as ``internal-error``); infrastructure failures still raise."""
+        turn = turn or Turn()
         try:
-            return await self.process_batch(records, prepared, turn)
+            return await self.process_batch(records, prepared, turn, last=last)
         except Exception as exc:
             if is_infrastructure_failure(exc) or isinstance(exc, BatchAbandoned):
                 raise
             if len(records) == 1:
                 log.exception("a record failed unexpectedly; sent to the dead-letter topic")
                 reason = f"{type(exc).__name__}: {exc}"
-                return BatchResult(events=1, rejected=[Rejected(records[0], "internal-error", reason)])
+                result = BatchResult(events=1, rejected=[Rejected(records[0], "internal-error", reason)])
+                # Nothing of it is counted, but the counters' watermark (and the lane) pass it.
+                await self._count(_spanning(records), result, turn, last=last)
+                return result
             half = len(records) // 2
-            first = await self.process_isolating(records[:half], turn=turn)
-            second = await self.process_isolating(records[half:], turn=turn)
+            first = await self.process_isolating(records[:half], turn=turn, last=False)
+            second = await self.process_isolating(records[half:], turn=turn, last=last)
             return _merge(first, second)
 
 
@@ -525,6 +633,17 @@ async def retry_infrastructure(
             )
             await sleep(pause)
             pause = min(pause * 2, longest_pause)
+
+
+def _spanning(records: Sequence[RawRecord]) -> CountBatch:
+    """Counts (none yet) spanning the offsets of ``records`` in each topic-partition."""
+    counts = CountBatch()
+    for position, run in itertools.groupby(records, key=_POSITION):
+        offsets = list(map(_OFFSET, run))
+        low, high = min(offsets), max(offsets)
+        counts.first[position] = min(low, counts.first.get(position, low))
+        counts.reached[position] = max(high, counts.reached.get(position, high))
+    return counts
 
 
 def _merge(first: BatchResult, second: BatchResult) -> BatchResult:

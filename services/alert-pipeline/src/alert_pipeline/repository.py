@@ -76,6 +76,31 @@ class CountBatch:
     # Seconds spent in each part of the counts' transaction (``counts.*`` steps), filled by the store.
     timings: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def merged(cls, batches: Sequence["CountBatch"]) -> "CountBatch":
+        """The counts of consecutive batches as one, to be applied in one transaction.
+
+        An alert of several of them is counted once (new if any of them stored it first); a
+        redelivered part is recounted by its own ``recount``.
+        """
+        if len(batches) == 1:
+            return batches[0]
+        whole = cls()
+        threats: dict[str, Alert] = {}
+        for batch in batches:
+            for position, low in batch.first.items():
+                whole.first[position] = min(low, whole.first.get(position, low))
+            for position, high in batch.reached.items():
+                whole.reached[position] = max(high, whole.reached.get(position, high))
+            for alert in batch.threats:
+                threats.setdefault(alert.alert_id, alert)
+            whole.new_alerts |= batch.new_alerts
+        whole.threats = list(threats.values())
+        whole.benign = _summed(batch.benign for batch in batches)
+        parts = list(batches)
+        whole.recount = lambda applied: _summed(part.benign_counts(applied) for part in parts)
+        return whole
+
     def benign_counts(self, applied: Mapping[Position, int]) -> dict[CounterKey, dict[str, int]]:
         """The benign counts of records above the offsets already ``applied`` per position."""
         if not self.benign or all(applied.get(p, -1) >= last for p, last in self.reached.items()):
@@ -92,6 +117,16 @@ class CountBatch:
             for name, n in fields.items():
                 cell[name] += n
         return counts
+
+
+def _summed(counts: Iterable[Mapping[CounterKey, Mapping[str, int]]]) -> Counts:
+    total: Counts = {}
+    for part in counts:
+        for key, fields in part.items():
+            cell = total.setdefault(key, {})
+            for name, n in fields.items():
+                cell[name] = cell.get(name, 0) + n
+    return total
 
 
 def position_id(position: Position) -> str:
