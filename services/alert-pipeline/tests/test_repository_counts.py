@@ -91,8 +91,15 @@ async def test_batches_merged_into_one_transaction_count_an_alert_they_share_onc
     )
     await store.apply_counts(merged)
     assert await _threats(store) == 2
-    # Both delivered again (merged or not): nothing more.
+    # Delivered again, the alerts are found stored: nothing more, alone or merged.
     await store.apply_counts(_batch([shared, other], set(), "utm-events", 0, 5, 9))
-    await store.apply_counts(merged)
+    await store.apply_counts(
+        CountBatch.merged(
+            [
+                _batch([shared], set(), "utm-events", 0, 0, 4),
+                _batch([shared, other], set(), "utm-events", 0, 5, 9),
+            ]
+        )
+    )
     assert await _threats(store) == 2
     assert await store.counted.count_documents({}) == 0
