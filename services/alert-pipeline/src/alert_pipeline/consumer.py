@@ -12,7 +12,8 @@ and announces its alerts as soon as the one before has announced its own (``Turn
 alert never waits for the counters of the batches before. The counters stay strictly in order: the
 batches' counts go to one lane (``CountLane``) that applies them in order, those of the batches
 waiting meanwhile in one transaction; offsets are committed in the same order. At most
-``in_flight`` batches are being stored at once.
+``in_flight`` batches, and ``records_in_flight`` records, are being stored at once (a batch holds
+its records until its counts are applied and its offsets committed).
 """
 
 import asyncio
@@ -56,11 +57,13 @@ class RawStream:
         max_partition_fetch_bytes: int,
         prepare: BatchPreparer = _nothing_prepared,
         ready: Callable[[], bool] = lambda: True,
-        in_flight: int = 16,
+        in_flight: int = 64,
+        records_in_flight: int = 100_000,
         counts_interval: float = 0.0,
     ) -> None:
         self.topic = topic
         self.in_flight = in_flight
+        self.records_in_flight = records_in_flight
         self.counts_interval = counts_interval
         self.handle = handle
         self.prepare = prepare
@@ -98,18 +101,22 @@ class RawStream:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(self.topic, **self._options)
-        # The batches being stored, oldest first, and the latest one's turn.
+        # The batches being stored, oldest first, with their sizes, and the latest one's turn.
         storing: list[asyncio.Task[None]] = []
+        sizes: dict[asyncio.Task[None], int] = {}
         latest: Turn | None = None
         try:
             await self._start(consumer)
             while True:
-                # The next batch is fetched once it can be stored (fewer than ``in_flight`` being
-                # stored): what arrives meanwhile joins it instead of waiting for the batch after.
-                storing = _still_storing(storing)
-                while len(storing) >= self.in_flight:
+                # The next batch is fetched once it can be stored (fewer than ``in_flight`` batches
+                # and ``records_in_flight`` records being stored): what arrives meanwhile joins it
+                # instead of waiting for the batch after.
+                storing = _still_storing(storing, sizes)
+                while storing and (
+                    len(storing) >= self.in_flight or sum(sizes.values()) >= self.records_in_flight
+                ):
                     await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
-                    storing = _still_storing(storing)
+                    storing = _still_storing(storing, sizes)
                 batches = await consumer.getmany(
                     timeout_ms=self.batch_timeout_ms, max_records=self.max_records
                 )
@@ -123,14 +130,18 @@ class RawStream:
                     prepared = None
                 done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
                 if latest is not None:
+                    # Not before the batch before has announced its alerts: meanwhile what arrives
+                    # joins this batch (fewer, larger batches when the database is slow).
                     await latest.front.wait()
-                storing = _still_storing(storing)
+                storing = _still_storing(storing, sizes)
                 before = storing[-1] if storing else None
                 if latest is None:
                     latest = Turn(before, lane=CountLane(self.counts_interval))
                 else:
                     latest = latest.following(before)
-                storing.append(asyncio.create_task(self._finish(consumer, records, prepared, done, latest)))
+                task = asyncio.create_task(self._finish(consumer, records, prepared, done, latest))
+                storing.append(task)
+                sizes[task] = len(records)
         finally:
             if latest is not None:
                 latest.lane.abandon()
@@ -176,9 +187,14 @@ class RawStream:
                 pause = min(pause * 2, 10.0)
 
 
-def _still_storing(tasks: list[asyncio.Task[None]]) -> list[asyncio.Task[None]]:
-    """The tasks not done yet; a batch that failed raises here (the consumer is made anew)."""
+def _still_storing(
+    tasks: list[asyncio.Task[None]], sizes: dict[asyncio.Task[None], int]
+) -> list[asyncio.Task[None]]:
+    """The tasks not done yet (``sizes`` keeps theirs); a batch that failed raises here (the
+    consumer is made anew)."""
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise RuntimeError("a batch failed") from task.exception()
+    for task in [t for t in sizes if t.done()]:
+        del sizes[task]
     return [task for task in tasks if not task.done()]

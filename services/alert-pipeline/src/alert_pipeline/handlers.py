@@ -144,6 +144,7 @@ def register(
         fetch_max_bytes=settings.fetch_max_bytes,
         max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
         in_flight=settings.batches_in_flight,
+        records_in_flight=settings.records_in_flight,
         counts_interval=settings.counts_interval_seconds,
         # Dead letters go out through the broker: the raw stream starts once it is connected.
         ready=lambda: bool(broker.running),

@@ -507,7 +507,7 @@ class IngestService:
             try:
                 written = await timed(steps, "alerts.important", self.store.insert_alerts(important, origins))
                 stored = [a for a in important if a.alert_id in written.new or a.alert_id in written.existing]
-                return written, await self._notify(stored, written.new, steps)
+                return written, await self._notify(stored, written.new, steps, turn)
             finally:
                 turn.announced()
 
@@ -566,8 +566,11 @@ class IngestService:
             result.threats -= len(records[key])
             result.rejected.extend(Rejected(r, "unstorable", reason) for r in records[key])
 
-    async def _notify(self, important: list[Alert], new_ids: set[str], steps: dict[str, float]) -> int:
-        """Announce the stored important alerts that are new, or stored but never announced."""
+    async def _notify(
+        self, important: list[Alert], new_ids: set[str], steps: dict[str, float], turn: Turn
+    ) -> int:
+        """Announce the stored important alerts that are new, or stored but never announced (the
+        batch after may announce its own once these are published)."""
         if not important:
             return 0
         due = [a for a in important if a.alert_id in new_ids]
@@ -576,6 +579,7 @@ class IngestService:
         if redelivered:
             due.extend(await timed(steps, "unnotified", self.store.unnotified(redelivered)))
         await timed(steps, "publish", asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due)))
+        turn.announced()
         await timed(steps, "mark_notified", self.store.mark_notified(a.alert_id for a in due))
         return len(due)
 

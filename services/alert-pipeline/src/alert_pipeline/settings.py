@@ -19,14 +19,22 @@ class Settings(CommonSettings):
     batch_max_records: int = Field(default=10_000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
     batches_in_flight: int = Field(
-        default=16,
+        default=64,
         ge=1,
         description="Most batches being stored at once (their counts are applied together, in order).",
     )
+    records_in_flight: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most raw records held by the batches being stored (memory: about 1 KiB each).",
+    )
     counts_interval_seconds: float = Field(
-        default=1.0,
+        default=5.0,
         ge=0,
-        description="Least time between two counters' transactions (the batches meanwhile go in one).",
+        description=(
+            "Least time between two counters' transactions (the batches meanwhile go in one): how far"
+            " reports may lag, and how long offsets wait to be committed."
+        ),
     )
     fetch_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Most bytes one fetch of the raw topic returns."
