@@ -443,6 +443,9 @@ def main() -> int:
     parser.add_argument("--probe-every", type=float, default=0.25, help="seconds between important probes")
     parser.add_argument("--steady-seconds", type=float, default=20, help="how long the steady load runs")
     parser.add_argument(
+        "--steady-share", type=float, default=0.5, help="the steady load as a share of the measured capacity"
+    )
+    parser.add_argument(
         "--syslog-events", type=int, default=100_000, help="events per syslog transport (0 = skip)"
     )
     parser.add_argument(
@@ -516,7 +519,7 @@ def main() -> int:
         pipeline_eps = _filled_phase(filled, run, args.events, logs, {**common, **tuning}, profile)
         print(f"pipeline on the filled topic: {pipeline_eps:,.0f} events/s", flush=True)
 
-        steady_eps = pipeline_eps / 2
+        steady_eps = pipeline_eps * args.steady_share
         publish: list[float] = []
         latencies: list[float] = []
         if notifier:
@@ -524,7 +527,10 @@ def main() -> int:
             # steady load starts, so that the steady figures are not those of that backlog.
             waited = asyncio.run(_caught_up(f"notifier-bench-{run}", ALERT_DETECTED))
             print(f"notifier caught up with alert-detected after {waited:.1f} s", flush=True)
-            steady = f"{steady_eps:,.0f} events/s (half the capacity) for {args.steady_seconds:.0f} s"
+            steady = (
+                f"{steady_eps:,.0f} events/s ({args.steady_share:.0%} of the capacity)"
+                f" for {args.steady_seconds:.0f} s"
+            )
             print(f"steady load: {steady} ...", flush=True)
             probes = asyncio.run(
                 _steady(topic, serials, run, rate=steady_eps, seconds=args.steady_seconds,
@@ -541,7 +547,9 @@ def main() -> int:
     p50 = statistics.median(latencies) if latencies else None
     p99 = _p99(latencies)
     print(
-        f"under the steady load: {len(publish)}/{len(probes)} probes published, p99 {_ms(_p99(publish))}; "
+        f"under the steady load: {len(publish)}/{len(probes)} probes published, p50"
+        f" {_ms(statistics.median(publish) if publish else None)}, p99 {_ms(_p99(publish))}"
+        f" (over 1 s: {sum(1 for v in publish if v > 1000)}); "
         f"{len(latencies)}/{len(probes)} mailed; p50 {_ms(p50)}, p99 {_ms(p99)}",
         flush=True,
     )

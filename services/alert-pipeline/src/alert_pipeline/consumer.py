@@ -57,8 +57,8 @@ class RawStream:
         max_partition_fetch_bytes: int,
         prepare: BatchPreparer = _nothing_prepared,
         ready: Callable[[], bool] = lambda: True,
-        in_flight: int = 64,
-        records_in_flight: int = 100_000,
+        in_flight: int = 1_000,
+        records_in_flight: int = 200_000,
         counts_interval: float = 0.0,
     ) -> None:
         self.topic = topic

@@ -19,12 +19,15 @@ class Settings(CommonSettings):
     batch_max_records: int = Field(default=10_000, ge=1, description="Most raw records handled per batch.")
     batch_timeout_ms: int = Field(default=100, ge=1, description="Longest wait to fill a batch.")
     batches_in_flight: int = Field(
-        default=64,
+        default=1_000,
         ge=1,
-        description="Most batches being stored at once (their counts are applied together, in order).",
+        description=(
+            "Most batches being stored at once (their counts are applied together, in order): enough"
+            " for every small batch of a counts interval, so that only ``records_in_flight`` binds."
+        ),
     )
     records_in_flight: int = Field(
-        default=100_000,
+        default=200_000,
         ge=1,
         description="Most raw records held by the batches being stored (memory: about 1 KiB each).",
     )
