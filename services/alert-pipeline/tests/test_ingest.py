@@ -298,8 +298,8 @@ async def test_a_document_the_store_refuses_rejects_only_its_record() -> None:
     assert unit_hour["threats.ips.count"] == 1
 
 
-async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record() -> None:
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+def _fail_on_trigger(store: MemoryStore) -> None:
+    """Make storing any alert signed "Trigger" fail as nothing foreseen would."""
     insert = store.insert_alerts
 
     async def insert_failing(alerts: Sequence[Alert], origins: Any = None) -> WriteOutcome:
@@ -308,6 +308,11 @@ async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record
         return await insert(alerts, origins)
 
     store.insert_alerts = insert_failing  # type: ignore[method-assign]
+
+
+async def test_an_unforeseen_failure_of_the_batch_is_narrowed_down_to_its_record() -> None:
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    _fail_on_trigger(store)
     batch = _offsets(
         _json("i1", "ips", action="dropped", level="critical", signature="Before"),
         _json("t1", "traffic"),
@@ -432,8 +437,12 @@ def _collect(published: list[AlertDetected]) -> Callable[[AlertDetected], Awaita
 # --- batches in flight ------------------------------------------------------------------------
 
 
-def _watched(service: IngestService, store: MemoryStore, happened: list[str]) -> None:
-    """Note in ``happened`` each announcement and each counts' transaction (with its offsets)."""
+def _watched() -> tuple[MemoryStore, list[AlertDetected], IngestService, list[str]]:
+    """A service on a store of one unit; ``happened`` notes each announcement and each counts'
+    transaction (with its offsets) in order."""
+    store, published = MemoryStore([UNIT]), list[AlertDetected]()
+    service = _service(store, published)
+    happened: list[str] = []
     publish, apply_counts = service.publish_alert, store.apply_counts
 
     async def announce(event: AlertDetected) -> None:
@@ -446,6 +455,7 @@ def _watched(service: IngestService, store: MemoryStore, happened: list[str]) ->
 
     service.publish_alert = announce
     store.apply_counts = count  # type: ignore[method-assign]
+    return store, published, service, happened
 
 
 def _warning(event_id: str, offset: int) -> Record:
@@ -455,10 +465,7 @@ def _warning(event_id: str, offset: int) -> Record:
 
 
 async def test_batches_announce_before_the_batch_ahead_is_counted_and_are_counted_after_it_together() -> None:
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    service = _service(store, published)
-    happened: list[str] = []
-    _watched(service, store, happened)
+    store, _published, service, happened = _watched()
     first = Turn()
     second = first.following(None)
     third = second.following(None)
@@ -489,10 +496,7 @@ async def test_batches_announce_before_the_batch_ahead_is_counted_and_are_counte
 
 
 async def test_counts_transactions_are_spaced_and_the_batches_meanwhile_go_in_the_next_one() -> None:
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    service = _service(store, published)
-    happened: list[str] = []
-    _watched(service, store, happened)
+    store, _published, service, happened = _watched()
     apply_counts = store.apply_counts
     started: list[float] = []
 
@@ -516,10 +520,7 @@ async def test_counts_transactions_are_spaced_and_the_batches_meanwhile_go_in_th
 
 
 async def test_a_failed_transaction_fails_every_batch_in_it_and_each_tried_again_is_counted_once() -> None:
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    service = _service(store, published)
-    happened: list[str] = []
-    _watched(service, store, happened)
+    store, published, service, _happened = _watched()
     apply_counts = store.apply_counts
     failures = iter([AutoReconnect("MongoDB went away")])
 
@@ -559,18 +560,8 @@ async def test_a_failed_transaction_fails_every_batch_in_it_and_each_tried_again
 async def test_a_batch_split_to_isolate_a_record_keeps_the_batch_after_it_waiting_until_its_last_part() -> (
     None
 ):
-    store, published = MemoryStore([UNIT]), list[AlertDetected]()
-    service = _service(store, published)
-    happened: list[str] = []
-    _watched(service, store, happened)
-    insert = store.insert_alerts
-
-    async def insert_failing(alerts: Sequence[Alert], origins: Any = None) -> WriteOutcome:
-        if any(a.signature == "Trigger" for a in alerts):
-            raise RuntimeError("unexpected")
-        return await insert(alerts, origins)
-
-    store.insert_alerts = insert_failing  # type: ignore[method-assign]
+    store, _published, service, happened = _watched()
+    _fail_on_trigger(store)
     first = Turn()
     second = first.following(None)
     after = asyncio.create_task(service.process_isolating([_warning("W9", 9)], turn=second))
