@@ -1,14 +1,12 @@
 """The customer API's alert queries against a real MongoDB: the alert log's pages newest first (read
 in time windows backwards, across their boundaries and through ties) and the dashboard's counts."""
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import Alert, Unit
 from alert_pipeline.repository import MongoPipelineStore
@@ -16,6 +14,7 @@ from shared.auth import Principal, issue_token
 from shared.settings import DEV_TOKEN_PRIVATE_KEY
 from support.pipeline import alert_api
 from support.servers import Servers
+from support.service_api import scratch_database
 
 pytestmark = pytest.mark.integration
 UNTIL = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -46,28 +45,23 @@ NEWEST_FIRST = ["A01", "A02", "A03", "A04", "A07", "A05", "A06", "A08", "A09"]
 
 @pytest.fixture
 async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
-    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
-    db = client[f"alert-queries-{uuid.uuid4().hex[:8]}"]
-    store = MongoPipelineStore(db)
-    await store.create_indexes()
-    for unit in (UNIT, OTHER):
-        await store.upsert_unit(unit)
-    for alert_id, before, severity, category, status, unit in ALERTS:
-        doc: dict[str, Any] = {
-            "_id": alert_id, "company_id": unit.company_id, "unit_id": unit.unit_id,
-            "unit_name": unit.name, "serial_number": unit.serial_number, "mac_address": unit.mac_address,
-            "category": category, "category_key": "webfilter", "severity": severity, "signature": "sig",
-            "summary": "概要", "explanation": "説明", "remedy": "対処", "detected_at": UNTIL - before,
-            "source_event": alert_id, "source_format": "test", "received_at": UNTIL,
-        }  # fmt: skip
-        assert await store.insert_alert(Alert.from_document(doc))
-        if status is not None:
-            await db["alerts"].update_one({"_id": alert_id}, {"$set": {"status": status}})
-    try:
+    async with scratch_database(servers.mongodb_uri, "alert-queries") as db:
+        store = MongoPipelineStore(db)
+        await store.create_indexes()
+        for unit in (UNIT, OTHER):
+            await store.upsert_unit(unit)
+        for alert_id, before, severity, category, status, unit in ALERTS:
+            doc: dict[str, Any] = {
+                "_id": alert_id, "company_id": unit.company_id, "unit_id": unit.unit_id,
+                "unit_name": unit.name, "serial_number": unit.serial_number, "mac_address": unit.mac_address,
+                "category": category, "category_key": "webfilter", "severity": severity, "signature": "sig",
+                "summary": "概要", "explanation": "説明", "remedy": "対処", "detected_at": UNTIL - before,
+                "source_event": alert_id, "source_format": "test", "received_at": UNTIL,
+            }  # fmt: skip
+            assert await store.insert_alert(Alert.from_document(doc))
+            if status is not None:
+                await db["alerts"].update_one({"_id": alert_id}, {"$set": {"status": status}})
         yield store
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 async def page(store: MongoPipelineStore, skip: int, limit: int, **filters: Any) -> tuple[int, list[str]]:

@@ -1,15 +1,14 @@
 """The counters' exactness in MongoDB when alerts are stored by one batch and counted by another."""
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from alert_pipeline.models import Alert
 from alert_pipeline.repository import CountBatch, MongoPipelineStore
 from support.servers import Servers
+from support.service_api import scratch_database
 
 pytestmark = pytest.mark.integration
 HOUR = datetime(2026, 11, 25, 3, tzinfo=UTC)
@@ -17,13 +16,8 @@ HOUR = datetime(2026, 11, 25, 3, tzinfo=UTC)
 
 @pytest.fixture
 async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
-    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
-    db = client[f"repository-counts-{uuid.uuid4().hex[:8]}"]
-    try:
+    async with scratch_database(servers.mongodb_uri, "repository-counts") as db:
         yield MongoPipelineStore(db)
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 def _alert(alert_id: str) -> Alert:

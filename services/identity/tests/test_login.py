@@ -141,24 +141,16 @@ async def test_logout_ends_the_session(service: IdentityService, outbox: Outbox)
 async def test_a_hash_with_old_parameters_verifies_and_is_re_hashed_with_the_current_ones_on_login(
     repo: InMemoryRepository, outbox: Outbox, clock: FakeClock
 ) -> None:
-    old = IdentityService(
-        repo=repo,
-        settings=Settings(),
-        publish=outbox,
-        clock=clock,
-        hasher=Hasher(PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2)),
-    )
+    def hashing(time_cost: int, memory_cost: int, parallelism: int) -> IdentityService:
+        hasher = Hasher(PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism))
+        return IdentityService(repo=repo, settings=Settings(), publish=outbox, clock=clock, hasher=hasher)
+
+    old = hashing(3, 2048, 2)
     login_id, temporary = await Flow(old, outbox).provision()
     account = await repo.account_by_login_id(login_id)
     assert account is not None
     assert account.password_hash.startswith("$argon2id$v=19$m=2048,t=3,p=2$")
-    current = IdentityService(
-        repo=repo,
-        settings=Settings(),
-        publish=outbox,
-        clock=clock,
-        hasher=Hasher(PasswordHasher(time_cost=2, memory_cost=1024, parallelism=1)),
-    )
+    current = hashing(2, 1024, 1)
     flow = Flow(current, outbox)
     with pytest.raises(errors.BadCredentials):
         await flow.login(login_id, "Wrong#pass1")
