@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reports_bench import _seed as seed_report_aggregates  # noqa: E402
 
 from alert_pipeline.models import Alert  # noqa: E402
+from alert_pipeline.monthly import month_key  # noqa: E402
 from alert_pipeline.repository import MongoPipelineStore  # noqa: E402
 from identity import totp  # noqa: E402
 from identity.crypto import SecretBox  # noqa: E402
@@ -51,7 +52,7 @@ from identity.passwords import Hasher  # noqa: E402
 from identity.repository import MongoRepository  # noqa: E402
 from identity.settings import Settings as IdentitySettings  # noqa: E402
 from shared.labels import JST, THREAT_CATEGORIES  # noqa: E402
-from shared.periods import Period  # noqa: E402
+from shared.periods import Period, previous_month  # noqa: E402
 from support.processes import Stack  # noqa: E402
 from support.servers import Servers  # noqa: E402
 
@@ -156,12 +157,18 @@ async def _seed_accounts(db: Any, users: int, now: datetime) -> list[dict[str, A
     return accounts
 
 
+def _seeded_period(args: argparse.Namespace) -> Period:
+    """The JST days the seed fills: the last ``--days`` up to today."""
+    today = datetime.now(UTC).astimezone(JST).date()
+    return Period(today - timedelta(days=args.days - 1), today)
+
+
 async def seed(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
     env = stack.base_env()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True)
     now = datetime.now(UTC)
     today = now.astimezone(JST).date()
-    period = Period(today - timedelta(days=args.days - 1), today)
+    period = _seeded_period(args)
     try:
         pipeline_db = mongo[env["ALERT_PIPELINE_DATABASE"]]
         started = time.perf_counter()
@@ -190,6 +197,32 @@ async def seed(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
             week_ago=week_ago, charts=CHARTS,
         )  # fmt: skip
     return accounts
+
+
+async def _catch_up(database: str, companies: int, seeded: Period, within: float = 600) -> float:
+    """Wait until the pipeline's start-up catch-up is over; returns how long it took.
+
+    The seeded month is new to the pipeline: its first roll-up run rebuilds the seeded days (their
+    hourly counters were just written) and, when the seeded days reach into last month, it announces
+    last month's report of every company. A service in use did that work long before; the users come
+    once it is done, so that they meet the steady state.
+    """
+    last_month = previous_month(datetime.now(UTC).astimezone(JST).date())
+    reports = companies if seeded.first <= last_month.last else 0
+    month = month_key(last_month)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True)
+    started = time.perf_counter()
+    try:
+        db = mongo[database]
+        while time.perf_counter() - started < within:
+            scanned = await db["rollup_state"].find_one({"scanned_at": {"$exists": True}})
+            published = await db["monthly_reports"].count_documents({"month": month, "published": True})
+            if scanned is not None and published >= reports:
+                return time.perf_counter() - started
+            await asyncio.sleep(2)
+        raise TimeoutError(f"the pipeline's start-up catch-up did not finish within {within:.0f}s")
+    finally:
+        await mongo.close()
 
 
 def _events_counted(url: str) -> float:
@@ -255,6 +288,9 @@ def main() -> int:
             ],
             cwd=ROOT, stdout=(logs / "load-simulator.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
+        database = stack.base_env()["ALERT_PIPELINE_DATABASE"]
+        caught_up = asyncio.run(_catch_up(database, args.companies, _seeded_period(args)))
+        print(f"start-up roll-ups and last month's reports done in {caught_up:.0f}s", flush=True)
         time.sleep(args.warmup)  # ingest reaches its steady state before the users come
         counted_before, t_before = _events_counted(pipeline_url), time.perf_counter()
         locust = subprocess.run(

@@ -280,3 +280,33 @@ async def test_silent_units_go_offline_and_come_back(env: Env) -> None:
     assert isinstance(online, UtmStatusChanged)
     assert online.status == "online"
     assert (await env.registry.summary("C-A"))["online"] == 1
+
+
+async def test_last_seen_moves_by_the_minute_and_only_for_registered_units(env: Env) -> None:
+    await env.registry.expect_units(_application("C-A"))
+    await _ship(env, "C-A-D1-1", "FGT60FTK2109ABCD", "00:09:0F:AA:BB:CC")
+    await _ship(env, "C-A-D1-2", "FGT60FTK2109ABCE", "00:09:0F:AA:BB:CD")
+    await env.registry.register("C-A", identifier="FGT60FTK2109ABCD", registration_code="7K2M-9QXD-4ABF")
+    first = env.clock.now
+
+    async def last_seen(unit_id: str) -> datetime | None:
+        doc = await env.registry.units.find_one({"_id": unit_id})
+        assert doc is not None
+        return doc.get("last_seen_at")
+
+    # Heard from both; only the registered unit records it (the shipped one is not watched yet).
+    await env.registry.apply_seen({"FGT60FTK2109ABCD": first, "FGT60FTK2109ABCE": first})
+    assert await last_seen("C-A-D1-1") == first
+    assert await last_seen("C-A-D1-2") is None
+    # Within the minute the stored time stays; a minute on it moves; a time from the future is
+    # recorded as now.
+    await env.registry.apply_seen({"FGT60FTK2109ABCD": first + timedelta(seconds=59)})
+    assert await last_seen("C-A-D1-1") == first
+    env.clock.now = first + timedelta(minutes=3)
+    await env.registry.apply_seen({"FGT60FTK2109ABCD": first + timedelta(minutes=1)})
+    assert await last_seen("C-A-D1-1") == first + timedelta(minutes=1)
+    await env.registry.apply_seen({"FGT60FTK2109ABCD": first + timedelta(hours=1)})
+    assert await last_seen("C-A-D1-1") == env.clock.now
+    # An older time never moves it back.
+    await env.registry.apply_seen({"FGT60FTK2109ABCD": first})
+    assert await last_seen("C-A-D1-1") == env.clock.now

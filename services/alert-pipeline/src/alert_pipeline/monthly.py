@@ -66,12 +66,17 @@ class MonthlyReports:
         now = self.clock()
         period = previous_month(jst_today(now))
         month = month_key(period)
-        # Companies with a registered unit that was heard from during the month: one that joined
-        # later gets its first report the month after.
-        heard = set(
-            await self.counters.distinct("company_id", {"hour": {"$gte": period.since, "$lt": period.until}})
-        )
-        companies = [c for c in await self.units.distinct("company_id") if c and c in heard]
+        # Companies with a registered unit that was heard from during the month, not claimed yet: one
+        # that joined later gets its first report the month after. Once the month's claims are made, a
+        # check reads only the units and the claims; a company's month is asked for one counter.
+        claimed = {d["company_id"] async for d in self.claims.find({"month": month}, {"company_id": 1})}
+        unclaimed = sorted({c for c in await self.units.distinct("company_id") if c} - claimed)
+        month_hours = {"$gte": period.since, "$lt": period.until}
+        companies = [
+            c
+            for c in unclaimed
+            if await self.counters.find_one({"company_id": c, "hour": month_hours}, {"_id": 1}) is not None
+        ]
         docs = [
             {
                 "_id": f"{c}|{month}",

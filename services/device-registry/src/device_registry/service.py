@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 ANNOUNCED = {"shipped": "shipped_announced", "registered": "registered_announced"}
 # An unannounced change younger than this is left to the request that made it (still publishing).
 ANNOUNCE_GRACE = timedelta(seconds=10)
+# A unit's stored last-seen time moves in steps of at least this (see ``apply_seen``).
+SEEN_PRECISION = timedelta(minutes=1)
 
 
 class RegistryError(Exception):
@@ -64,6 +66,11 @@ TOO_MANY_MESSAGE = (
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as UTC-aware (a client without ``tz_aware`` reads naive UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class DeviceRegistry:
@@ -309,22 +316,28 @@ class DeviceRegistry:
     # --- connection status ---
 
     async def apply_seen(self, last_seen: dict[str, datetime]) -> int:
-        """Record when units were last heard from; offline units heard again come back online."""
+        """Record when units were last heard from; offline units heard again come back online.
+
+        A summary arrives every few seconds for every unit that sent anything. A unit's time is
+        written only once it has moved on by ``SEEN_PRECISION`` (or the unit was offline), and each
+        write is by ``_id``: the summaries of a large fleet stay a small share of the database's work,
+        and the last-seen time customers read is exact to the minute. Returns how many came back.
+        """
         if not last_seen:
             return 0
         now = self.now()
-        serials = list(last_seen)
-        came_back = await self.units.find(
-            {"serial_number": {"$in": serials}, "status": "registered", "online": False}
-        ).to_list(None)
-        ops = [
-            UpdateOne(
-                {"serial_number": serial, "status": "registered"},
-                {"$max": {"last_seen_at": min(moment, now)}, "$set": {"online": True}},
-            )
-            for serial, moment in last_seen.items()
-        ]
-        await self.units.bulk_write(ops, ordered=False)
+        docs = await self.units.find({"serial_number": {"$in": list(last_seen)}}).to_list(None)
+        registered = [d for d in docs if d.get("status") == "registered"]
+        came_back = [d for d in registered if d.get("online") is False]
+        ops = []
+        for doc in registered:
+            moment = min(last_seen[doc["serial_number"]], now)
+            stored = doc.get("last_seen_at")
+            if doc.get("online") is False or stored is None or moment - _aware(stored) >= SEEN_PRECISION:
+                seen = {"$max": {"last_seen_at": moment}, "$set": {"online": True}}
+                ops.append(UpdateOne({"_id": doc["_id"]}, seen))
+        if ops:
+            await self.units.bulk_write(ops, ordered=False)
         for doc in came_back:
             await self.publish(
                 _status_event(doc, "online", last_seen[doc["serial_number"]]), doc["company_id"]
