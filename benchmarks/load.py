@@ -4,6 +4,7 @@ What it builds, on the servers of scripts/bench.sh (Kafka, MongoDB and SMTP of i
 
 - 100 companies × 2 registered units, written into the services' own stores: the device registry's
   units, the alert pipeline's unit projection, 30 days of alerts per unit (``--alerts-per-unit-day``)
+  with their tallies (as the counts' transactions keep them)
   and the report aggregates of those days exactly as ``make bench-reports`` writes them
   (benchmarks/reports_bench.py); one customer account per company for the first 50 companies in
   identity's store, each with a password and an authenticator (TOTP) secret;
@@ -42,9 +43,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from reports_bench import _seed as seed_report_aggregates  # noqa: E402
 
+from alert_pipeline import tallies  # noqa: E402
 from alert_pipeline.models import Alert  # noqa: E402
 from alert_pipeline.monthly import month_key  # noqa: E402
 from alert_pipeline.repository import MongoPipelineStore  # noqa: E402
+from alert_pipeline.tallies import jst_day  # noqa: E402
 from identity import totp  # noqa: E402
 from identity.crypto import SecretBox  # noqa: E402
 from identity.models import Account, TwoStep, provisioning_key  # noqa: E402
@@ -107,7 +110,7 @@ async def _seed_alerts(
         ]
     )
     samples: dict[str, list[str]] = {}
-    store = MongoPipelineStore(db)  # as the ingest stores them, with the open ★★★ ones noted
+    store = MongoPipelineStore(db)  # as the ingest stores and counts them, with the open ★★★ ones noted
     for c in range(companies):
         company, alerts = f"C-{c:03d}", list[Alert]()
         for u in range(units):
@@ -128,7 +131,9 @@ async def _seed_alerts(
                     )  # fmt: skip
                     alerts.append(alert)
         await store.insert_alerts(alerts)
+        await store.tallies.add(tallies.counted(alerts))  # as the counts' transactions tally them
         samples[company] = [a.alert_id for a in rng.sample(alerts, min(30, len(alerts)))]
+    await store.tallies.declare_since(jst_day(now - timedelta(days=days)))  # every seeded alert is tallied
     return samples
 
 

@@ -1,8 +1,12 @@
 """The customer API's alert queries against a real MongoDB: the alert log's pages newest first (read
-in time windows backwards, across their boundaries and through ties) and the dashboard's counts."""
+in time windows backwards, across their boundaries and through ties) and the dashboard's counts.
+
+Each test runs twice: with the counts read from the alerts themselves (a database whose tallies start
+tomorrow), and with the whole JST days of the period read from the tallies (kept since before the
+period), the partial days at its edges still from the alerts. The expectations are the same."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,8 +47,11 @@ ALERTS: list[tuple[str, timedelta, int, str, str | None, Unit]] = [
 NEWEST_FIRST = ["A01", "A02", "A03", "A04", "A07", "A05", "A06", "A08", "A09"]
 
 
-@pytest.fixture
-async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
+STATUS_ENTRY = {"status": "?", "by": "A-Q1", "by_name": "日電 太郎", "at": UNTIL, "comment": ""}
+
+
+@pytest.fixture(params=["alerts", "tallies"])
+async def store(servers: Servers, request: pytest.FixtureRequest) -> AsyncIterator[MongoPipelineStore]:
     async with scratch_database(servers.mongodb_uri, "alert-queries") as db:
         store = MongoPipelineStore(db)
         await store.create_indexes()
@@ -60,7 +67,14 @@ async def store(servers: Servers) -> AsyncIterator[MongoPipelineStore]:
             }  # fmt: skip
             assert await store.insert_alert(Alert.from_document(doc))
             if status is not None:
-                await db["alerts"].update_one({"_id": alert_id}, {"$set": {"status": status}})
+                owned = {"company_id": unit.company_id}
+                assert await store.set_status(owned, alert_id, status, {**STATUS_ENTRY, "status": status})
+        if request.param == "tallies":
+            await store.tallies.declare_since(date(2026, 10, 1))
+        else:  # tallies start with the JST day after the store first met this database
+            first = await store.tallies.since()
+            assert first is not None
+            assert first > UNTIL
         yield store
 
 
@@ -141,3 +155,21 @@ async def test_the_alert_log_and_summary_over_http(store: MongoPipelineStore) ->
     assert summary["by_category"] == {"Webガード": 6, "IPS": 2, "アプリケーションコントロール": 1}
     assert summary["unresolved_important"] == 5
     assert [a["alert_id"] for a in summary["latest"]] == ["A01", "A02", "A03", "A04", "A07"]
+
+
+async def test_triage_moves_the_counts_of_tallied_and_counted_days_alike(store: MongoPipelineStore) -> None:
+    owned = {"company_id": COMPANY}
+    entry = {**STATUS_ENTRY, "status": "acknowledged"}
+    # A01 lies in the last, partial day (read from the alerts); A07 and A09 in whole days or the first
+    # partial one; X01 is another company's.
+    assert await store.acknowledge({"_id": {"$in": ["A01", "A07", "A09", "X01"]}, **owned}, entry) == 3
+    assert await store.acknowledge({"_id": {"$in": ["A01"]}, **owned}, entry) == 0  # not open any more
+    assert await store.set_status(owned, "A04", "resolved", {**entry, "status": "resolved"}) is not None
+    assert await store.set_status(owned, "A08", "open", {**entry, "status": "open"}) is not None
+    assert await store.set_status(owned, "X01", "resolved", entry) is None
+    assert await page(store, 0, 10, status="open") == (5, ["A02", "A03", "A05", "A06", "A08"])
+    assert await page(store, 0, 10, status="acknowledged") == (3, ["A01", "A07", "A09"])
+    assert await page(store, 0, 10, status="resolved") == (1, ["A04"])
+    assert await page(store, 0, 10, status="resolved", severities=[2]) == (0, [])
+    summary = await store.alert_summary(COMPANY, since=SINCE, until=UNTIL)
+    assert summary.unresolved_important == 3  # A03, A06, A08

@@ -38,8 +38,12 @@ def _batch(
 
 
 async def _threats(store: MongoPipelineStore) -> int:
+    """The alerts in the counters, which the unit's tally of the day (JST) must agree with."""
     doc = await store.counters.find_one({"serial_number": "SER-1"})
-    return 0 if doc is None else int(doc["threats"]["ips"]["count"])
+    counted = 0 if doc is None else int(doc["threats"]["ips"]["count"])
+    tally = await store.tallies.collection.find_one({"_id": "U-1|20261125"})
+    assert (0 if tally is None else tally["n"]["1"]["不正侵入防御(IPS)"]) == counted
+    return counted
 
 
 async def test_an_alert_is_counted_once_whichever_batch_counts_it_and_however_often_it_comes_again(

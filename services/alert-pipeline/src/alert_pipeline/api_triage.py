@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from alert_pipeline.repository import SERIOUS_SEVERITY, UNRESOLVED, MongoPipelineStore, open_query
+from alert_pipeline.repository import SERIOUS_SEVERITY, UNRESOLVED, MongoPipelineStore
 from shared.auth import CurrentOperator, CurrentPrincipal, Principal
 from shared.labels import TRIAGE_STATUSES
 
@@ -64,10 +64,8 @@ async def change_status(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "対応状況の指定が正しくありません。")
     entry = history_entry(principal, change.status, change.comment, datetime.now(UTC))
     store = _store(request)
-    changed = await store.alerts.find_one_and_update(
-        {"_id": alert_id, **await _owned(request, principal.company_id)},
-        {"$set": {"status": change.status}, "$push": {"status_history": entry}},
-        projection={"severity": 1, "company_id": 1},
+    changed = await store.set_status(
+        await _owned(request, principal.company_id), alert_id, change.status, entry
     )
     if changed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "アラートが見つかりません。")
@@ -81,11 +79,8 @@ async def change_status(
 async def acknowledge(request: Request, principal: CurrentPrincipal, body: BulkAcknowledge) -> dict[str, int]:
     """Mark the company's open alerts among ``alert_ids`` 確認済み; others' ids are ignored."""
     entry = history_entry(principal, "acknowledged", body.comment, datetime.now(UTC))
-    result = await _store(request).alerts.update_many(
-        {"_id": {"$in": body.alert_ids}, **await _owned(request, principal.company_id), **open_query()},
-        {"$set": {"status": "acknowledged"}, "$push": {"status_history": entry}},
-    )
-    return {"updated": result.modified_count}
+    query = {"_id": {"$in": body.alert_ids}, **await _owned(request, principal.company_id)}
+    return {"updated": await _store(request).acknowledge(query, entry)}
 
 
 async def create_indexes(store: MongoPipelineStore) -> None:

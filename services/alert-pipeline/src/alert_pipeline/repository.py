@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -28,7 +28,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
+from alert_pipeline import tallies
 from alert_pipeline.models import MONITORING_CATEGORY, Alert, Unit, hour_bucket
+from alert_pipeline.tallies import AlertTallies
 from alert_pipeline.topn import add_top_counts
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
@@ -223,6 +225,8 @@ class MongoPipelineStore:
         self.open_serious = db["open_serious_alerts"]
         # alerts a later event may clear, not cleared yet, {_id: alert id, unit: "unit id|category"}.
         self.clearable = db["clearable_alerts"]
+        # Per unit and JST day, alerts by severity, category and status (``tallies``).
+        self.tallies = AlertTallies(db)
         self._quarantine_ttl = quarantine_ttl_seconds
 
     async def create_indexes(self) -> None:
@@ -241,6 +245,7 @@ class MongoPipelineStore:
         await self.clearable.create_index([("unit", ASCENDING)])
         await self.counters.create_index([("company_id", ASCENDING), ("hour", ASCENDING)])
         await self.quarantined.create_index("received_at", expireAfterSeconds=self._quarantine_ttl)
+        await self.tallies.ensure(datetime.now(UTC))
         indexes = {ix["name"] async for ix in await self.alerts.list_indexes()}
         if OLD_UNIT_CATEGORY_INDEX in indexes:
             cursor = self.alerts.find(
@@ -353,11 +358,25 @@ class MongoPipelineStore:
         )
 
     async def insert_alert(self, alert: Alert) -> bool:
-        """Insert one alert; False when it already existed."""
-        outcome = await self.insert_alerts([alert])
-        if outcome.refused:
-            raise ValueError(f"alert {alert.alert_id} refused: {outcome.refused[alert.alert_id]}")
-        return bool(outcome.new)
+        """Insert one alert outside the ingest (the service's own UTM監視 alerts), tallied in the same
+        transaction; False when it already existed."""
+
+        async def write(session: AsyncClientSession) -> bool:
+            if await self.alerts.find_one({"_id": alert.alert_id}, {"_id": 1}, session=session):
+                return False
+            await self.alerts.insert_one(alert.document(), session=session)
+            await self.tallies.add(tallies.counted([alert]), session)
+            return True
+
+        # Noted before the alert may be seen, as ``insert_alerts`` does.
+        if alert.severity >= SERIOUS_SEVERITY:
+            await self.note_serious([{"_id": alert.alert_id, "company_id": alert.company_id}])
+        if alert.category in CLEARABLE_CATEGORIES:
+            noted = {"_id": alert.alert_id, "unit_id": alert.unit_id, "category": alert.category}
+            await self._note_clearable([noted])
+        async with self.db.client.start_session() as session:
+            new: bool = await session.with_transaction(write)
+        return new
 
     async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]:
         """The stored alerts among ``alert_ids`` whose ``alert-detected`` never went out."""
@@ -394,6 +413,49 @@ class MongoPipelineStore:
         await self.clearable.delete_many({"_id": {"$in": ids}})
         return result.modified_count
 
+    # --- triage ---
+
+    async def set_status(
+        self, owned: Mapping[str, Any], alert_id: str, status: str, entry: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Set one alert's status and keep ``entry`` in its history, its tally moved in the same
+        transaction; returns the alert as it was (``tallies.TALLY_FIELDS``), None when not found."""
+
+        async def write(session: AsyncClientSession) -> dict[str, Any] | None:
+            before: dict[str, Any] | None = await self.alerts.find_one_and_update(
+                {"_id": alert_id, **owned},
+                {"$set": {"status": status}, "$push": {"status_history": entry}},
+                projection=tallies.TALLY_FIELDS,
+                session=session,
+            )
+            if before is not None:
+                await self.tallies.add(tallies.moved([before], status), session)
+            return before
+
+        async with self.db.client.start_session() as session:
+            changed: dict[str, Any] | None = await session.with_transaction(write)
+        return changed
+
+    async def acknowledge(self, query: Mapping[str, Any], entry: Mapping[str, Any]) -> int:
+        """Mark the open alerts ``query`` matches 確認済み (tallies moved in the same transaction)."""
+
+        async def write(session: AsyncClientSession) -> int:
+            matched = {**query, **open_query()}
+            before = [d async for d in self.alerts.find(matched, tallies.TALLY_FIELDS, session=session)]
+            if not before:
+                return 0
+            result = await self.alerts.update_many(
+                {"_id": {"$in": [d["_id"] for d in before]}},
+                {"$set": {"status": "acknowledged"}, "$push": {"status_history": entry}},
+                session=session,
+            )
+            await self.tallies.add(tallies.moved(before, "acknowledged"), session)
+            return result.modified_count
+
+        async with self.db.client.start_session() as session:
+            updated: int = await session.with_transaction(write)
+        return updated
+
     # --- the customer API's queries ---
 
     async def _scope(
@@ -424,6 +486,35 @@ class MongoPipelineStore:
     async def _count(self, query: Mapping[str, Any]) -> int:
         rows = await self._matching(query, {"$count": "n"})
         return int(rows[0]["n"]) if rows else 0
+
+    async def _segments(
+        self, query: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], tuple[datetime, datetime] | None]:
+        """A scoped query split into the queries of the alerts read one by one (the partial JST days at
+        the period's edges, and days before tallies were kept) and the whole days read from tallies."""
+        since, until = query["detected_at"]["$gte"], query["detected_at"]["$lt"]
+        body = await self.tallies.whole_days(since, until)
+        if body is None:
+            return [dict(query)], None
+        edges = [(since, body[0]), (body[1], until)]
+        return [{**query, "detected_at": {"$gte": a, "$lt": b}} for a, b in edges if a < b], body
+
+    async def _total(self, query: Mapping[str, Any], status: str | None) -> int:
+        """How many alerts an alert-log query matches: its whole days from tallies, the rest counted."""
+        edges, body = await self._segments(query)
+        total = 0
+        for window in edges:
+            total += await self._count(window)
+        if body is None:
+            return total
+        units = query["unit_id"]
+        unit_ids = units["$in"] if isinstance(units, dict) else [units]
+        severities = query.get("severity", {}).get("$in")
+        category = query.get("category")
+        for cell in await self.tallies.cells(query["company_id"], unit_ids, *body):
+            if (severities is None or cell.severity in severities) and category in (None, cell.category):
+                total += cell.count(status or None)
+        return total
 
     async def _newest(self, query: Mapping[str, Any], *, skip: int, limit: int) -> list[Alert]:
         """The alerts ``query`` matches, newest first (ties by id), from ``skip`` on, at most ``limit``.
@@ -477,7 +568,7 @@ class MongoPipelineStore:
         if unit_id:
             allowed = query["unit_id"]["$in"]
             query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
-        total = await self._count(query)
+        total = await self._total(query, status)
         if skip >= total:
             return total, []
         return total, await self._newest(query, skip=skip, limit=min(limit, total - skip))
@@ -494,13 +585,21 @@ class MongoPipelineStore:
         summary = AlertSummaryCounts()
         open_statuses = open_query()["status"]["$in"]
         group = {"_id": {"s": "$severity", "c": "$category", "st": "$status"}, "n": {"$sum": 1}}
-        for row in await self._matching(query, {"$group": group}):
-            key, n = row["_id"], int(row["n"])
-            severity = int(key["s"])
-            cell = (severity, str(key["c"]))
-            summary.totals[cell] = summary.totals.get(cell, 0) + n
-            if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
-                summary.unresolved_important += n
+        edges, body = await self._segments(query)
+        for window in edges:
+            for row in await self._matching(window, {"$group": group}):
+                key, n = row["_id"], int(row["n"])
+                severity = int(key["s"])
+                cell = (severity, str(key["c"]))
+                summary.totals[cell] = summary.totals.get(cell, 0) + n
+                if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
+                    summary.unresolved_important += n
+        if body is not None:
+            for tally in await self.tallies.cells(company_id, query["unit_id"]["$in"], *body):
+                cell = (tally.severity, tally.category)
+                summary.totals[cell] = summary.totals.get(cell, 0) + tally.total
+                if tally.severity >= IMPORTANT_SEVERITY:
+                    summary.unresolved_important += tally.open
         summary.latest = await self._newest(query, skip=0, limit=latest)
         return summary
 
@@ -561,6 +660,8 @@ class MongoPipelineStore:
                     "destination": alert.destination,
                 },
             )
+        if fresh:
+            await timed(timings, "counts.tallies", self.tallies.add(tallies.counted(fresh), session))
         if late:
             await timed(
                 timings,

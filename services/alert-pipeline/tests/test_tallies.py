@@ -1,0 +1,63 @@
+"""The alert tallies' pure parts: category names as field names, and which part of a period they serve."""
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from alert_pipeline import tallies
+from alert_pipeline.tallies import AlertTallies, jst_midnight
+from shared.labels import JST
+
+
+@pytest.mark.parametrize(
+    "name", ["Webガード", "不正侵入防御(IPS)", "v1.2 rules", "$where", "100%", "a%2Eb", "%24x", "..", "$.$"]
+)
+def test_a_category_name_survives_as_a_field_name(name: str) -> None:
+    field = tallies._field(name)
+    assert "." not in field
+    assert not field.startswith("$")
+    assert tallies._category(field) == name
+
+
+class _NoState:
+    async def find_one(self, query: Any) -> None:
+        return None
+
+
+def _tallies_since(day: date | None) -> AlertTallies:
+    store = AlertTallies({"alert_tallies": None, "tally_state": _NoState()})  # type: ignore[arg-type]
+    store._since = None if day is None else jst_midnight(day)
+    return store
+
+
+async def _whole_days(day: date | None, since: datetime, until: datetime) -> Any:
+    return await _tallies_since(day).whole_days(since, until)
+
+
+async def test_only_whole_jst_days_from_the_first_tallied_day_are_read_from_tallies() -> None:
+    midnight = datetime(2026, 11, 10, tzinfo=JST)  # 2026-11-09 15:00 UTC
+    nov_1 = date(2026, 11, 1)
+    # Edges at JST midnights are whole days; anything else is cut to the whole days inside.
+    assert await _whole_days(nov_1, midnight, datetime(2026, 11, 12, tzinfo=JST)) == (
+        midnight,
+        datetime(2026, 11, 12, tzinfo=JST),
+    )
+    assert await _whole_days(
+        nov_1, datetime(2026, 11, 10, 0, 1, tzinfo=JST), datetime(2026, 11, 12, 23, tzinfo=JST)
+    ) == (
+        datetime(2026, 11, 11, tzinfo=JST),
+        datetime(2026, 11, 12, tzinfo=JST),
+    )
+    # A UTC midnight is no JST midnight.
+    assert (
+        await _whole_days(nov_1, datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+        is None
+    )
+    # Days before the first tallied one are not; a database without tallies has none.
+    assert await _whole_days(date(2026, 11, 11), midnight, datetime(2026, 11, 13, tzinfo=JST)) == (
+        datetime(2026, 11, 11, tzinfo=JST),
+        datetime(2026, 11, 13, tzinfo=JST),
+    )
+    assert await _whole_days(date(2026, 11, 20), midnight, datetime(2026, 11, 13, tzinfo=JST)) is None
+    assert await _whole_days(None, midnight, datetime(2026, 11, 13, tzinfo=JST)) is None
