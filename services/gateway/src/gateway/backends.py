@@ -11,6 +11,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Kept-alive connections are dropped before the backends' servers drop them (uvicorn: after 5 s idle),
+# so that a request is seldom sent on a connection the server is closing.
+KEEPALIVE_EXPIRY = 2.0
+# Requests that may be sent again when a kept-alive connection was closed under them.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 SERVICE_TOKEN_HEADER = "X-Service-Token"
 CLIENT_ADDRESS_HEADER = "X-Client-Address"
 
@@ -46,7 +51,12 @@ class Backends:
         # Services that want the gateway to prove itself (identity reads the client address only then).
         self._service_tokens = dict(service_tokens or {})
         self._clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
+            name: httpx.AsyncClient(
+                base_url=url,
+                timeout=timeout,
+                transport=transport,
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
+            )
             for name, url in urls.items()
         }
 
@@ -75,7 +85,14 @@ class Backends:
             if client:
                 merged[CLIENT_ADDRESS_HEADER] = client
         try:
-            return await self._clients[service].request(method, path, headers=merged, **kwargs)
+            try:
+                return await self._clients[service].request(method, path, headers=merged, **kwargs)
+            except httpx.RemoteProtocolError:
+                # The server closed a kept-alive connection as the request went out: a read is sent
+                # once more, on a fresh connection.
+                if method.upper() not in IDEMPOTENT:
+                    raise
+                return await self._clients[service].request(method, path, headers=merged, **kwargs)
         except httpx.TransportError as exc:
             log.warning("backend unreachable", extra={"service": service, "path": path, "error": str(exc)})
             raise BackendUnavailable(service) from exc
