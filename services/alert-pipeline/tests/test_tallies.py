@@ -1,6 +1,6 @@
 """The alert tallies' pure parts: category names as field names, and which part of a period they serve."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,8 +31,11 @@ def _tallies_since(day: date | None) -> AlertTallies:
     return store
 
 
-async def _whole_days(day: date | None, since: datetime, until: datetime) -> Any:
-    return await _tallies_since(day).whole_days(since, until)
+NOW = datetime(2026, 12, 1, 15, 40, tzinfo=JST)
+
+
+async def _whole_days(day: date | None, since: datetime, until: datetime, now: datetime = NOW) -> Any:
+    return await _tallies_since(day).whole_days(since, until, now)
 
 
 async def test_only_whole_jst_days_from_the_first_tallied_day_are_read_from_tallies() -> None:
@@ -61,3 +64,15 @@ async def test_only_whole_jst_days_from_the_first_tallied_day_are_read_from_tall
     )
     assert await _whole_days(date(2026, 11, 20), midnight, datetime(2026, 11, 13, tzinfo=JST)) is None
     assert await _whole_days(None, midnight, datetime(2026, 11, 13, tzinfo=JST)) is None
+
+
+async def test_the_day_still_running_is_never_read_from_tallies() -> None:
+    first = date(2026, 11, 1)
+    week = datetime(2026, 11, 24, tzinfo=JST)
+    tomorrow = datetime(2026, 12, 2, tzinfo=JST)
+    assert await _whole_days(first, week, tomorrow) == (week, datetime(2026, 12, 1, tzinfo=JST))
+    assert await _whole_days(first, week, NOW) == (week, datetime(2026, 12, 1, tzinfo=JST))
+    # A second after midnight, the day just over is read from tallies.
+    midnight = datetime(2026, 12, 2, tzinfo=JST)
+    assert await _whole_days(first, week, tomorrow, midnight + timedelta(seconds=1)) == (week, midnight)
+    assert await _whole_days(first, datetime(2026, 12, 1, tzinfo=JST), tomorrow) is None

@@ -477,6 +477,13 @@ async def test_a_handle_stands_for_its_session_until_revoked(api: Harness) -> No
     api.clock.advance(minutes=7)
     again = await _lookup(api, handle)
     assert again.json()["idle_seconds"] == 420.0  # unused for 7 minutes since the last lookup
+    # A use is written once the last one written is a minute old: the idle time is never shorter.
+    api.clock.advance(seconds=30)
+    assert (await _lookup(api, handle)).json()["idle_seconds"] == 30.0
+    api.clock.advance(seconds=40)
+    assert (await _lookup(api, handle)).json()["idle_seconds"] == 70.0
+    api.clock.advance(seconds=10)
+    assert (await _lookup(api, handle)).json()["idle_seconds"] == 10.0
 
     revoked = await api.client.post(f"{BASE}/revoke", json={"handle": handle}, headers=GATEWAY)
     assert revoked.status_code == 204

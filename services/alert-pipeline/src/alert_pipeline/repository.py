@@ -493,7 +493,7 @@ class MongoPipelineStore:
         """A scoped query split into the queries of the alerts read one by one (the partial JST days at
         the period's edges, and days before tallies were kept) and the whole days read from tallies."""
         since, until = query["detected_at"]["$gte"], query["detected_at"]["$lt"]
-        body = await self.tallies.whole_days(since, until)
+        body = await self.tallies.whole_days(since, until, datetime.now(UTC))
         if body is None:
             return [dict(query)], None
         edges = [(since, body[0]), (body[1], until)]

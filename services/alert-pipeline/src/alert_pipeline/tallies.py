@@ -14,7 +14,7 @@ counts it (or with the insert of a monitoring alert); a triage change moves it b
 the transaction that changes the alert. Increments commute, so a change made before the alert's count
 lands is still right once it does; 未対応 is ``n`` less the other statuses.
 
-Tallies are read only for whole JST days from the first day they were kept for every alert
+Tallies are read only for whole JST days that are over, from the first day they were kept for every alert
 (``tally_state``, set when a database first meets this code: the next JST midnight); the partial
 days at a period's edges, and days before that, are read from the alerts themselves.
 """
@@ -162,8 +162,12 @@ class AlertTallies:
         if updates:
             await self.collection.bulk_write(list(updates), ordered=False, session=session)
 
-    async def whole_days(self, since: datetime, until: datetime) -> tuple[datetime, datetime] | None:
-        """The part of [since, until) read from tallies: whole JST days, from the first tallied one."""
+    async def whole_days(
+        self, since: datetime, until: datetime, now: datetime
+    ) -> tuple[datetime, datetime] | None:
+        """The part of [since, until) read from tallies: whole JST days that are over, from the first
+        tallied one. The day still running is read from its alerts, so that a count never trails the
+        alerts a customer can already see (an alert is tallied up to the counts' interval later)."""
         first = await self.since()
         if first is None:
             return None
@@ -171,7 +175,7 @@ class AlertTallies:
         if start < since:
             start += timedelta(days=1)
         start = max(start, first)
-        end = jst_midnight(jst_day(until))
+        end = min(jst_midnight(jst_day(until)), jst_midnight(jst_day(now)))
         return (start, end) if start < end else None
 
     async def cells(

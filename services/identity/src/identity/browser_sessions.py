@@ -20,6 +20,9 @@ from identity.repository import Repository
 from shared.sealing import Sealer
 
 MAX_HANDLE = 200
+# A handle's last use is written when it is at least this old: most page views only read the handle,
+# and the idle time the gateway is told is exact to the minute (never shorter than the truth).
+USE_PRECISION = timedelta(minutes=1)
 
 
 def _key(handle: str) -> str:
@@ -79,17 +82,20 @@ class BrowserSessions:
         return handle
 
     async def lookup(self, handle: str) -> HandleLookup | None:
-        """The live session behind ``handle``, marking the handle used now; None when there is none."""
+        """The live session behind ``handle``, marking the handle used now (see ``USE_PRECISION``);
+        None when there is none."""
         if not handle or len(handle) > MAX_HANDLE:
             return None
         now = self._clock()
-        doc = await self._handles.find_one_and_update({"_id": _key(handle)}, {"$set": {"used_at": now}})
+        doc = await self._handles.find_one({"_id": _key(handle)})
         if doc is None or doc["expires_at"] <= now:
             return None
         session_id = self._sealer.open(doc["session"])
         if await self._live_session(session_id) is None:
             await self._handles.delete_one({"_id": doc["_id"]})
             return None
+        if now - doc["used_at"] >= USE_PRECISION:
+            await self._handles.update_one({"_id": doc["_id"]}, {"$max": {"used_at": now}})
         return HandleLookup(
             session_id=session_id,
             account_id=str(doc["account_id"]),
