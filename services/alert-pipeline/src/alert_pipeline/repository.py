@@ -605,14 +605,13 @@ class MongoPipelineStore:
 
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
         """One alert of the company's registered units; another company's alert is None."""
-        unit_ids = await self.company_unit_ids(company_id)
-        # The id alone in the first stage: a lookup by the _id index on every server.
-        pipeline: list[Mapping[str, Any]] = [
-            {"$match": {"_id": alert_id}},
-            {"$match": {"company_id": company_id, "unit_id": {"$in": unit_ids}}},
-        ]
-        docs = [d async for d in await self.alerts.aggregate(pipeline)]
-        return Alert.from_document(docs[0]) if docs else None
+        # By id alone (the _id index on every server), then checked against the company's units.
+        doc = await self.alerts.find_one({"_id": alert_id})
+        if doc is None or doc.get("company_id") != company_id:
+            return None
+        if doc.get("unit_id") not in await self.company_unit_ids(company_id):
+            return None
+        return Alert.from_document(doc)
 
     # --- counters and quarantine ---
 
