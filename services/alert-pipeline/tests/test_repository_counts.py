@@ -1,5 +1,6 @@
 """The counters' exactness in MongoDB when alerts are stored by one batch and counted by another."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -101,3 +102,16 @@ async def test_batches_merged_into_one_transaction_count_an_alert_they_share_onc
     )
     assert await _threats(store) == 2
     assert await store.counted.count_documents({}) == 0
+
+
+async def test_an_alert_stored_outside_the_ingest_by_several_at_once_is_tallied_once(
+    store: MongoPipelineStore,
+) -> None:
+    # The service's own UTM監視 alerts are stored with their tally in one transaction.
+    offline = _alert("ALT-OFFLINE")
+    results = await asyncio.gather(*(store.insert_alert(offline) for _ in range(3)))
+    assert sorted(results) == [False, False, True]
+    assert await store.alerts.count_documents({"_id": "ALT-OFFLINE"}) == 1
+    tally = await store.tallies.collection.find_one({"_id": "U-1|20261125"})
+    assert tally is not None
+    assert tally["n"] == {"1": {"不正侵入防御(IPS)": 1}}

@@ -26,7 +26,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from alert_pipeline import tallies
 from alert_pipeline.models import MONITORING_CATEGORY, Alert, Unit, hour_bucket
@@ -374,8 +374,11 @@ class MongoPipelineStore:
         if alert.category in CLEARABLE_CATEGORIES:
             noted = {"_id": alert.alert_id, "unit_id": alert.unit_id, "category": alert.category}
             await self._note_clearable([noted])
-        async with self.db.client.start_session() as session:
-            new: bool = await session.with_transaction(write)
+        try:
+            async with self.db.client.start_session() as session:
+                new: bool = await session.with_transaction(write)
+        except DuplicateKeyError:  # another instance stored it meanwhile (its transaction tallied it)
+            return False
         return new
 
     async def unnotified(self, alert_ids: Iterable[str]) -> list[Alert]:
