@@ -227,7 +227,8 @@ async def test_an_alert_is_mailed_to_every_user_of_the_company_and_repeats_make_
 async def test_many_follow_ups_at_once_are_gathered_into_one_digest(harness: Harness) -> None:
     h = harness
     company = f"C-{h.run}"
-    async with h.notifier(alert_group_window_seconds=4.0, alert_digest_threshold=3):
+    # The window is long enough for the eight events to arrive within it on a busy machine.
+    async with h.notifier(alert_group_window_seconds=10.0, alert_digest_threshold=3):
         user = await add_recipient(h, company)
         await warm_up_alerts(h, company)
         signatures = [f"burst-{i}" for i in range(4)]
