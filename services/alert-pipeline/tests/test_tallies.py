@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from alert_pipeline import tallies
 from alert_pipeline.tallies import AlertTallies, jst_midnight
+from alert_pipeline.topn import field_name, unescape_key
 from shared.labels import JST
 
 
@@ -14,10 +14,10 @@ from shared.labels import JST
     "name", ["Webガード", "不正侵入防御(IPS)", "v1.2 rules", "$where", "100%", "a%2Eb", "%24x", "..", "$.$"]
 )
 def test_a_category_name_survives_as_a_field_name(name: str) -> None:
-    field = tallies._field(name)
+    field = field_name(name)
     assert "." not in field
     assert not field.startswith("$")
-    assert tallies._category(field) == name
+    assert unescape_key(field) == name
 
 
 class _NoState:

@@ -7,7 +7,7 @@ The dashboard and the alert log's totals would otherwise read every alert of the
      n: {"<severity>": {"<category>": alerts}},
      st: {"<status>": {"<severity>": {"<category>": alerts}}}}   (statuses other than 未対応)
 
-(a category name is a field name with ``%``, ``.`` and a leading ``$`` percent-encoded).
+(a category name is a field name with ``%``, ``.`` and ``$`` percent-encoded, ``topn.field_name``).
 
 Every alert is counted in ``n`` as open, exactly once, in the counts' transaction of the batch that
 counts it (or with the insert of a monitoring alert); a triage change moves it between statuses in
@@ -29,6 +29,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from alert_pipeline.models import Alert
+from alert_pipeline.topn import field_name, unescape_key
 from shared.labels import JST, TRIAGE_OPEN
 
 STATE_ID = "since"
@@ -46,16 +47,6 @@ def jst_day(moment: datetime) -> date:
 
 def _key(unit_id: str, day: date) -> str:
     return f"{unit_id}|{day:%Y%m%d}"
-
-
-def _field(category: str) -> str:
-    """A category name as a field name: no ``.`` and no leading ``$``."""
-    encoded = category.replace("%", "%25").replace(".", "%2E")
-    return "%24" + encoded[1:] if encoded.startswith("$") else encoded
-
-
-def _category(name: str) -> str:
-    return name.replace("%2E", ".").replace("%24", "$").replace("%25", "%")
 
 
 def _closed(status: Any) -> str | None:
@@ -86,7 +77,7 @@ def counted(alerts: Iterable[Alert]) -> list[UpdateOne]:
     """Upserts adding each alert (as 未対応) to its unit's day."""
     changes = _Changes()
     for a in alerts:
-        changes.add(a.company_id, a.unit_id, a.detected_at, f"n.{a.severity}.{_field(a.category)}", 1)
+        changes.add(a.company_id, a.unit_id, a.detected_at, f"n.{a.severity}.{field_name(a.category)}", 1)
     return changes.updates()
 
 
@@ -98,7 +89,7 @@ def moved(before: Iterable[Mapping[str, Any]], status: str) -> list[UpdateOne]:
         old = _closed(alert.get("status"))
         if old == new:
             continue
-        cell = f"{alert['severity']}.{_field(alert['category'])}"
+        cell = f"{alert['severity']}.{field_name(alert['category'])}"
         for status_key, n in ((old, -1), (new, 1)):
             if status_key is not None:
                 path = f"st.{status_key}.{cell}"
@@ -192,7 +183,7 @@ class AlertTallies:
             closed_of: Mapping[str, Mapping[str, Mapping[str, int]]] = doc.get("st", {})
             for severity, by_field in doc.get("n", {}).items():
                 for name, n in by_field.items():
-                    key = (unit, int(severity), _category(name))
+                    key = (unit, int(severity), unescape_key(name))
                     closed = dict(totals[key].closed) if key in totals else {}
                     for status, by_severity in closed_of.items():
                         closed[status] = closed.get(status, 0) + int(

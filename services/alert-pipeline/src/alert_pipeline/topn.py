@@ -20,10 +20,14 @@ MAX_KEY_LENGTH: Final = 200
 BLOCKED_WORD: Final = action_label("blocked")
 
 
-def escape_key(value: str) -> str:
-    """A value as a MongoDB field name: no dots, no leading ``$``, reversible with ``unescape_key``."""
-    value = value.strip()[:MAX_KEY_LENGTH]
+def field_name(value: str) -> str:
+    """Any string as a MongoDB field name: no dots, no ``$``, reversible with ``unescape_key``."""
     return value.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def escape_key(value: str) -> str:
+    """A top-N value as a field name: trimmed, at most ``MAX_KEY_LENGTH`` characters."""
+    return field_name(value.strip()[:MAX_KEY_LENGTH])
 
 
 def unescape_key(key: str) -> str:
