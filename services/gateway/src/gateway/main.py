@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     set_brand(settings.brand)
     app.state.session_store = IdentitySessionStore(app.state)
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
+    app.state.report_cache = reports.ReportCache()
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES

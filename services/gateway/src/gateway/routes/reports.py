@@ -9,6 +9,8 @@ import contextlib
 import hmac
 import logging
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -47,15 +49,58 @@ class ReportUnavailable(Exception):
     """The alert pipeline could not give the figures."""
 
 
+class ReportCache:
+    """Reports kept a few seconds per company, kind and period.
+
+    A report page is followed at once by its charts (and often by its PDF or CSV), each of which needs
+    the same figures: they are asked of the pipeline once. The figures already trail the alerts by
+    the counts' interval; a few seconds more change nothing a reader can tell.
+    """
+
+    def __init__(
+        self, seconds: float = 30.0, size: int = 2_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._items: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        self._seconds = seconds
+        self._size = size
+        self._clock = clock
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        item = self._items.get(key)
+        if item is None or item[0] <= self._clock():
+            self._items.pop(key, None)
+            return None
+        return item[1]
+
+    def put(self, key: tuple[str, ...], report: dict[str, Any]) -> None:
+        now = self._clock()
+        if len(self._items) >= self._size:
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+            if len(self._items) >= self._size:
+                self._items.clear()
+        self._items[key] = (now + self._seconds, report)
+
+
+def _cache(request: Request) -> ReportCache:
+    cache: ReportCache = request.app.state.report_cache
+    return cache
+
+
 def _period(preset: str, first: str, last: str) -> Period:
     return preset_period(preset or DEFAULT_PRESET, datetime.now(JST), first, last)
 
 
-async def fetch_report(backends: Any, user: PortalUser, kind: str, period: Period) -> dict[str, Any]:
-    """The report's figures from the alert pipeline, for the user's company."""
+async def fetch_report(
+    backends: Any, user: PortalUser, kind: str, period: Period, cache: ReportCache | None = None
+) -> dict[str, Any]:
+    """The report's figures from the alert pipeline, for the user's company (from ``cache`` when
+    it holds them)."""
     name = REPORTS[kind][1]
+    key = (user.company_id, name, period.first.isoformat(), period.last.isoformat())
+    if cache is not None and (kept := cache.get(key)) is not None:
+        return kept
     try:
-        return await alert_pipeline.report(
+        report = await alert_pipeline.report(
             backends, user, name, first=period.first.isoformat(), last=period.last.isoformat()
         )
     except BackendUnavailable as exc:
@@ -63,6 +108,9 @@ async def fetch_report(backends: Any, user: PortalUser, kind: str, period: Perio
     except BackendRefused as exc:
         log.info("report unavailable", extra={"kind": kind, "status": exc.status_code})
         raise ReportUnavailable from exc
+    if cache is not None:
+        cache.put(key, report)
+    return report
 
 
 def _not_found(request: Request) -> HTMLResponse:
@@ -104,7 +152,7 @@ async def report_page(
             presets=PRESETS, error=str(exc), report=None,
         )  # fmt: skip
     try:
-        report = await fetch_report(backends, user, kind, chosen)
+        report = await fetch_report(backends, user, kind, chosen, _cache(request))
     except ReportUnavailable:
         return _unavailable(request, title)
     query = urlencode(
@@ -130,7 +178,7 @@ async def report_chart(
     if draw is None:
         return _not_found(request)
     try:
-        report = await fetch_report(backends, user, kind, _period(period, first, last))
+        report = await fetch_report(backends, user, kind, _period(period, first, last), _cache(request))
     except (PeriodError, ReportUnavailable):
         return Response(status_code=404)
     return Response(
@@ -152,7 +200,7 @@ async def report_download(
     except PeriodError as exc:
         return error_page(request, status_code=400, title=title, message=str(exc))
     try:
-        report = await fetch_report(backends, user, kind, chosen)
+        report = await fetch_report(backends, user, kind, chosen, _cache(request))
     except ReportUnavailable:
         return _unavailable(request, title)
     stem = f"{FILE_NAMES[kind]}-{chosen.first:%Y%m%d}-{chosen.last:%Y%m%d}"
