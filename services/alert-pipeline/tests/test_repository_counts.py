@@ -1,5 +1,4 @@
-"""The counters' exactness in MongoDB when alerts are stored by one batch and counted by another; the
-unit projection's short-lived company lists."""
+"""The counters' exactness in MongoDB when alerts are stored by one batch and counted by another."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alert_pipeline.models import Alert, Unit
+from alert_pipeline.models import Alert
 from alert_pipeline.repository import CountBatch, MongoPipelineStore
 from support.servers import Servers
 from support.service_api import scratch_database
@@ -116,20 +115,3 @@ async def test_an_alert_stored_outside_the_ingest_by_several_at_once_is_tallied_
     tally = await store.tallies.collection.find_one({"_id": "U-1|20261125"})
     assert tally is not None
     assert tally["n"] == {"1": {"不正侵入防御(IPS)": 1}}
-
-
-async def test_a_companys_units_are_read_again_after_a_registration_or_a_few_seconds(
-    store: MongoPipelineStore,
-) -> None:
-    other = MongoPipelineStore(store.db, unit_ids_seconds=0.3)  # another instance, same database
-    await store.upsert_unit(Unit("SER-1", "U-1", "C-1", "本社", "00:09:0F:00:00:01"))
-    assert await other.company_unit_ids("C-1") == ["U-1"]
-    # Registered through the first instance: it counts there at once, in the other one shortly.
-    await store.upsert_unit(Unit("SER-2", "U-2", "C-1", "支店", "00:09:0F:00:00:02"))
-    assert sorted(await store.company_unit_ids("C-1")) == ["U-1", "U-2"]
-    assert await other.company_unit_ids("C-1") == ["U-1"]
-    await asyncio.sleep(0.35)
-    assert sorted(await other.company_unit_ids("C-1")) == ["U-1", "U-2"]
-    # A unit moved to another company leaves the first one's units in the instance that moved it.
-    await store.upsert_unit(Unit("SER-2", "U-2", "C-9", "支店", "00:09:0F:00:00:02"))
-    assert await store.company_unit_ids("C-1") == ["U-1"]

@@ -55,8 +55,6 @@ Origin = tuple[str, int, int]
 Counts = dict[CounterKey, dict[str, int]]
 # The alert log's order: newest first, ties by id.
 NEWEST_FIRST = [("detected_at", DESCENDING), ("_id", ASCENDING)]
-# How long a company's registered unit ids are kept between reads (``company_unit_ids``).
-UNIT_IDS_SECONDS = 5.0
 # The first window a newest-first read looks at; the next ones double in length.
 NEWEST_FIRST_WINDOW = timedelta(days=1)
 
@@ -205,13 +203,7 @@ class PipelineStore(Protocol):
 class MongoPipelineStore:
     """The pipeline's collections in its own database."""
 
-    def __init__(
-        self,
-        db: AsyncDatabase,
-        *,
-        quarantine_ttl_seconds: int = 7 * 24 * 3600,
-        unit_ids_seconds: float = UNIT_IDS_SECONDS,
-    ) -> None:
+    def __init__(self, db: AsyncDatabase, *, quarantine_ttl_seconds: int = 7 * 24 * 3600) -> None:
         self.db = db
         self.units = db["units"]
         # Device names and sending hosts seen on lines that carried a serial: alias → serial.
@@ -236,9 +228,6 @@ class MongoPipelineStore:
         # Per unit and JST day, alerts by severity, category and status (``tallies``).
         self.tallies = AlertTallies(db)
         self._quarantine_ttl = quarantine_ttl_seconds
-        # Each company's registered unit ids, as read at a moment (see ``company_unit_ids``).
-        self._unit_ids: dict[str, tuple[float, list[str]]] = {}
-        self._unit_ids_seconds = unit_ids_seconds
 
     async def create_indexes(self) -> None:
         """Indexes for the alert log, the unit's open alerts, counters and the quarantine's expiry.
@@ -287,26 +276,13 @@ class MongoPipelineStore:
             },
             upsert=True,
         )
-        self._unit_ids.clear()  # a unit may have joined a company or left one
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {doc["_id"]: _unit(doc) async for doc in self.units.find({"_id": {"$in": list(serials)}})}
 
     async def company_unit_ids(self, company_id: str) -> list[str]:
-        """Ids of the company's registered units.
-
-        Every customer query is scoped by them, so they are kept ``unit_ids_seconds`` (5): a unit
-        registered through this store counts at once, one registered through another instance
-        within that time."""
-        now = time.monotonic()
-        kept = self._unit_ids.get(company_id)
-        if kept is not None and kept[0] > now:
-            return list(kept[1])
-        ids = [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]
-        if len(self._unit_ids) >= 10_000:
-            self._unit_ids = {k: v for k, v in self._unit_ids.items() if v[0] > now}
-        self._unit_ids[company_id] = (now + self._unit_ids_seconds, ids)
-        return list(ids)
+        """Ids of the company's registered units."""
+        return [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]
 
     async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
         """alias (``devname:…`` / ``sender:…``) → serial, for those learnt."""
