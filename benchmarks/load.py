@@ -47,7 +47,6 @@ from alert_pipeline import tallies  # noqa: E402
 from alert_pipeline.models import Alert  # noqa: E402
 from alert_pipeline.monthly import month_key  # noqa: E402
 from alert_pipeline.repository import MongoPipelineStore  # noqa: E402
-from alert_pipeline.tallies import jst_day  # noqa: E402
 from identity import totp  # noqa: E402
 from identity.crypto import SecretBox  # noqa: E402
 from identity.models import Account, TwoStep, provisioning_key  # noqa: E402
@@ -55,7 +54,7 @@ from identity.passwords import Hasher  # noqa: E402
 from identity.repository import MongoRepository  # noqa: E402
 from identity.settings import Settings as IdentitySettings  # noqa: E402
 from shared.labels import JST, THREAT_CATEGORIES  # noqa: E402
-from shared.periods import Period, previous_month  # noqa: E402
+from shared.periods import Period, jst_today, previous_month  # noqa: E402
 from support.processes import Stack  # noqa: E402
 from support.servers import Servers  # noqa: E402
 
@@ -133,7 +132,7 @@ async def _seed_alerts(
         await store.insert_alerts(alerts)
         await store.tallies.add(tallies.counted(alerts))  # as the counts' transactions tally them
         samples[company] = [a.alert_id for a in rng.sample(alerts, min(30, len(alerts)))]
-    await store.tallies.declare_since(jst_day(now - timedelta(days=days)))  # every seeded alert is tallied
+    await store.tallies.declare_since(jst_today(now - timedelta(days=days)))  # every seeded alert is tallied
     return samples
 
 

@@ -19,6 +19,7 @@ Tallies are read only for whole JST days that are over, from the first day they 
 days at a period's edges, and days before that, are read from the alerts themselves.
 """
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -31,6 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from alert_pipeline.models import Alert
 from alert_pipeline.topn import field_name, unescape_key
 from shared.labels import JST, TRIAGE_OPEN
+from shared.periods import jst_today
 
 STATE_ID = "since"
 # What a tally needs of an alert document (for a triage change).
@@ -39,10 +41,6 @@ TALLY_FIELDS = dict.fromkeys(("unit_id", "company_id", "detected_at", "severity"
 
 def jst_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), JST)
-
-
-def jst_day(moment: datetime) -> date:
-    return moment.astimezone(JST).date()
 
 
 def _key(unit_id: str, day: date) -> str:
@@ -61,7 +59,7 @@ class _Changes:
         self.docs: dict[str, dict[str, Any]] = {}
 
     def add(self, company_id: str, unit_id: str, detected_at: datetime, path: str, n: int) -> None:
-        day = jst_day(detected_at)
+        day = jst_today(detected_at)
         where = {"company_id": company_id, "unit_id": unit_id, "day": jst_midnight(day)}
         inc = self.docs.setdefault(_key(unit_id, day), {"where": where, "inc": {}})["inc"]
         inc[path] = inc.get(path, 0) + n
@@ -128,12 +126,11 @@ class AlertTallies:
         self.state = db["tally_state"]
         self._since: datetime | None = None
 
-    async def ensure(self, now: datetime) -> datetime:
+    async def ensure(self, now: datetime) -> None:
         """Index, and the first day of complete tallies: the JST midnight after the first start."""
         await self.collection.create_index([("company_id", ASCENDING), ("day", ASCENDING)])
-        first = jst_midnight(jst_day(now) + timedelta(days=1))
+        first = jst_midnight(jst_today(now) + timedelta(days=1))
         await self.state.update_one({"_id": STATE_ID}, {"$setOnInsert": {"day": first}}, upsert=True)
-        return await self.since() or first
 
     async def since(self) -> datetime | None:
         """From which JST midnight on every alert is tallied (None: not known to this database yet)."""
@@ -162,11 +159,11 @@ class AlertTallies:
         first = await self.since()
         if first is None:
             return None
-        start = jst_midnight(jst_day(since))
+        start = jst_midnight(jst_today(since))
         if start < since:
             start += timedelta(days=1)
         start = max(start, first)
-        end = min(jst_midnight(jst_day(until)), jst_midnight(jst_day(now)))
+        end = min(jst_midnight(jst_today(until)), jst_midnight(jst_today(now)))
         return (start, end) if start < end else None
 
     async def cells(
@@ -174,21 +171,17 @@ class AlertTallies:
     ) -> list[Cell]:
         """The company's cells over whole days [since, until), units ``unit_ids`` only."""
         wanted = set(unit_ids)
-        totals: dict[tuple[str, int, str], Cell] = {}
+        totals: Counter[tuple[str, int, str]] = Counter()
+        closed: dict[tuple[str, int, str], Counter[str]] = defaultdict(Counter)
         query = {"company_id": company_id, "day": {"$gte": since, "$lt": until}}
         async for doc in self.collection.find(query):
             unit = doc.get("unit_id")
             if unit not in wanted:
                 continue
-            closed_of: Mapping[str, Mapping[str, Mapping[str, int]]] = doc.get("st", {})
             for severity, by_field in doc.get("n", {}).items():
                 for name, n in by_field.items():
                     key = (unit, int(severity), unescape_key(name))
-                    closed = dict(totals[key].closed) if key in totals else {}
-                    for status, by_severity in closed_of.items():
-                        closed[status] = closed.get(status, 0) + int(
-                            by_severity.get(severity, {}).get(name, 0)
-                        )
-                    total = (totals[key].total if key in totals else 0) + int(n)
-                    totals[key] = Cell(unit, int(severity), key[2], total, closed)
-        return list(totals.values())
+                    totals[key] += int(n)
+                    for status, by_severity in doc.get("st", {}).items():
+                        closed[key][status] += int(by_severity.get(severity, {}).get(name, 0))
+        return [Cell(*key, total, dict(closed[key])) for key, total in totals.items()]
