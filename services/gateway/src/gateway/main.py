@@ -104,7 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.backends = backends
     app.state.documents = documents
     set_brand(settings.brand)
-    app.state.session_store = IdentitySessionStore(app.state)
+    app.state.session_store = IdentitySessionStore(
+        app.state, max_age_seconds=settings.session_revalidate_seconds
+    )
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
     app.state.report_cache = reports.ReportCache()
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).

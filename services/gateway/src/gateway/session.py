@@ -6,7 +6,6 @@ working quickly) and calls the services with it. The handle is replaced at every
 """
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from fastapi import Depends, Request, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import identity
+from gateway.expiring import ExpiringMap
 from gateway.session_store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -71,27 +71,19 @@ class TokenCache:
     """Access tokens by session id, kept a few seconds (and never until shortly before they expire)."""
 
     def __init__(self, margin_seconds: float = 30.0, max_age_seconds: float = 5.0) -> None:
-        self._items: dict[str, tuple[float, PortalUser]] = {}
+        self._items: ExpiringMap[str, PortalUser] = ExpiringMap()
         self._margin = margin_seconds
         # Revocation at identity (logout elsewhere, reissue) must reach the portal within this time.
         self._max_age = max_age_seconds
 
     def get(self, session_id: str) -> PortalUser | None:
-        item = self._items.get(session_id)
-        if item is None or item[0] <= time.monotonic():
-            self._items.pop(session_id, None)
-            return None
-        return item[1]
+        return self._items.get(session_id)
 
     def put(self, session_id: str, user: PortalUser, expires_in: float) -> None:
-        if len(self._items) > 10_000:
-            now = time.monotonic()
-            self._items = {k: v for k, v in self._items.items() if v[0] > now}
-        keep = min(self._max_age, max(0.0, expires_in - self._margin))
-        self._items[session_id] = (time.monotonic() + keep, user)
+        self._items.put(session_id, user, min(self._max_age, expires_in - self._margin))
 
     def drop(self, session_id: str) -> None:
-        self._items.pop(session_id, None)
+        self._items.drop(session_id)
 
 
 def session_id(request: Request) -> str | None:

@@ -24,6 +24,7 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import alert_pipeline, notifier
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
+from gateway.expiring import ExpiringMap
 from gateway.report_charts import CHARTS
 from gateway.session import CurrentOperatorUser, CurrentUser, PortalUser
 from gateway.web import error_page, render
@@ -60,25 +61,14 @@ class ReportCache:
     def __init__(
         self, seconds: float = 30.0, size: int = 2_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._items: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        self._items: ExpiringMap[tuple[str, ...], dict[str, Any]] = ExpiringMap(size, clock)
         self._seconds = seconds
-        self._size = size
-        self._clock = clock
 
     def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
-        item = self._items.get(key)
-        if item is None or item[0] <= self._clock():
-            self._items.pop(key, None)
-            return None
-        return item[1]
+        return self._items.get(key)
 
     def put(self, key: tuple[str, ...], report: dict[str, Any]) -> None:
-        now = self._clock()
-        if len(self._items) >= self._size:
-            self._items = {k: v for k, v in self._items.items() if v[0] > now}
-            if len(self._items) >= self._size:
-                self._items.clear()
-        self._items[key] = (now + self._seconds, report)
+        self._items.put(key, report, self._seconds)
 
 
 def _cache(request: Request) -> ReportCache:
