@@ -112,6 +112,24 @@ async def test_a_short_period_reads_only_its_own_alerts(store: MongoPipelineStor
     assert (total, [a.alert_id for a in alerts]) == (4, ["A02", "A03", "A04", "A07"])
 
 
+async def test_a_period_of_one_day_is_read_once_for_its_counts_and_its_order(
+    store: MongoPipelineStore,
+) -> None:
+    # The whole period is its newest edge: counted and ordered from one read, ties at its first instant.
+    day = {"since": UNTIL - timedelta(days=1), "until": UNTIL}
+    total, alerts = await store.alert_page(COMPANY, **day, skip=0, limit=10)
+    assert (total, [a.alert_id for a in alerts]) == (3, ["A01", "A02", "A03"])
+    total, alerts = await store.alert_page(COMPANY, **day, skip=1, limit=1)
+    assert (total, [a.alert_id for a in alerts]) == (3, ["A02"])
+    assert alerts[0].summary == "概要"  # the page's alerts are whole
+    total, alerts = await store.alert_page(COMPANY, **day, skip=0, limit=10, severities=[2, 3], status="open")
+    assert (total, [a.alert_id for a in alerts]) == (2, ["A01", "A03"])
+    summary = await store.alert_summary(COMPANY, **day, latest=2)
+    assert summary.totals == {(3, "Webガード"): 1, (1, "IPS"): 1, (2, "Webガード"): 1}
+    assert summary.unresolved_important == 2
+    assert [a.alert_id for a in summary.latest] == ["A01", "A02"]
+
+
 async def test_a_period_from_the_year_1_reads_back_to_its_start(store: MongoPipelineStore) -> None:
     # The widening windows must stop at the period's start, not step before the year 1.
     _, alerts = await store.alert_page(

@@ -1,10 +1,12 @@
-"""The alert tallies' pure parts: category names as field names, and which part of a period they serve."""
+"""The alert tallies' pure parts: category names as field names, and which part of a period they serve;
+and how the rest of a period, read from the alerts, is matched."""
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from alert_pipeline.repository import matches_rest
 from alert_pipeline.tallies import AlertTallies, jst_midnight
 from alert_pipeline.topn import field_name, unescape_key
 from shared.labels import JST
@@ -76,3 +78,21 @@ async def test_the_day_still_running_is_never_read_from_tallies() -> None:
     midnight = datetime(2026, 12, 2, tzinfo=JST)
     assert await _whole_days(first, week, tomorrow, midnight + timedelta(seconds=1)) == (week, midnight)
     assert await _whole_days(first, datetime(2026, 12, 1, tzinfo=JST), tomorrow) is None
+
+
+def test_the_rest_of_a_query_is_matched_as_the_server_matches_it() -> None:
+    query = {"company_id": "C-1", "detected_at": {"$gte": 0, "$lt": 1}, "severity": {"$in": [2, 3]}}
+    assert matches_rest({"severity": 3}, query)
+    assert not matches_rest({"severity": 1}, query)
+    assert not matches_rest({}, query)
+    # The company and period are the index's part, already matched by the server.
+    assert matches_rest({"severity": 2, "company_id": "C-2"}, query)
+    # None stands for a missing field too (an alert never triaged is 未対応).
+    assert matches_rest({}, {"status": {"$in": ["open", None]}})
+    assert matches_rest({"status": None}, {"status": None})
+    assert not matches_rest({"status": "resolved"}, {"status": {"$in": ["open", None]}})
+    assert matches_rest({"unit_id": "U-1", "category": "IPS"}, {"unit_id": "U-1", "category": "IPS"})
+    assert not matches_rest({"unit_id": "U-1", "category": "IPS"}, {"unit_id": "U-1", "category": "Web"})
+    assert not matches_rest({"unit_id": "U-1"}, {"unit_id": {"$in": []}})
+    with pytest.raises(ValueError, match="unsupported condition on severity"):
+        matches_rest({"severity": 3}, {"severity": {"$gte": 2}})

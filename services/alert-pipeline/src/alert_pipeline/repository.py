@@ -16,7 +16,7 @@ number of round trips is constant, whatever its size: no query ever runs per rec
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,6 +57,8 @@ Counts = dict[CounterKey, dict[str, int]]
 NEWEST_FIRST = [("detected_at", DESCENDING), ("_id", ASCENDING)]
 # The first window a newest-first read looks at; the next ones double in length.
 NEWEST_FIRST_WINDOW = timedelta(days=1)
+# What a recent window (``Recent``) is read with: enough to filter, count and order its alerts.
+RECENT_FIELDS = {"unit_id": 1, "severity": 1, "category": 1, "status": 1, "detected_at": 1}
 
 
 @dataclass(slots=True)
@@ -151,6 +153,33 @@ class WriteOutcome:
     new: set[str] = field(default_factory=set)
     existing: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Recent:
+    """The newest part of a customer query, read once: its alerts (``RECENT_FIELDS`` only), newest
+    first. They give both its counts and the top of the newest-first order, which a server would
+    otherwise match twice (a count, then a sort)."""
+
+    start: datetime
+    rows: list[dict[str, Any]]
+
+
+def matches_rest(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    """Whether an alert of the query's company and period also meets its other conditions, as the
+    server would match them: an equality (``None`` also matching a missing field) or ``$in``."""
+    for name, condition in query.items():
+        if name in ("company_id", "detected_at"):
+            continue
+        value = doc.get(name)
+        if isinstance(condition, Mapping):
+            if set(condition) != {"$in"}:
+                raise ValueError(f"unsupported condition on {name}: {sorted(condition)}")
+            if value not in condition["$in"]:
+                return False
+        elif value != condition:
+            return False
+    return True
 
 
 def open_query() -> dict[str, Any]:
@@ -502,9 +531,15 @@ class MongoPipelineStore:
         edges = [(since, body[0]), (body[1], until)]
         return [{**query, "detected_at": {"$gte": a, "$lt": b}} for a, b in edges if a < b], body
 
-    async def _total(self, query: Mapping[str, Any], status: str | None) -> int:
-        """How many alerts an alert-log query matches: its whole days from tallies, the rest counted."""
-        edges, body = await self._segments(query)
+    async def _total(
+        self,
+        query: Mapping[str, Any],
+        status: str | None,
+        edges: list[dict[str, Any]],
+        body: tuple[datetime, datetime] | None,
+    ) -> int:
+        """How many alerts of an alert-log query the ``edges`` and the whole days ``body`` of its
+        period hold (see ``_segments``): the days from tallies, the edges counted."""
         total = 0
         for window in edges:
             total += await self._count(window)
@@ -519,22 +554,48 @@ class MongoPipelineStore:
                 total += cell.count(status or None)
         return total
 
-    async def _newest(self, query: Mapping[str, Any], *, skip: int, limit: int) -> list[Alert]:
+    async def _recent(
+        self, query: Mapping[str, Any], edges: list[dict[str, Any]]
+    ) -> tuple[Recent | None, list[dict[str, Any]]]:
+        """The edge that ends the period, when it lasts at most ``NEWEST_FIRST_WINDOW``, read once
+        (``Recent``); and the other edges. A period that ends now ends with the running day's alerts,
+        which every dashboard and alert-log view counts and shows the newest of."""
+        until = query["detected_at"]["$lt"]
+        if not edges:
+            return None, edges
+        last = edges[-1]["detected_at"]
+        if last["$lt"] != until or until - last["$gte"] > NEWEST_FIRST_WINDOW:
+            return None, edges
+        indexed = {"company_id": query["company_id"], "detected_at": last}
+        rows = [d async for d in self.alerts.find(indexed, RECENT_FIELDS) if matches_rest(d, query)]
+        # Newest first, ties by id (a stable sort keeps the ids' order among equal instants).
+        rows.sort(key=lambda d: d["_id"])
+        rows.sort(key=lambda d: d["detected_at"], reverse=True)
+        return Recent(start=last["$gte"], rows=rows), edges[:-1]
+
+    async def _newest(
+        self, query: Mapping[str, Any], *, skip: int, limit: int, recent: Recent | None = None
+    ) -> list[Alert]:
         """The alerts ``query`` matches, newest first (ties by id), from ``skip`` on, at most ``limit``.
 
         Reads its period backwards in disjoint windows that double in length (the last day, the day
         before, then 2, 4, 8… days) and stops once it has ``skip + limit`` alerts, so that a first page
         touches a few days of alerts rather than the whole period: the server matches and sorts every
         document of a window before it applies the limit. Each window holds all alerts of its
-        instants, so the windows read in turn give exactly the order of one sorted query.
+        instants, so the windows read in turn give exactly the order of one sorted query. A ``recent``
+        part already read is the first window; the alerts of it that the page shows are read whole.
         """
         wanted = skip + limit
         if limit <= 0:
             return []
         period = query["detected_at"]
         since, until = period["$gte"], period["$lt"]
-        found: list[dict[str, Any]] = []
+        found: list[Mapping[str, Any]] = []
         end = until
+        if recent is not None:
+            found.extend(recent.rows[:wanted])
+            end = recent.start
+        partial = len(found)
         while end > since and len(found) < wanted:
             # Each window is as long as all those before it together (at least the first's length).
             # (Compared as lengths: ``end - span`` may lie before the first representable instant.)
@@ -545,7 +606,10 @@ class MongoPipelineStore:
                 await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
             )
             end = start
-        return [Alert.from_document(d) for d in found[skip:wanted]]
+        ids = [d["_id"] for d in found[skip:partial]]
+        whole = {d["_id"]: d async for d in self.alerts.find({"_id": {"$in": ids}})} if ids else {}
+        page = [whole.get(d["_id"]) if n < partial else d for n, d in enumerate(found) if skip <= n < wanted]
+        return [Alert.from_document(d) for d in page if d is not None]
 
     async def alert_page(
         self,
@@ -571,10 +635,12 @@ class MongoPipelineStore:
         if unit_id:
             allowed = query["unit_id"]["$in"]
             query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
-        total = await self._total(query, status)
+        edges, body = await self._segments(query)
+        recent, edges = await self._recent(query, edges)
+        total = await self._total(query, status, edges, body) + (len(recent.rows) if recent else 0)
         if skip >= total:
             return total, []
-        return total, await self._newest(query, skip=skip, limit=min(limit, total - skip))
+        return total, await self._newest(query, skip=skip, limit=min(limit, total - skip), recent=recent)
 
     async def alert_summary(
         self, company_id: str, *, since: datetime, until: datetime, latest: int = 5
@@ -582,28 +648,35 @@ class MongoPipelineStore:
         """Counts by (severity, category) over a period, the ★★☆+ still 未対応, and the latest alerts.
 
         One pass of the period's alerts for both counts (grouped by severity, category and status),
-        and the company's units read once.
+        and the company's units read once; the newest edge of the period (the running day's alerts
+        when it ends now) is read once for its counts and the latest alerts (``_recent``).
         """
         query = await self._scope(company_id, since, until)
         summary = AlertSummaryCounts()
         open_statuses = open_query()["status"]["$in"]
         group = {"_id": {"s": "$severity", "c": "$category", "st": "$status"}, "n": {"$sum": 1}}
         edges, body = await self._segments(query)
+        recent, edges = await self._recent(query, edges)
+        groups: list[dict[str, Any]] = []
         for window in edges:
-            for row in await self._matching(window, {"$group": group}):
-                key, n = row["_id"], int(row["n"])
-                severity = int(key["s"])
-                cell = (severity, str(key["c"]))
-                summary.totals[cell] = summary.totals.get(cell, 0) + n
-                if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
-                    summary.unresolved_important += n
+            groups += await self._matching(window, {"$group": group})
+        if recent is not None:
+            cells = Counter((d.get("severity"), d.get("category"), d.get("status")) for d in recent.rows)
+            groups += [{"_id": {"s": s, "c": c, "st": st}, "n": n} for (s, c, st), n in cells.items()]
+        for row in groups:
+            key, n = row["_id"], int(row["n"])
+            severity = int(key["s"])
+            cell = (severity, str(key["c"]))
+            summary.totals[cell] = summary.totals.get(cell, 0) + n
+            if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
+                summary.unresolved_important += n
         if body is not None:
             for tally in await self.tallies.cells(company_id, query["unit_id"]["$in"], *body):
                 cell = (tally.severity, tally.category)
                 summary.totals[cell] = summary.totals.get(cell, 0) + tally.total
                 if tally.severity >= IMPORTANT_SEVERITY:
                     summary.unresolved_important += tally.open
-        summary.latest = await self._newest(query, skip=0, limit=latest)
+        summary.latest = await self._newest(query, skip=0, limit=latest, recent=recent)
         return summary
 
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:
