@@ -100,6 +100,8 @@ async def test_filtered_pages_keep_the_order_and_an_exact_total(store: MongoPipe
     assert await page(store, 0, 2, severities=[3]) == (4, ["A01", "A04"])
     assert await page(store, 2, 2, severities=[3]) == (4, ["A06", "A09"])
     assert await page(store, 0, 10, category="IPS") == (2, ["A02", "A05"])
+    # One alert, near the period's start: the days between hold none of it.
+    assert await page(store, 0, 10, category="アプリケーションコントロール") == (1, ["A09"])
     assert await page(store, 0, 10, status="open") == (7, ["A01", "A02", "A03", "A07", "A05", "A06", "A09"])
     assert await page(store, 0, 10, unit_id="U-Q2") == (0, [])
     assert await page(store, 0, 10, unit_id="U-Q3") == (0, [])

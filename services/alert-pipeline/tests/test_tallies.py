@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from alert_pipeline.repository import matches_rest
-from alert_pipeline.tallies import AlertTallies, jst_midnight
+from alert_pipeline.tallies import AlertTallies, jst_midnight, tallied_window
 from alert_pipeline.topn import field_name, unescape_key
 from shared.labels import JST
 
@@ -96,3 +96,24 @@ def test_the_rest_of_a_query_is_matched_as_the_server_matches_it() -> None:
     assert not matches_rest({"unit_id": "U-1"}, {"unit_id": {"$in": []}})
     with pytest.raises(ValueError, match="unsupported condition on severity"):
         matches_rest({"severity": 3}, {"severity": {"$gte": 2}})
+
+
+def test_a_window_through_tallied_days_holds_the_alerts_still_wanted_and_skips_empty_days() -> None:
+    first = jst_midnight(date(2026, 11, 1))
+    body = (first, first + timedelta(days=10))
+
+    def day(n: int) -> datetime:  # the n-th tallied day's midnight
+        return first + timedelta(days=n)
+
+    per_day = {day(9): 0, day(8): 2, day(7): 0, day(6): 3, day(2): 5}
+    # From the end: day 9 is empty (left out), day 8 holds 2, day 6 brings 5 ≥ 4.
+    assert tallied_window(per_day, body, day(10), 4) == (day(6), day(9))
+    assert tallied_window(per_day, body, day(10), 2) == (day(8), day(9))
+    # Not enough in the tallied days: down to their start.
+    assert tallied_window(per_day, body, day(6), 50) == (day(0), day(3))
+    # No alert left in them: an empty window at their start, from where older windows go on.
+    assert tallied_window(per_day, body, day(2), 1) == (day(0), day(0))
+    # An end that is not a tallied day's end is not sized by tallies.
+    assert tallied_window(per_day, body, day(0), 1) is None
+    assert tallied_window(per_day, body, day(11), 1) is None
+    assert tallied_window(per_day, body, day(5) + timedelta(hours=3), 1) is None

@@ -531,28 +531,21 @@ class MongoPipelineStore:
         edges = [(since, body[0]), (body[1], until)]
         return [{**query, "detected_at": {"$gte": a, "$lt": b}} for a, b in edges if a < b], body
 
-    async def _total(
-        self,
-        query: Mapping[str, Any],
-        status: str | None,
-        edges: list[dict[str, Any]],
-        body: tuple[datetime, datetime] | None,
-    ) -> int:
-        """How many alerts of an alert-log query the ``edges`` and the whole days ``body`` of its
-        period hold (see ``_segments``): the days from tallies, the edges counted."""
-        total = 0
-        for window in edges:
-            total += await self._count(window)
+    async def _tallied(
+        self, query: Mapping[str, Any], status: str | None, body: tuple[datetime, datetime] | None
+    ) -> Counter[datetime]:
+        """How many alerts of a query each whole day of ``body`` holds, from tallies."""
+        per_day: Counter[datetime] = Counter()
         if body is None:
-            return total
+            return per_day
         units = query["unit_id"]
         unit_ids = units["$in"] if isinstance(units, dict) else [units]
         severities = query.get("severity", {}).get("$in")
         category = query.get("category")
         for cell in await self.tallies.cells(query["company_id"], unit_ids, *body):
             if (severities is None or cell.severity in severities) and category in (None, cell.category):
-                total += cell.count(status or None)
-        return total
+                per_day[cell.day] += cell.count(status or None)
+        return per_day
 
     async def _recent(
         self, query: Mapping[str, Any], edges: list[dict[str, Any]]
@@ -574,7 +567,13 @@ class MongoPipelineStore:
         return Recent(start=last["$gte"], rows=rows), edges[:-1]
 
     async def _newest(
-        self, query: Mapping[str, Any], *, skip: int, limit: int, recent: Recent | None = None
+        self,
+        query: Mapping[str, Any],
+        *,
+        skip: int,
+        limit: int,
+        recent: Recent | None = None,
+        days: tuple[Mapping[datetime, int], tuple[datetime, datetime]] | None = None,
     ) -> list[Alert]:
         """The alerts ``query`` matches, newest first (ties by id), from ``skip`` on, at most ``limit``.
 
@@ -584,6 +583,8 @@ class MongoPipelineStore:
         document of a window before it applies the limit. Each window holds all alerts of its
         instants, so the windows read in turn give exactly the order of one sorted query. A ``recent``
         part already read is the first window; the alerts of it that the page shows are read whole.
+        Through whole days whose matching alerts tallies count (``days``: per day, and the days), a
+        window is sized to hold the alerts still wanted, and days without any are not read.
         """
         wanted = skip + limit
         if limit <= 0:
@@ -597,15 +598,21 @@ class MongoPipelineStore:
             end = recent.start
         partial = len(found)
         while end > since and len(found) < wanted:
-            # Each window is as long as all those before it together (at least the first's length).
-            # (Compared as lengths: ``end - span`` may lie before the first representable instant.)
-            span = max(NEWEST_FIRST_WINDOW, until - end)
-            start = since if end - since <= span else end - span
-            window = {**query, "detected_at": {"$gte": start, "$lt": end}}
+            sized = tallies.tallied_window(*days, end, wanted - len(found)) if days else None
+            if sized is not None:
+                start, stop = sized
+            else:
+                # Each window is as long as all those before it together (at least the first's length).
+                # (Compared as lengths: ``end - span`` may lie before the first representable instant.)
+                span = max(NEWEST_FIRST_WINDOW, until - end)
+                start, stop = (since if end - since <= span else end - span), end
+            end = start
+            if start >= stop:
+                continue
+            window = {**query, "detected_at": {"$gte": start, "$lt": stop}}
             found.extend(
                 await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
             )
-            end = start
         ids = [d["_id"] for d in found[skip:partial]]
         whole = {d["_id"]: d async for d in self.alerts.find({"_id": {"$in": ids}})} if ids else {}
         page = [whole.get(d["_id"]) if n < partial else d for n, d in enumerate(found) if skip <= n < wanted]
@@ -637,10 +644,15 @@ class MongoPipelineStore:
             query["unit_id"] = unit_id if unit_id in allowed else {"$in": []}
         edges, body = await self._segments(query)
         recent, edges = await self._recent(query, edges)
-        total = await self._total(query, status, edges, body) + (len(recent.rows) if recent else 0)
+        tallied = await self._tallied(query, status, body)
+        total = sum(tallied.values()) + (len(recent.rows) if recent else 0)
+        for window in edges:
+            total += await self._count(window)
         if skip >= total:
             return total, []
-        return total, await self._newest(query, skip=skip, limit=min(limit, total - skip), recent=recent)
+        limit = min(limit, total - skip)
+        days = (tallied, body) if body is not None else None
+        return total, await self._newest(query, skip=skip, limit=limit, recent=recent, days=days)
 
     async def alert_summary(
         self, company_id: str, *, since: datetime, until: datetime, latest: int = 5
@@ -670,13 +682,16 @@ class MongoPipelineStore:
             summary.totals[cell] = summary.totals.get(cell, 0) + n
             if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
                 summary.unresolved_important += n
+        per_day: Counter[datetime] = Counter()
         if body is not None:
             for tally in await self.tallies.cells(company_id, query["unit_id"]["$in"], *body):
                 cell = (tally.severity, tally.category)
                 summary.totals[cell] = summary.totals.get(cell, 0) + tally.total
+                per_day[tally.day] += tally.total
                 if tally.severity >= IMPORTANT_SEVERITY:
                     summary.unresolved_important += tally.open
-        summary.latest = await self._newest(query, skip=0, limit=latest, recent=recent)
+        days = (per_day, body) if body is not None else None
+        summary.latest = await self._newest(query, skip=0, limit=latest, recent=recent, days=days)
         return summary
 
     async def company_alert(self, company_id: str, alert_id: str) -> Alert | None:

@@ -35,6 +35,7 @@ from shared.labels import JST, TRIAGE_OPEN
 from shared.periods import jst_today
 
 STATE_ID = "since"
+DAY = timedelta(days=1)  # a JST day (Japan keeps no daylight saving time)
 # What a tally needs of an alert document (for a triage change).
 TALLY_FIELDS = dict.fromkeys(("unit_id", "company_id", "detected_at", "severity", "category", "status"), 1)
 
@@ -97,8 +98,9 @@ def moved(before: Iterable[Mapping[str, Any]], status: str) -> list[UpdateOne]:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One unit's alerts of a severity and category over some days, and how many are not 未対応."""
+    """One unit's alerts of a severity and category on one day, and how many are not 未対応."""
 
+    day: datetime
     unit_id: str
     severity: int
     category: str
@@ -169,10 +171,10 @@ class AlertTallies:
     async def cells(
         self, company_id: str, unit_ids: Sequence[str], since: datetime, until: datetime
     ) -> list[Cell]:
-        """The company's cells over whole days [since, until), units ``unit_ids`` only."""
+        """The company's cells of each whole day of [since, until), units ``unit_ids`` only."""
         wanted = set(unit_ids)
-        totals: Counter[tuple[str, int, str]] = Counter()
-        closed: dict[tuple[str, int, str], Counter[str]] = defaultdict(Counter)
+        totals: Counter[tuple[datetime, str, int, str]] = Counter()
+        closed: dict[tuple[datetime, str, int, str], Counter[str]] = defaultdict(Counter)
         query = {"company_id": company_id, "day": {"$gte": since, "$lt": until}}
         async for doc in self.collection.find(query):
             unit = doc.get("unit_id")
@@ -180,8 +182,28 @@ class AlertTallies:
                 continue
             for severity, by_field in doc.get("n", {}).items():
                 for name, n in by_field.items():
-                    key = (unit, int(severity), unescape_key(name))
+                    key = (doc["day"], unit, int(severity), unescape_key(name))
                     totals[key] += int(n)
                     for status, by_severity in doc.get("st", {}).items():
                         closed[key][status] += int(by_severity.get(severity, {}).get(name, 0))
         return [Cell(*key, total, dict(closed[key])) for key, total in totals.items()]
+
+
+def tallied_window(
+    per_day: Mapping[datetime, int], body: tuple[datetime, datetime], end: datetime, needed: int
+) -> tuple[datetime, datetime] | None:
+    """Within the tallied whole days ``body``, the window of whole days ending at or before ``end`` that
+    holds the ``needed`` newest alerts of a query, ``per_day`` giving how many each day holds: its days
+    without any are left out at its end, and it starts on the day where ``needed`` is reached (or at
+    the start of ``body``). None when ``end`` is not the end of a day of ``body``."""
+    first, last = body
+    if not first < end <= last or (end - first) % DAY:
+        return None
+    stop = end
+    while stop > first and per_day.get(stop - DAY, 0) <= 0:
+        stop -= DAY
+    start, got = stop, 0
+    while start > first and got < needed:
+        start -= DAY
+        got += per_day.get(start, 0)
+    return start, stop
