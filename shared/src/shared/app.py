@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import CurrentOperator, CurrentPrincipal
 from shared.body_limits import BodyLimits
@@ -284,13 +285,38 @@ def _count_requests(app: FastAPI, registry: CollectorRegistry) -> None:
     latency = Histogram(
         "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry
     )
+    app.add_middleware(RequestMetrics, requests=requests, latency=latency)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+
+class RequestMetrics:
+    """Counts and times each HTTP request by method, route and status.
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs every request through a task
+    and a memory stream of its own, a cost each request of every service would pay for two metrics.
+    """
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        requests.labels(request.method, path, str(response.status_code)).inc()
-        latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+        status = 500  # what the server answers when the application raises
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The router records the matched route in the scope it was given.
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status)).inc()
+            self.latency.labels(scope["method"], path).observe(time.perf_counter() - started)

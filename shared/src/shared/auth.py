@@ -93,7 +93,7 @@ def verify_token(token: str, *, public_key: str) -> Principal:
     return Principal(account_id=sub, company_id=cid, role=role, name=name, email=email)
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -105,7 +105,7 @@ def _principal(request: Request) -> Principal:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID_TOKEN) from exc
 
 
-def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if not principal.is_operator:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "operator role required")
     return principal

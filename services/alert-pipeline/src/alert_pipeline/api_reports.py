@@ -59,7 +59,7 @@ class _Asked:
         return await self.reader.threat_report(self.company_id, self.period, self.names)
 
 
-def _asked(request: Request, principal: CurrentPrincipal, first: First, last: Last) -> _Asked:
+async def _asked(request: Request, principal: CurrentPrincipal, first: First, last: Last) -> _Asked:
     return _Asked(principal.company_id, _period(request, first, last), _reader(request), _names(request))
 
 

@@ -13,7 +13,7 @@ from shared.openapi import problem
 router = APIRouter()
 
 
-def _registry(request: Request) -> DeviceRegistry:
+async def _registry(request: Request) -> DeviceRegistry:
     registry: DeviceRegistry = request.app.state.registry
     return registry
 

@@ -103,7 +103,7 @@ class Backends:
             await client.aclose()
 
 
-def _backends(request: Request) -> Backends:
+async def _backends(request: Request) -> Backends:
     backends: Backends = request.app.state.backends
     return backends
 

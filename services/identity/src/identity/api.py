@@ -57,15 +57,15 @@ STATUS: dict[type[errors.IdentityError], int] = {
 }
 
 
-def _service(request: Request) -> IdentityService:
+async def _service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The browser's address as the gateway saw it, but only when the gateway proves itself with its
     service token; anyone else is limited by their own peer address."""
-    service = _service(request)
+    service: IdentityService = request.app.state.identity
     presented = request.headers.get(SERVICE_TOKEN_HEADER, "")
     if not presented:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

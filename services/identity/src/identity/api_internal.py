@@ -16,14 +16,14 @@ from identity.browser_sessions import MAX_HANDLE, BrowserSessions
 SERVICE_TOKEN_HEADER = "X-Service-Token"
 
 
-def _gateway_only(request: Request) -> None:
+async def _gateway_only(request: Request) -> None:
     presented = request.headers.get(SERVICE_TOKEN_HEADER, "")
     expected = request.app.state.identity.settings.gateway_secret
     if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "service token required")
 
 
-def _handles(request: Request) -> BrowserSessions:
+async def _handles(request: Request) -> BrowserSessions:
     handles: BrowserSessions = request.app.state.browser_sessions
     return handles
 

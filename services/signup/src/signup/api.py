@@ -41,7 +41,7 @@ PENDING = (
 JST = ZoneInfo("Asia/Tokyo")
 
 
-def _service(request: Request) -> SignupService:
+async def _service(request: Request) -> SignupService:
     service: SignupService = request.app.state.signup_service
     return service
 
@@ -49,7 +49,7 @@ def _service(request: Request) -> SignupService:
 Service = Annotated[SignupService, Depends(_service)]
 
 
-def _client_address(request: Request) -> str:
+async def _client_address(request: Request) -> str:
     """The browser's address as the gateway vouches for it, else the peer's address."""
     secret = request.app.state.settings.gateway_secret
     given = request.headers.get("x-gateway-secret", "")

@@ -27,7 +27,7 @@ from support_desk.service import NotFound, SupportDesk
 router = APIRouter()
 
 
-def _desk(request: Request) -> SupportDesk:
+async def _desk(request: Request) -> SupportDesk:
     desk: SupportDesk = request.app.state.desk
     return desk
 
