@@ -1,5 +1,6 @@
 """アラートログ (filters: period, severity, category, unit; paged) and アラート詳細."""
 
+import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -96,13 +97,18 @@ async def alert_log(
         params["category"] = category
     if unit:
         params["unit_id"] = unit
-    try:
-        body = await alert_pipeline.alerts(backends, user, params)
-    except BackendRefused:
+    # The units of the filter are asked beside the alerts, not after them.
+    body, units = await asyncio.gather(
+        alert_pipeline.alerts(backends, user, params), _units(backends, user), return_exceptions=True
+    )
+    if isinstance(body, BackendRefused):
         return _log_error(request, 502, "アラートを取得できませんでした。")
+    if isinstance(body, BaseException):
+        raise body
+    if isinstance(units, BaseException):
+        raise units
     for item in body.items:
         item["detected_jst"] = _jst(item["detected_at"])
-    units = await _units(backends, user)
     filters = {
         "since": first.isoformat(),
         "until": last.isoformat(),

@@ -1,5 +1,6 @@
 """The dashboard (guide §4 ⑥, §6) and the pages its buttons lead to."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
@@ -50,9 +51,11 @@ async def dashboard(request: Request, user: CurrentUser, backends: BackendsDep) 
     if user.is_operator:
         return RedirectResponse("/operator", status_code=303)
     since, until = status_period(datetime.now(JST))
-    units = await _optional(device_registry.summary(backends, user), "units")
-    alerts = await _optional(alert_pipeline.summary(backends, user, since=since, until=until), "alerts")
-    notices = await _latest_notices(backends, user)
+    units, alerts, notices = await asyncio.gather(  # three services asked at once
+        _optional(device_registry.summary(backends, user), "units"),
+        _optional(alert_pipeline.summary(backends, user, since=since, until=until), "alerts"),
+        _latest_notices(backends, user),
+    )
     return render(
         request,
         "dashboard.html",
