@@ -669,18 +669,17 @@ class MongoPipelineStore:
         group = {"_id": {"s": "$severity", "c": "$category", "st": "$status"}, "n": {"$sum": 1}}
         edges, body = await self._segments(query)
         recent, edges = await self._recent(query, edges)
-        groups: list[dict[str, Any]] = []
+        # (severity, category, status) → alerts, from the edges read one by one
+        counted: Counter[tuple[Any, Any, Any]] = Counter()
         for window in edges:
-            groups += await self._matching(window, {"$group": group})
+            for row in await self._matching(window, {"$group": group}):
+                counted[row["_id"]["s"], row["_id"]["c"], row["_id"].get("st")] += int(row["n"])
         if recent is not None:
-            cells = Counter((d.get("severity"), d.get("category"), d.get("status")) for d in recent.rows)
-            groups += [{"_id": {"s": s, "c": c, "st": st}, "n": n} for (s, c, st), n in cells.items()]
-        for row in groups:
-            key, n = row["_id"], int(row["n"])
-            severity = int(key["s"])
-            cell = (severity, str(key["c"]))
+            counted.update((d.get("severity"), d.get("category"), d.get("status")) for d in recent.rows)
+        for (severity, category, status), n in counted.items():
+            cell = (int(severity), str(category))
             summary.totals[cell] = summary.totals.get(cell, 0) + n
-            if severity >= IMPORTANT_SEVERITY and key.get("st") in open_statuses:
+            if cell[0] >= IMPORTANT_SEVERITY and status in open_statuses:
                 summary.unresolved_important += n
         per_day: Counter[datetime] = Counter()
         if body is not None:

@@ -19,10 +19,10 @@ Tallies are read only for whole JST days that are over, from the first day they 
 days at a period's edges, and days before that, are read from the alerts themselves.
 """
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
@@ -171,22 +171,33 @@ class AlertTallies:
     async def cells(
         self, company_id: str, unit_ids: Sequence[str], since: datetime, until: datetime
     ) -> list[Cell]:
-        """The company's cells of each whole day of [since, until), units ``unit_ids`` only."""
+        """The company's cells of each whole day of [since, until), units ``unit_ids`` only.
+
+        A document is one unit's day, so each of its cells is a cell of the answer as it stands."""
         wanted = set(unit_ids)
-        totals: Counter[tuple[datetime, str, int, str]] = Counter()
-        closed: dict[tuple[datetime, str, int, str], Counter[str]] = defaultdict(Counter)
+        found: list[Cell] = []
         query = {"company_id": company_id, "day": {"$gte": since, "$lt": until}}
         async for doc in self.collection.find(query):
             unit = doc.get("unit_id")
             if unit not in wanted:
                 continue
+            day, statuses = doc["day"], doc.get("st") or {}
             for severity, by_field in doc.get("n", {}).items():
+                level = int(severity)
                 for name, n in by_field.items():
-                    key = (doc["day"], unit, int(severity), unescape_key(name))
-                    totals[key] += int(n)
-                    for status, by_severity in doc.get("st", {}).items():
-                        closed[key][status] += int(by_severity.get(severity, {}).get(name, 0))
-        return [Cell(*key, total, dict(closed[key])) for key, total in totals.items()]
+                    closed = {
+                        status: int(moved)
+                        for status, by_severity in statuses.items()
+                        if (moved := by_severity.get(severity, {}).get(name))
+                    }
+                    found.append(Cell(day, unit, level, _category(name), int(n), closed))
+        return found
+
+
+@lru_cache(maxsize=1024)
+def _category(name: str) -> str:
+    """A category from its field name (a handful of names, each decoded once)."""
+    return unescape_key(name)
 
 
 def tallied_window(
