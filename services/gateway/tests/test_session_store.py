@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from gateway.backends import Backends
-from gateway.expiring import ExpiringMap
 from gateway.session_store import IdentitySessionStore
+from shared.expiring import ExpiringMap
 
 
 @dataclass

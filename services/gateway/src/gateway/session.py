@@ -13,8 +13,8 @@ from fastapi import Depends, Request, Response
 
 from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import identity
-from gateway.expiring import ExpiringMap
 from gateway.session_store import SessionStore
+from shared.expiring import ExpiringMap
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from gateway.backends import Backends
 from gateway.clients import identity
-from gateway.expiring import ExpiringMap
+from shared.expiring import ExpiringMap
 
 
 class SessionStore(Protocol):

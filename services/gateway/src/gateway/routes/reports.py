@@ -24,10 +24,10 @@ from gateway.backends import BackendsDep, BackendUnavailable
 from gateway.clients import alert_pipeline, notifier
 from gateway.clients._base import BackendRefused
 from gateway.csrf import CsrfProtected
-from gateway.expiring import ExpiringMap
 from gateway.report_charts import CHARTS
 from gateway.session import CurrentOperatorUser, CurrentUser, PortalUser
 from gateway.web import error_page, render
+from shared.expiring import ExpiringMap
 from shared.labels import JST
 from shared.periods import PRESETS, Period, PeriodError, preset_period
 

@@ -1,4 +1,4 @@
-"""A bounded map whose values are kept until a deadline of their own (the gateway's short caches)."""
+"""A bounded map whose values are kept until a deadline of their own (the services' short caches)."""
 
 import time
 from collections.abc import Callable, Hashable
@@ -41,6 +41,9 @@ class ExpiringMap(Generic[K, V]):
 
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)
