@@ -30,6 +30,8 @@ from pymongo import AsyncMongoClient
 from alert_pipeline.models import Alert, Unit, alert_id_for
 from alert_pipeline.reports import DailyRollups
 from alert_pipeline.repository import MongoPipelineStore
+from shared.events import UtmRegistered
+from support.kafka import send
 from support.maildir import wait_for_mail
 from support.processes import ARTIFACTS, Stack
 from support.servers import Servers
@@ -62,8 +64,14 @@ async def _seed(servers: Servers, stack: Stack, email: str, tag: str) -> list[st
         store = MongoPipelineStore(client[f"alert-pipeline-{stack.run_id}"])
         head = Unit(f"FGT60R{tag}1", f"U-{tag}-1", company, "本社", "00:09:0F:AA:00:01")
         branch = Unit(f"FGT60R{tag}2", f"U-{tag}-2", company, "支店", "00:09:0F:AA:00:02")
-        for unit in (head, branch):
-            await store.upsert_unit(unit)
+        # Registered as the device registry announces it; the pipeline keeps its projection of units.
+        await send(servers.kafka, [_registration(unit) for unit in (head, branch)])
+        for _ in range(120):
+            if len(await store.find_units([head.serial_number, branch.serial_number])) == 2:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the pipeline did not learn of the units")
         counts: dict[tuple[str, str, datetime], dict[str, int]] = {}
         start = _jst(2026, 10, 1, 0)
         for h in range(31 * 24):
@@ -114,6 +122,14 @@ async def _seed(servers: Servers, stack: Stack, email: str, tag: str) -> list[st
         return [a["_id"] for a in alerts]
     finally:
         await client.close()
+
+
+def _registration(unit: Unit) -> tuple[str, bytes, bytes]:
+    event = UtmRegistered(
+        company_id=unit.company_id, unit_id=unit.unit_id, serial_number=unit.serial_number,
+        mac_address=unit.mac_address, name=unit.name,
+    )  # fmt: skip
+    return event.TOPIC, unit.serial_number.encode(), event.model_dump_json().encode()
 
 
 def _pdf_text(path: Path) -> str:

@@ -5,6 +5,7 @@ Each test runs twice: with the counts read from the alerts themselves (a databas
 tomorrow), and with the whole JST days of the period read from the tallies (kept since before the
 period), the partial days at its edges still from the alerts. The expectations are the same."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -193,3 +194,36 @@ async def test_triage_moves_the_counts_of_tallied_and_counted_days_alike(store: 
     assert await page(store, 0, 10, status="resolved", severities=[2]) == (0, [])
     summary = await store.alert_summary(COMPANY, since=SINCE, until=UNTIL)
     assert summary.unresolved_important == 3  # A03, A06, A08
+
+
+async def test_a_company_s_units_are_read_again_after_any_registration_the_process_applies(
+    servers: Servers,
+) -> None:
+    branch = Unit("SER-Q4", "U-Q4", COMPANY, "新支店", "00:09:0F:00:00:04")
+    moved = Unit(OTHER.serial_number, OTHER.unit_id, COMPANY, "譲渡", OTHER.mac_address)
+    async with scratch_database(servers.mongodb_uri, "unit-ids") as db:
+        first, second = MongoPipelineStore(db), MongoPipelineStore(db)  # two instances of the pipeline
+        await first.create_indexes()
+        for unit in (UNIT, OTHER):
+            await first.upsert_unit(unit)
+        assert await second.company_unit_ids(COMPANY) == ["U-Q1"]
+        assert await second.company_unit_ids(OTHER.company_id) == ["U-Q3"]
+
+        await first.upsert_unit(branch)  # the instance whose group received it
+        assert sorted(await first.company_unit_ids(COMPANY)) == ["U-Q1", "U-Q4"]
+        await second.upsert_unit(branch)  # every instance applies each registration it reads
+        assert sorted(await second.company_unit_ids(COMPANY)) == ["U-Q1", "U-Q4"]
+
+        # A unit moved to another company: both companies' lists are read again.
+        await second.upsert_unit(moved)
+        assert sorted(await second.company_unit_ids(COMPANY)) == ["U-Q1", "U-Q3", "U-Q4"]
+        assert await second.company_unit_ids(OTHER.company_id) == []
+
+        # A list read while a registration is applied is not kept.
+        second.forget_unit_ids()
+        reading = asyncio.create_task(second.company_unit_ids(COMPANY))
+        await asyncio.sleep(0)  # the read has begun
+        second.forget_unit_ids()
+        await reading
+        await first.upsert_unit(GONE)  # only the first instance hears of it (its reader was down)
+        assert sorted(await second.company_unit_ids(COMPANY)) == ["U-Q1", "U-Q2", "U-Q3", "U-Q4"]

@@ -60,7 +60,9 @@ class Ingest:
 def _wired() -> tuple[ServiceRuntime, Ingest, UseCases, RawStream]:
     settings = Settings()
     runtime, ingest = create_runtime("alert-pipeline", settings), Ingest()
-    monitoring = UseCases(unit_registered="the unit as the projection stores it")
+    monitoring = UseCases(
+        unit_registered="the unit as the projection stores it", registration_seen="the unit seen by all"
+    )
     raw = handlers.register(runtime, settings, cast(Any, ingest), cast(Any, monitoring))
     return runtime, ingest, monitoring, raw
 
@@ -93,5 +95,21 @@ async def test_a_registration_is_remembered_and_a_status_change_reaches_the_moni
         await broker.publish(registered.model_dump(mode="json"), topic="utm-registered", key=b"FGT")
         await broker.publish(offline.model_dump(mode="json"), topic="utm-status-changed", key=b"FGT")
 
-    assert monitoring.calls == [("unit_registered", registered), ("status_changed", offline)]
-    assert ingest.units.remembered == ["the unit as the projection stores it"]
+    # The group's subscriber applies it once for certain; every instance's own reader applies it too.
+    assert sorted(monitoring.calls, key=lambda call: call[0]) == [
+        ("registration_seen", registered), ("status_changed", offline), ("unit_registered", registered)
+    ]  # fmt: skip
+    assert sorted(ingest.units.remembered) == ["the unit as the projection stores it", "the unit seen by all"]
+
+
+async def test_a_bad_registration_is_one_dead_letter_and_every_instance_s_reader_passes_over_it() -> None:
+    runtime, _, monitoring, _ = _wired()
+    letters = collect_dead_letters(runtime.broker)
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish({"company_id": "C-1"}, topic="utm-registered", key=b"FGT")
+        await broker.publish(b"\xff not json", topic="utm-registered", key=b"FGT")
+
+    assert monitoring.calls == []
+    assert [(letter["reason_code"], letter["source_topic"]) for letter in letters] == [
+        ("invalid-event", "utm-registered"), ("invalid-event", "utm-registered")
+    ]  # fmt: skip

@@ -6,7 +6,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from faststream import AckPolicy
+from faststream.message import StreamMessage
 from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
 
 from alert_pipeline.consumer import RawStream
 from alert_pipeline.ingest import STEPS, BatchResult, IngestService, Rejected, Turn, retry_infrastructure
@@ -155,12 +158,34 @@ def register(
         """Keep the unit → company projection."""
         ingest.units.remember(await monitoring.unit_registered(event))
 
+    # Without a group, so that every instance reads every registration from the time it starts (none
+    # is committed): each applies it itself before it forgets what it knew of the companies' units,
+    # so that none goes on answering from a list a registration made old elsewhere. Applying one is
+    # idempotent; the group's subscriber above applies it once for certain and dead-letters a bad one.
+    @broker.subscriber(
+        UTM_REGISTERED,
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_raw_body,
+        title=f"{UTM_REGISTERED}:every-instance",
+    )
+    async def on_any_registration(body: bytes) -> None:
+        try:
+            event = UtmRegistered.model_validate_json(body)
+        except ValidationError:
+            return
+        ingest.units.remember(await monitoring.registration_seen(event))
+
     @broker.subscriber(UTM_STATUS_CHANGED, **options)
     async def on_utm_status_changed(event: UtmStatusChanged) -> None:
         """Raise or clear the unit's UTM監視 alert."""
         await monitoring.status_changed(event)
 
     return raw
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
 
 
 async def flush_seen(runtime: ServiceRuntime, ingest: IngestService, every_seconds: float) -> None:

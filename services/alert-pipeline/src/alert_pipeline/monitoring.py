@@ -39,6 +39,14 @@ class MonitoringService:
         await self.store.upsert_unit(unit)
         return unit
 
+    async def registration_seen(self, event: UtmRegistered) -> Unit:
+        """A registration as every instance reads it: applied here too, and this process's lists of
+        the companies' units forgotten, even when the write fails (the group's will land)."""
+        try:
+            return await self.unit_registered(event)
+        finally:
+            self.store.forget_unit_ids()
+
     async def status_changed(self, event: UtmStatusChanged) -> None:
         """Offline: raise a ★★☆ UTM監視 alert (once per change). Online: clear it."""
         if event.status == "online":

@@ -32,6 +32,7 @@ from alert_pipeline import tallies
 from alert_pipeline.models import MONITORING_CATEGORY, Alert, Unit, hour_bucket
 from alert_pipeline.tallies import AlertTallies
 from alert_pipeline.topn import add_top_counts
+from shared.expiring import ExpiringMap
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
 
 T = TypeVar("T")
@@ -57,6 +58,9 @@ Counts = dict[CounterKey, dict[str, int]]
 NEWEST_FIRST = [("detected_at", DESCENDING), ("_id", ASCENDING)]
 # The first window a newest-first read looks at; the next ones double in length.
 NEWEST_FIRST_WINDOW = timedelta(days=1)
+# How long a company's unit ids are kept at most: a bound for a registration this process never
+# received (its broadcast consumer down), as each one it receives drops them at once.
+UNIT_IDS_SECONDS = 60.0
 # What a recent window (``Recent``) is read with: enough to filter, count and order its alerts.
 RECENT_FIELDS = {"unit_id": 1, "severity": 1, "category": 1, "status": 1, "detected_at": 1}
 
@@ -257,6 +261,9 @@ class MongoPipelineStore:
         # Per unit and JST day, alerts by severity, category and status (``tallies``).
         self.tallies = AlertTallies(db)
         self._quarantine_ttl = quarantine_ttl_seconds
+        # company → ids of its registered units, which scope every customer query (``company_unit_ids``)
+        self._unit_ids: ExpiringMap[str, list[str]] = ExpiringMap()
+        self._registrations = 0  # registrations this process has applied (``upsert_unit``)
 
     async def create_indexes(self) -> None:
         """Indexes for the alert log, the unit's open alerts, counters and the quarantine's expiry.
@@ -305,13 +312,32 @@ class MongoPipelineStore:
             },
             upsert=True,
         )
+        self.forget_unit_ids()
+
+    def forget_unit_ids(self) -> None:
+        """Read every company's unit ids again (a unit may have moved from another company too)."""
+        self._registrations += 1
+        self._unit_ids.clear()
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {doc["_id"]: _unit(doc) async for doc in self.units.find({"_id": {"$in": list(serials)}})}
 
     async def company_unit_ids(self, company_id: str) -> list[str]:
-        """Ids of the company's registered units."""
-        return [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]
+        """Ids of the company's registered units.
+
+        Kept for ``UNIT_IDS_SECONDS`` at most, and forgotten whenever this process applies a
+        registration: every instance applies every registration (``handlers``), so none answers
+        from a list older than a registration it has received. A list read while a registration was
+        applied is not kept.
+        """
+        known = self._unit_ids.get(company_id)
+        if known is not None:
+            return known
+        registrations = self._registrations
+        ids = [d["unit_id"] async for d in self.units.find({"company_id": company_id}, {"unit_id": 1})]
+        if registrations == self._registrations:
+            self._unit_ids.put(company_id, ids, UNIT_IDS_SECONDS)
+        return ids
 
     async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
         """alias (``devname:…`` / ``sender:…``) → serial, for those learnt."""
