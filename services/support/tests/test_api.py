@@ -318,6 +318,16 @@ async def test_notices_are_paged(env: Env) -> None:
     ).json()
     assert page2["total"] == 12
     assert [n["title"] for n in page2["items"]] == [f"お知らせ{d:02d}" for d in (7, 6, 5, 4, 3)]
+    # The last page (counted from its own items), a page past it, and one page holding them all.
+    for page, per_page, shown in ((3, 5, 2), (4, 5, 0), (1, 20, 12), (1, 12, 12)):
+        answer = (
+            await env.http.get(
+                "/notices", params={"page": page, "per_page": per_page}, headers=env.headers("C-1")
+            )
+        ).json()
+        assert (answer["total"], len(answer["items"])) == (12, shown), (page, per_page)
+    other = (await env.http.get("/notices", headers=env.headers("C-9"))).json()
+    assert (other["total"], len(other["items"])) == (12, 10)
 
 
 async def test_an_important_notice_is_announced_once_when_its_publication_starts(env: Env) -> None:

@@ -356,14 +356,17 @@ class SupportDesk:
     ) -> tuple[list[dict[str, Any]], int]:
         """A company's published notices, newest first, one page of them, and how many there are."""
         query = self._visible_query(company_id)
-        total = await self._notices.count_documents(query)
+        skip = (page - 1) * per_page
         cursor = (
             self._notices.find(query, {"company_ids": 0, "mailed": 0, "updated_by": 0})
             .sort("published_from", DESCENDING)
-            .skip((page - 1) * per_page)
+            .skip(skip)
             .limit(per_page)
         )
-        return [doc async for doc in cursor], total
+        items = [doc async for doc in cursor]
+        if 0 < len(items) < per_page or (skip == 0 and not items):
+            return items, skip + len(items)  # the last page: no count needed
+        return items, await self._notices.count_documents(query)
 
     async def notice_for(self, company_id: str, notice_id: str) -> dict[str, Any]:
         doc = await self._notices.find_one({"_id": notice_id, **self._visible_query(company_id)})
