@@ -96,7 +96,7 @@ def moved(before: Iterable[Mapping[str, Any]], status: str) -> list[UpdateOne]:
     return changes.updates()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a view reads hundreds, and a frozen one is slower to make
 class Cell:
     """One unit's alerts of a severity and category on one day, and how many are not 未対応."""
 
@@ -184,12 +184,10 @@ class AlertTallies:
             day, statuses = doc["day"], doc.get("st") or {}
             for severity, by_field in doc.get("n", {}).items():
                 level = int(severity)
+                # status → category field → alerts moved there, of this severity (mostly none)
+                moves = {status: s.get(severity) or {} for status, s in statuses.items()}
                 for name, n in by_field.items():
-                    closed = {
-                        status: int(moved)
-                        for status, by_severity in statuses.items()
-                        if (moved := by_severity.get(severity, {}).get(name))
-                    }
+                    closed = {status: int(m) for status, f in moves.items() if (m := f.get(name))}
                     found.append(Cell(day, unit, level, _category(name), int(n), closed))
         return found
 
