@@ -33,7 +33,7 @@ from gateway.routes import (
 from gateway.session import OperatorRequired, RedirectRequired, TokenCache, optional_user
 from gateway.session_store import IdentitySessionStore
 from gateway.settings import Settings
-from gateway.web import STATIC_DIR, error_page, set_brand
+from gateway.web import STATIC_DIR, STATIC_PATH, error_page, set_brand
 from shared.app import ServiceRuntime, build_app, create_runtime
 
 SERVICE = "gateway"
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:] = [
         route for route in app.router.routes if getattr(route, "path", "") not in PUBLIC_DOCS_PAGES
     ]
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount(STATIC_PATH, StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_handlers(app)
     return app
 
