@@ -14,9 +14,10 @@ What it builds, on the servers of scripts/bench.sh (Kafka, MongoDB and SMTP of i
 - locust, headless, with ``--users`` (50) portal users (benchmarks/locustfile.py) for ``--duration``
   seconds: login with TOTP, dashboard, alert log with filters, alert detail, threat report page.
 
-It prints locust's table per page, what the pipeline counted while the users ran (ingest_eps), and
-as the last line one JSON object: users, requests, errors, p50_ms, p95_ms, p99_ms, rps (locust's
-aggregate over every request, logins included) and ingest_eps.
+It prints locust's table per page, what the pipeline counted while the users ran (ingest_eps), the
+share of the processors each kind of process used meanwhile and the database's time by collection
+(its ``top``: what limited the run), and as the last line one JSON object: users, requests, errors,
+p50_ms, p95_ms, p99_ms, rps (locust's aggregate over every request, logins included) and ingest_eps.
 """
 
 import argparse
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, MongoClient, UpdateOne
+from pymongo.errors import PyMongoError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -239,6 +241,79 @@ def _row_ms(row: dict[str, str], column: str) -> float:
     return float(value) if value not in ("", "N/A") else 0.0
 
 
+# What each process is, by a part of its command line (the first that matches).
+PROCESS_NAMES = (
+    ("secantusd", "MongoDB (SecantusDB)"), ("kafka.Kafka", "Kafka"), ("gateway.main", "gateway"),
+    ("alert_pipeline.main", "alert pipeline"), ("identity.main", "identity"),
+    ("device_registry.main", "device registry"), ("support_desk.main", "support"),
+    ("notifier.main", "notifier"), ("alert_pipeline.simulator", "UTM simulator (the load)"),
+    ("locust", "locust (the load)"), ("rsyslogd", "syslog collector"), ("aiosmtpd", "SMTP"),
+)  # fmt: skip
+
+
+def _processor_seconds() -> dict[tuple[int, str], float]:
+    """Processor seconds (user and system) each running process has used, by (pid, what it is)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[tuple[int, str], float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        name = next((label for part, label in PROCESS_NAMES if part in command), "other")
+        used[int(entry.name), name] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _processor_share(before: dict[tuple[int, str], float], seconds: float) -> list[tuple[str, float]]:
+    """Per kind of process, the share of one core it used since ``before`` (largest first)."""
+    share: dict[str, float] = {}
+    for (pid, name), used in _processor_seconds().items():
+        share[name] = share.get(name, 0.0) + (used - before.get((pid, name), 0.0)) / seconds * 100
+    return sorted(share.items(), key=lambda item: -item[1])
+
+
+def _database_time(uri: str) -> "Tops":
+    """The database's ``top``: per collection, the time (µs) and operations so far ({} if refused)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    try:
+        totals = client.admin.command("top")["totals"]
+    except PyMongoError:
+        return {}
+    finally:
+        client.close()
+    return {
+        ns: (float(ops["total"]["time"]), int(ops["total"]["count"]))
+        for ns, ops in totals.items()
+        if isinstance(ops, dict) and isinstance(ops.get("total"), dict)
+    }
+
+
+Tops = dict[str, tuple[float, int]]
+
+
+def _print_where_the_time_went(
+    processors: list[tuple[str, float]], before: Tops, after: Tops, seconds: float
+) -> None:
+    print(f"processor while the users ran, % of one core ({os.cpu_count()} cores):")
+    for name, pct in processors:
+        if pct >= 0.5:
+            print(f"  {pct:6.1f}  {name}")
+    print(f"  {sum(pct for _, pct in processors):6.1f}  all")
+    spent = []
+    for ns, (time_us, n) in after.items():
+        was_us, was_n = before.get(ns, (0.0, 0))
+        if n > was_n:
+            spent.append(((time_us - was_us) / 1000 / seconds, (n - was_n) / seconds, ns))
+    if spent:
+        print("database time by collection (ms of operations per s, as the server's top counts them):")
+        for ms, ops, ns in sorted(spent, reverse=True)[:10]:
+            print(f"  {ms:8.1f} ms/s {ops:7.1f} ops/s  {ns}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=50)
@@ -297,6 +372,7 @@ def main() -> int:
         print(f"start-up roll-ups and last month's reports done in {caught_up:.0f}s", flush=True)
         time.sleep(args.warmup)  # ingest reaches its steady state before the users come
         counted_before, t_before = _events_counted(pipeline_url), time.perf_counter()
+        processors_before, database_before = _processor_seconds(), _database_time(servers.mongodb_uri)
         locust = subprocess.run(
             [
                 str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "benchmarks" / "locustfile.py"),
@@ -307,7 +383,10 @@ def main() -> int:
             ],
             cwd=ROOT, env={**os.environ, "LOAD_USERS_FILE": str(users_file)}, check=False,
         )  # fmt: skip
-        ingest_eps = (_events_counted(pipeline_url) - counted_before) / (time.perf_counter() - t_before)
+        elapsed = time.perf_counter() - t_before
+        processors = _processor_share(processors_before, elapsed)
+        database_after = _database_time(servers.mongodb_uri)
+        ingest_eps = (_events_counted(pipeline_url) - counted_before) / elapsed
     finally:
         if simulator is not None and simulator.poll() is None:
             simulator.terminate()
@@ -330,6 +409,7 @@ def main() -> int:
             where = f"{failure['Method']} {failure['Name']}"
             print(f"failure: {where}: {failure['Error']} ×{failure['Occurrences']}")
     print(f"pipeline counted {ingest_eps:.0f} events/s while the users ran (simulator rate {args.rate}/s)")
+    _print_where_the_time_went(processors, database_before, database_after, elapsed)
     total = next(row for row in rows if row["Name"] == "Aggregated")
     print(
         json.dumps(
