@@ -1,11 +1,14 @@
 """The gateway's view of browser handles: identity asked once per few seconds, never trusted longer."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from gateway.backends import Backends
+from gateway.clients.identity import TokenGrant
+from gateway.session import TokenCache
 from gateway.session_store import IdentitySessionStore
 from shared.expiring import ExpiringMap
 
@@ -16,6 +19,7 @@ class Identity:
 
     live: dict[str, tuple[str, float]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
+    in_setup: set[str] = field(default_factory=set)  # sessions with a setup step due: no token
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -26,6 +30,12 @@ class Identity:
                 return httpx.Response(404, json={"title": "no such handle"})
             session, idle = self.live[body["handle"]]
             found = {"session_id": session, "account_id": "A-1", "idle_seconds": idle}
+            if body.get("with_token") and session not in self.in_setup:
+                found["token"] = {
+                    "access_token": f"token of {session}",
+                    "expires_in": 300,
+                    "account": ACCOUNT,
+                }
             return httpx.Response(200, json=found)
         self.live.pop(body["handle"], None)
         return httpx.Response(204)
@@ -36,9 +46,19 @@ class Holder:
     backends: Backends
 
 
-def _store(identity: Identity, now: list[float]) -> IdentitySessionStore:
+ACCOUNT = {
+    "account_id": "A-1", "company_id": "C-1", "company_name": "見守り商事株式会社", "role": "customer",
+    "name": "見守 太郎", "email": "taro@example.com", "login_id": "taro@example.com",
+}  # fmt: skip
+
+
+def _store(
+    identity: Identity, now: list[float], on_token: Callable[[str, TokenGrant], object] | None = None
+) -> IdentitySessionStore:
     backends = Backends({"identity": "http://identity"}, transport=httpx.MockTransport(identity.handle))
-    return IdentitySessionStore(Holder(backends), max_age_seconds=5.0, clock=lambda: now[0])
+    return IdentitySessionStore(
+        Holder(backends), max_age_seconds=5.0, clock=lambda: now[0], on_token=on_token
+    )
 
 
 async def test_a_live_handle_is_asked_of_identity_once_per_max_age() -> None:
@@ -80,6 +100,25 @@ async def test_a_handle_dropped_here_is_forgotten_at_once() -> None:
     assert await store.lookup("h1") is None
     assert await store.lookup("h2") == ("S-2", 0.0)
     assert identity.asked == ["lookup h1", "lookup h2", "revoke h1", "lookup h1"]
+
+
+async def test_a_lookup_brings_the_session_s_token_along_when_it_is_logged_in() -> None:
+    identity, now = Identity(live={"h1": ("S-1", 0.0), "h2": ("S-2", 0.0)}, in_setup={"S-2"}), [1000.0]
+    tokens = TokenCache(max_age_seconds=5.0, clock=lambda: now[0])
+    store = _store(identity, now, on_token=tokens.put_grant)
+    assert await store.lookup("h1") == ("S-1", 0.0)
+    user = tokens.get("S-1")
+    assert user is not None
+    assert (user.access_token, user.company_id) == ("token of S-1", "C-1")
+    # A session with a setup step due gets none: the gateway asks for the token and learns the step.
+    assert await store.lookup("h2") == ("S-2", 0.0)
+    assert tokens.get("S-2") is None
+    # Both are kept for the same seconds, and asked again together.
+    now[0] += 5.0
+    assert tokens.get("S-1") is None
+    assert await store.lookup("h1") == ("S-1", 0.0)
+    assert tokens.get("S-1") is not None
+    assert identity.asked == ["lookup h1", "lookup h2", "lookup h1"]
 
 
 def test_the_expiring_map_keeps_each_value_until_its_own_deadline_and_stays_bounded() -> None:

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from identity.main import create_app
 from identity.reissue import REISSUE_ANSWER
 from identity.settings import Settings
-from shared.auth import Principal, issue_token
+from shared.auth import Principal, issue_token, verify_token
 from shared.events import AccountProvisioned, Event, NotificationRequested, PasswordReissued, SendSmsCode
 from shared.sealing import Sealer
-from shared.settings import DEV_GATEWAY_SECRET, DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY
+from shared.settings import DEV_GATEWAY_SECRET, DEV_SEALING_KEY, DEV_TOKEN_PRIVATE_KEY, DEV_TOKEN_PUBLIC_KEY
 
 from .conftest import FakeClock, application
 
@@ -490,6 +490,25 @@ async def test_a_handle_stands_for_its_session_until_revoked(api: Harness) -> No
     assert (await _lookup(api, handle)).status_code == 404
     # The identity session itself lives on (a new handle may stand for it).
     assert (await _lookup(api, await _handle(api, sid))).status_code == 200
+
+
+async def test_a_lookup_may_bring_the_session_s_access_token_along(api: Harness) -> None:
+    sid, account_id = await _logged_in(api)
+    handle = await _handle(api, sid)
+    assert (await _lookup(api, handle)).json()["token"] is None  # not asked for
+    found = await api.client.post(
+        f"{BASE}/lookup", json={"handle": handle, "with_token": True}, headers=GATEWAY
+    )
+    token = found.json()["token"]
+    principal = verify_token(token["access_token"], public_key=DEV_TOKEN_PUBLIC_KEY)
+    assert (principal.account_id, token["account"]["account_id"]) == (account_id, account_id)
+    # A session with a setup step due is found, but gets no token (the token route says which step).
+    _, headers = await api.setup_session()
+    unfinished = await _handle(api, headers["X-Identity-Session"])
+    body = {"handle": unfinished, "with_token": True}
+    found = await api.client.post(f"{BASE}/lookup", json=body, headers=GATEWAY)
+    assert (found.status_code, found.json()["token"]) == (200, None)
+    assert (await api.client.post("/sessions/current/token", headers=headers)).status_code == 409
 
 
 async def test_a_handle_dies_with_its_session(api: Harness) -> None:

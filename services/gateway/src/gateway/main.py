@@ -104,10 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.backends = backends
     app.state.documents = documents
     set_brand(settings.brand)
-    app.state.session_store = IdentitySessionStore(
-        app.state, max_age_seconds=settings.session_revalidate_seconds
-    )
     app.state.token_cache = TokenCache(max_age_seconds=settings.session_revalidate_seconds)
+    # A handle looked up again brings the session's token along, for the same seconds.
+    app.state.session_store = IdentitySessionStore(
+        app.state,
+        max_age_seconds=settings.session_revalidate_seconds,
+        on_token=app.state.token_cache.put_grant,
+    )
     app.state.report_cache = reports.ReportCache()
     # The portal is for browsers under a strict CSP: no interactive docs pages (their CDN scripts).
     app.router.routes[:] = [

@@ -6,6 +6,8 @@ working quickly) and calls the services with it. The handle is replaced at every
 """
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -70,8 +72,13 @@ class PortalUser:
 class TokenCache:
     """Access tokens by session id, kept a few seconds (and never until shortly before they expire)."""
 
-    def __init__(self, margin_seconds: float = 30.0, max_age_seconds: float = 5.0) -> None:
-        self._items: ExpiringMap[str, PortalUser] = ExpiringMap()
+    def __init__(
+        self,
+        margin_seconds: float = 30.0,
+        max_age_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._items: ExpiringMap[str, PortalUser] = ExpiringMap(clock=clock)
         self._margin = margin_seconds
         # Revocation at identity (logout elsewhere, reissue) must reach the portal within this time.
         self._max_age = max_age_seconds
@@ -81,6 +88,12 @@ class TokenCache:
 
     def put(self, session_id: str, user: PortalUser, expires_in: float) -> None:
         self._items.put(session_id, user, min(self._max_age, expires_in - self._margin))
+
+    def put_grant(self, session_id: str, grant: identity.TokenGrant) -> PortalUser:
+        """Keep the user a token grant stands for; returns them."""
+        user = _user_from(grant)
+        self.put(session_id, user, float(grant.expires_in))
+        return user
 
     def drop(self, session_id: str) -> None:
         self._items.drop(session_id)
@@ -211,8 +224,7 @@ async def optional_user(request: Request, backends: BackendsDep) -> PortalUser |
             if exc.status_code == 409:
                 raise RedirectRequired(SETUP_PAGES.get(exc.problem.next_step, "/login")) from None
             return None
-        user = _user_from(grant)
-        cache.put(sid, user, float(grant.expires_in))
+        user = cache.put_grant(sid, grant)
     idle_limit = request.app.state.settings.operator_idle_minutes * 60
     if user.is_operator and getattr(request.state, "idle_seconds", 0.0) > idle_limit:
         # An operator session left idle too long ends: identity forgets it, the browser logs in again.

@@ -36,8 +36,11 @@ class IdentitySessionStore:
         *,
         max_age_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        on_token: Callable[[str, identity.TokenGrant], object] | None = None,
     ) -> None:
         self._holder = backends
+        # Given, each lookup asks identity for the session's access token too, and hands it here.
+        self._on_token = on_token
         self._max_age = max_age_seconds
         self._clock = clock
         # handle → (identity session, when identity confirmed it, when it was last used here)
@@ -51,10 +54,14 @@ class IdentitySessionStore:
             session_id, confirmed, used = known
             self._live.put(handle, (session_id, confirmed, now), confirmed + self._max_age - now)
             return session_id, now - used
-        found = await identity.lookup_handle(self._holder.backends, handle)
+        found = await identity.lookup_handle(
+            self._holder.backends, handle, with_token=self._on_token is not None
+        )
         if found is None:
             return None
         self._live.put(handle, (found.session_id, now, now), self._max_age)
+        if found.token is not None and self._on_token is not None:
+            self._on_token(found.session_id, found.token)
         return found.session_id, found.idle_seconds
 
     async def create(self, identity_session: str) -> str | None:

@@ -155,9 +155,7 @@ async def token(service: ServiceDep, session_id: SessionId = None) -> TokenRespo
     reset shows at the next exchange.
     """
     grant = await service.login.grant_token(session_id)
-    return TokenResponse(
-        access_token=grant.access_token, expires_in=grant.expires_in, account=AccountView.of(grant.account)
-    )
+    return TokenResponse.of(grant.access_token, grant.expires_in, grant.account)
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)

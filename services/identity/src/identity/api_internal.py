@@ -11,7 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from identity import errors
+from identity.api import ServiceDep
 from identity.browser_sessions import MAX_HANDLE, BrowserSessions
+from identity.schemas import AccountView, TokenResponse
 
 SERVICE_TOKEN_HEADER = "X-Service-Token"
 
@@ -44,6 +47,13 @@ class HandleRequest(BaseModel):
     handle: str = Field(max_length=MAX_HANDLE, description="The value of the portal's session cookie.")
 
 
+class LookupRequest(HandleRequest):
+    with_token: bool = Field(
+        default=False,
+        description="Also grant the session an access token, as POST /sessions/current/token does.",
+    )
+
+
 class AccountRequest(BaseModel):
     account_id: str = Field(min_length=1, max_length=128)
 
@@ -56,6 +66,10 @@ class LookupView(BaseModel):
     session_id: str
     account_id: str
     idle_seconds: float = Field(description="Seconds since the handle was last used (before this lookup).")
+    token: TokenResponse | None = Field(
+        default=None,
+        description="When asked: the access token of a logged-in session (none while a setup step is due).",
+    )
 
 
 class RevokedView(BaseModel):
@@ -81,13 +95,26 @@ async def create_handle(body: CreateRequest, handles: HandlesDep) -> HandleView:
     response_model=LookupView,
     responses={**R403, 404: {"description": "Unknown, expired or ended handle"}},
 )
-async def lookup_handle(body: HandleRequest, handles: HandlesDep) -> LookupView:
-    """The identity session behind a handle; the handle is marked used now."""
+async def lookup_handle(body: LookupRequest, handles: HandlesDep, service: ServiceDep) -> LookupView:
+    """The identity session behind a handle; the handle is marked used now. With ``with_token``, the
+    session's access token too (one call where the gateway would otherwise make two)."""
     found = await handles.lookup(body.handle)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+    token = None
+    if body.with_token:
+        try:
+            grant = await service.login.grant_token(found.session_id)
+        except (errors.NoSession, errors.WrongStep):
+            pass  # the gateway asks for the token itself and learns why
+        else:
+            token = TokenResponse(
+                access_token=grant.access_token,
+                expires_in=grant.expires_in,
+                account=AccountView.of(grant.account),
+            )
     return LookupView(
-        session_id=found.session_id, account_id=found.account_id, idle_seconds=found.idle_seconds
+        session_id=found.session_id, account_id=found.account_id, idle_seconds=found.idle_seconds, token=token
     )
 
 

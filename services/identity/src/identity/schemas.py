@@ -79,6 +79,10 @@ class TokenResponse(BaseModel):
     expires_in: int
     account: AccountView
 
+    @classmethod
+    def of(cls, access_token: str, expires_in: int, account: Account) -> "TokenResponse":
+        return cls(access_token=access_token, expires_in=expires_in, account=AccountView.of(account))
+
 
 class PasswordChangeRequest(BaseModel):
     new_password: str = Field(default="", max_length=256)

@@ -82,6 +82,7 @@ class HandleLookup(_Model):
     session_id: str
     account_id: str
     idle_seconds: float = 0.0
+    token: TokenGrant | None = None  # when asked for, and the session is logged in
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,12 +236,15 @@ async def create_handle(backends: Backends, session_id: str) -> str | None:
     return str(result["handle"])
 
 
-async def lookup_handle(backends: Backends, handle: str) -> HandleLookup | None:
-    """The identity session behind a cookie handle (marked used now); None when there is none."""
+async def lookup_handle(backends: Backends, handle: str, *, with_token: bool = False) -> HandleLookup | None:
+    """The identity session behind a cookie handle (marked used now); None when there is none.
+
+    ``with_token``: the session's access token too, when it is logged in (as ``token`` gives it)."""
     if not handle or len(handle) > 200:
         return None
+    body: dict[str, Any] = {"handle": handle, "with_token": True} if with_token else {"handle": handle}
     try:
-        result = await _call(backends, "POST", f"{HANDLES}/lookup", json={"handle": handle})
+        result = await _call(backends, "POST", f"{HANDLES}/lookup", json=body)
     except IdentityRefused as exc:
         if exc.not_found or exc.status_code == 422:
             return None
