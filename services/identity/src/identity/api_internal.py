@@ -104,7 +104,7 @@ async def lookup_handle(body: LookupRequest, handles: HandlesDep, service: Servi
     token = None
     if body.with_token:
         try:
-            grant = await service.login.grant_token(found.session_id)
+            grant = await service.login.grant_for(found.session)
         except (errors.NoSession, errors.WrongStep):
             pass  # the gateway asks for the token itself and learns why
         else:

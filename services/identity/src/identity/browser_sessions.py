@@ -36,6 +36,7 @@ class HandleLookup:
     session_id: str
     account_id: str
     idle_seconds: float
+    session: Session  # as read for this lookup
 
 
 class BrowserSessions:
@@ -91,7 +92,8 @@ class BrowserSessions:
         if doc is None or doc["expires_at"] <= now:
             return None
         session_id = self._sealer.open(doc["session"])
-        if await self._live_session(session_id) is None:
+        session = await self._live_session(session_id)
+        if session is None:
             await self._handles.delete_one({"_id": doc["_id"]})
             return None
         if now - doc["used_at"] >= USE_PRECISION:
@@ -100,6 +102,7 @@ class BrowserSessions:
             session_id=session_id,
             account_id=str(doc["account_id"]),
             idle_seconds=max(0.0, (now - doc["used_at"]).total_seconds()),
+            session=session,
         )
 
     async def revoke(self, handle: str) -> None:

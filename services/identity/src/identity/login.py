@@ -115,6 +115,16 @@ class LoginFlow:
     async def grant_token(self, session_id: str | None) -> TokenGrant:
         """A short-lived access token for a logged-in session (checked anew at every call)."""
         session, account = await self.sessions.load(session_id)
+        return self._grant(session, account)
+
+    async def grant_for(self, session: Session) -> TokenGrant:
+        """``grant_token`` for a live session just read (a browser handle's): its account read anew."""
+        account = await self.ctx.repo.get_account(session.account_id)
+        if account is None:
+            raise errors.NoSession()
+        return self._grant(session, account)
+
+    def _grant(self, session: Session, account: Account) -> TokenGrant:
         if session.stage is not Stage.ACTIVE:
             raise errors.WrongStep(
                 "setup_required", "初期設定が完了していません。", next_step=session.stage.value
