@@ -15,9 +15,10 @@ What it builds, on the servers of scripts/bench.sh (Kafka, MongoDB and SMTP of i
   seconds: login with TOTP, dashboard, alert log with filters, alert detail, threat report page.
 
 It prints locust's table per page, what the pipeline counted while the users ran (ingest_eps), the
-share of the processors each kind of process used meanwhile and the database's time by collection
-(its ``top``: what limited the run), and as the last line one JSON object: users, requests, errors,
-p50_ms, p95_ms, p99_ms, rps (locust's aggregate over every request, logins included) and ingest_eps.
+share of the processors each kind of process used over the middle of the run and the database's
+time by collection (its ``top``): what limited it; and as the last line one JSON object: users,
+requests, errors, p50_ms, p95_ms, p99_ms, rps (locust's aggregate over every request, logins
+included) and ingest_eps.
 """
 
 import argparse
@@ -29,6 +30,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -295,6 +297,31 @@ def _database_time(uri: str) -> "Tops":
 Tops = dict[str, tuple[float, int]]
 
 
+class Usage(threading.Thread):
+    """What each kind of process and each collection used over a window of the users' run: from
+    ``lead`` seconds after it starts (the logins' burst over), for ``seconds``."""
+
+    def __init__(self, mongodb_uri: str, lead: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.uri, self.lead, self.seconds = mongodb_uri, lead, seconds
+        self.processors: list[tuple[str, float]] = []
+        self.before: Tops = {}
+        self.after: Tops = {}
+        self.elapsed = 0.0
+
+    def run(self) -> None:
+        time.sleep(self.lead)
+        processors, self.before, started = _processor_seconds(), _database_time(self.uri), time.perf_counter()
+        time.sleep(self.seconds)
+        self.elapsed = time.perf_counter() - started
+        self.processors, self.after = _processor_share(processors, self.elapsed), _database_time(self.uri)
+
+    def print(self) -> None:
+        if self.elapsed:
+            print(f"over {self.elapsed:.0f} s of the users' run:")
+            _print_where_the_time_went(self.processors, self.before, self.after, self.elapsed)
+
+
 def _print_where_the_time_went(
     processors: list[tuple[str, float]], before: Tops, after: Tops, seconds: float
 ) -> None:
@@ -363,7 +390,8 @@ def main() -> int:
                 "--registry-database", stack.base_env()["DEVICE_REGISTRY_DATABASE"],
                 "--bootstrap", servers.kafka, "--mongodb-uri", servers.mongodb_uri,
                 "--rate", str(args.rate), "--threats", "0.05", "--format", "mixed", "--seed", "5",
-                "--duration", str(args.warmup + args.duration + 30),
+                # Stopped below once the users are done; the start-up catch-up comes before them.
+                "--duration", str(args.warmup + args.duration + 900),
             ],
             cwd=ROOT, stdout=(logs / "load-simulator.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -372,7 +400,8 @@ def main() -> int:
         print(f"start-up roll-ups and last month's reports done in {caught_up:.0f}s", flush=True)
         time.sleep(args.warmup)  # ingest reaches its steady state before the users come
         counted_before, t_before = _events_counted(pipeline_url), time.perf_counter()
-        processors_before, database_before = _processor_seconds(), _database_time(servers.mongodb_uri)
+        usage = Usage(servers.mongodb_uri, lead=min(20.0, args.duration / 4), seconds=args.duration / 2)
+        usage.start()
         locust = subprocess.run(
             [
                 str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "benchmarks" / "locustfile.py"),
@@ -383,10 +412,8 @@ def main() -> int:
             ],
             cwd=ROOT, env={**os.environ, "LOAD_USERS_FILE": str(users_file)}, check=False,
         )  # fmt: skip
-        elapsed = time.perf_counter() - t_before
-        processors = _processor_share(processors_before, elapsed)
-        database_after = _database_time(servers.mongodb_uri)
-        ingest_eps = (_events_counted(pipeline_url) - counted_before) / elapsed
+        ingest_eps = (_events_counted(pipeline_url) - counted_before) / (time.perf_counter() - t_before)
+        usage.join()
     finally:
         if simulator is not None and simulator.poll() is None:
             simulator.terminate()
@@ -409,7 +436,7 @@ def main() -> int:
             where = f"{failure['Method']} {failure['Name']}"
             print(f"failure: {where}: {failure['Error']} ×{failure['Occurrences']}")
     print(f"pipeline counted {ingest_eps:.0f} events/s while the users ran (simulator rate {args.rate}/s)")
-    _print_where_the_time_went(processors, database_before, database_after, elapsed)
+    usage.print()
     total = next(row for row in rows if row["Name"] == "Aggregated")
     print(
         json.dumps(
