@@ -82,37 +82,41 @@ class DeliveryRepository:
         return result
 
     async def _reclaim(self, delivery_id: str, *, owner: str, now: datetime) -> Claim:
-        taken = await self._collection.find_one_and_update(
-            {"_id": delivery_id, "$or": self._abandoned(now, owner)},
-            {"$set": {"status": "sending", "owner": owner, "claimed_at": now}, "$inc": {"reclaims": 1}},
-            projection={"_id": 1},
-        )
-        if taken is not None:
-            return Claim.CLAIMED
+        for abandoned in self._abandoned(now, owner):
+            taken = await self._collection.find_one_and_update(
+                {"_id": delivery_id, **abandoned}, _claimed_by(owner, now), projection={"_id": 1}
+            )
+            if taken is not None:
+                return Claim.CLAIMED
         current = await self._collection.find_one({"_id": delivery_id}, {"status": 1})
         return Claim.BUSY if current is not None and current["status"] in ACTIVE else Claim.DONE
 
     def _abandoned(self, now: datetime, owner: str) -> list[dict[str, Any]]:
-        # Our own claims are never abandoned: under load a mail can wait in this process's send queue
-        # for longer than the stale limit, and taking it over again would send it twice.
+        """The two ways a delivery is left to take over, each a filter an index on (status,
+        claimed_at) serves: one filter with ``$or`` would be read through the whole collection by
+        a server whose planner does not split it (SecantusDB), and this one grows with every mail.
+
+        Our own claims are never abandoned: under load a mail can wait in this process's send queue
+        for longer than the stale limit, and taking it over again would send it twice."""
         return [
             {"status": "pending"},
-            {"status": "sending", "owner": {"$ne": owner}, "claimed_at": {"$lt": now - self._stale_after}},
+            {"status": "sending", "claimed_at": {"$lt": now - self._stale_after}, "owner": {"$ne": owner}},
         ]
 
     async def abandoned(self, *, owner: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Claim up to ``limit`` resendable deliveries left behind by a dead or stopped process."""
         found: list[dict[str, Any]] = []
-        cursor = self._collection.find(
-            {"resendable": True, "$or": self._abandoned(now, owner)}, {"_id": 1}, limit=limit
-        )
-        async for doc in cursor:
-            taken = await self._collection.find_one_and_update(
-                {"_id": doc["_id"], "$or": self._abandoned(now, owner)},
-                {"$set": {"status": "sending", "owner": owner, "claimed_at": now}, "$inc": {"reclaims": 1}},
-            )
-            if taken is not None:
-                found.append(taken)
+        for abandoned in self._abandoned(now, owner):
+            wanted = {**abandoned, "resendable": True}
+            cursor = self._collection.find(wanted, {"_id": 1}, limit=limit - len(found))
+            async for doc in cursor:
+                taken = await self._collection.find_one_and_update(
+                    {"_id": doc["_id"], **wanted}, _claimed_by(owner, now)
+                )
+                if taken is not None:
+                    found.append(taken)
+            if len(found) >= limit:
+                break
         return found
 
     async def attempt(self, delivery_id: str, *, attempt: int, now: datetime, error: str = "") -> None:
@@ -286,3 +290,7 @@ def stored_message(doc: dict[str, Any]) -> Outgoing:
         company_id=doc.get("company_id", ""),
         event_time=doc.get("event_time"),
     )
+
+
+def _claimed_by(owner: str, now: datetime) -> dict[str, Any]:
+    return {"$set": {"status": "sending", "owner": owner, "claimed_at": now}, "$inc": {"reclaims": 1}}

@@ -389,17 +389,17 @@ class MongoAlertGroupStore:
         return [_group(doc) async for doc in cursor]
 
     async def claim_due(self, *, now: datetime, owner: str, stale_before: datetime) -> list[AlertGroup]:
-        # One update claims them all: MongoDB applies it to each document atomically, so a group taken
-        # by another process at the same moment no longer matches. The claim's token finds ours.
+        # An update claims them: MongoDB applies it to each document atomically, so a group taken by
+        # another process at the same moment no longer matches. The claim's token finds ours. Groups
+        # due, and groups whose closing process died, are claimed by one update each: both filters
+        # ride the (status, window_ends_at) index (a closing group's window ended before its claim),
+        # where one ``$or`` of them would read every group ever opened on a server whose planner
+        # does not split it (SecantusDB).
         token = uuid.uuid4().hex
+        claim = {"$set": {"status": "closing", "claimed_by": owner, "claimed_at": now, "claim": token}}
+        await self._collection.update_many({"status": "open", "window_ends_at": {"$lte": now}}, claim)
         await self._collection.update_many(
-            {
-                "$or": [
-                    {"status": "open", "window_ends_at": {"$lte": now}},
-                    {"status": "closing", "claimed_at": {"$lt": stale_before}},
-                ]
-            },
-            {"$set": {"status": "closing", "claimed_by": owner, "claimed_at": now, "claim": token}},
+            {"status": "closing", "window_ends_at": {"$lte": now}, "claimed_at": {"$lt": stale_before}}, claim
         )
         cursor = self._collection.find(
             {"claim": token, "status": "closing"}, sort=[("window_ends_at", ASCENDING)]

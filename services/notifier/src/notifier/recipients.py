@@ -27,7 +27,8 @@ class RecipientDirectory:
         # A duplicate key means the stored entry is newer than this event: it stays.
         with contextlib.suppress(DuplicateKeyError):
             await self._collection.update_one(
-                {"_id": account_id, "$or": [{"updated_at": {"$lt": at}}, {"updated_at": {"$exists": False}}]},
+                # Older or missing; not an ``$or``, which SecantusDB reads the whole collection for.
+                {"_id": account_id, "updated_at": {"$not": {"$gte": at}}},
                 {
                     "$set": {
                         "company_id": company_id,

@@ -1,0 +1,194 @@
+"""The notifier's conditional writes in real MongoDB: who may take a delivery or an alert group over,
+which address event wins, and filters that an index serves on any server (never one ``$or``, which
+SecantusDB answers by reading every document of the collection: every delivery ever sent)."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from notifier_factories import alert
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from notifier.deliveries import Claim, DeliveryRepository
+from notifier.grouping import AlertGrouper, MongoAlertGroupStore
+from notifier.messages import Outgoing
+from notifier.recipients import RecipientDirectory
+from support.servers import Servers
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+STALE = timedelta(minutes=5)
+
+
+class Filters(monitoring.CommandListener):
+    """Every filter the client sends (find, update, findAndModify, delete), by collection."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        name = event.command_name
+        if name in ("find", "findAndModify"):
+            self.sent.append((command[name], dict(command.get("filter", command.get("query", {})))))
+        elif name in ("update", "delete"):
+            for statement in command.get("updates", command.get("deletes", [])):
+                self.sent.append((command[name], dict(statement["q"])))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def operators(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key.startswith("$"):
+                yield key
+            yield from operators(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from operators(inner)
+
+
+@pytest.fixture
+async def listened(servers: Servers) -> AsyncIterator[tuple[AsyncDatabase, Filters]]:
+    filters = Filters()
+    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True, event_listeners=[filters])
+    db = client[f"notifier-claims-{uuid.uuid4().hex[:8]}"]
+    try:
+        yield db, filters
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def message(n: int, *, secret: bool = False) -> Outgoing:
+    return Outgoing(
+        source_key=f"event-{n}",
+        channel="email",
+        recipient=f"user{n}@example.jp",
+        template="alert",
+        subject="件名",
+        body="本文 123456" if secret else "本文",
+        stored_body="本文",
+        company_id="C-1",
+    )
+
+
+async def test_a_delivery_is_taken_over_only_when_released_or_left_stale_by_another_process(
+    listened: tuple[AsyncDatabase, Filters],
+) -> None:
+    db, filters = listened
+    deliveries = DeliveryRepository(db, stale_after=STALE)
+    await deliveries.ensure_indexes()
+    first, second, third = message(1), message(2), message(3)
+    claimed = await deliveries.claim_many([first, second, third], owner="a", now=NOW)
+    assert set(claimed.values()) == {Claim.CLAIMED}
+
+    # Fresh claims of another process are busy; our own claim is never taken over, however old.
+    assert await deliveries.claim_many([first], owner="b", now=NOW + timedelta(minutes=1)) == {
+        first.delivery_id: Claim.BUSY
+    }
+    later = NOW + STALE + timedelta(seconds=1)
+    assert await deliveries.claim_many([first], owner="a", now=later) == {first.delivery_id: Claim.BUSY}
+    # Stale in another process's hands: taken over, once.
+    assert await deliveries.claim_many([first], owner="b", now=later) == {first.delivery_id: Claim.CLAIMED}
+    assert await deliveries.claim_many([first], owner="c", now=later) == {first.delivery_id: Claim.BUSY}
+    # Released at a shutdown: pending, taken at once.
+    await deliveries.release([second.delivery_id], owner="a")
+    assert await deliveries.claim_many([second], owner="b", now=NOW) == {second.delivery_id: Claim.CLAIMED}
+    # Sent: done for everyone.
+    await deliveries.mark_sent(third.delivery_id, attempts=1, now=NOW, message_id="<m@x>")
+    assert await deliveries.claim_many([third], owner="b", now=later) == {third.delivery_id: Claim.DONE}
+
+    taken = await db["deliveries"].find_one({"_id": first.delivery_id})
+    assert taken is not None
+    assert (taken["owner"], taken["reclaims"]) == ("b", 1)
+    assert not [f for _, f in filters.sent if "$or" in operators(f)]
+
+
+async def test_the_sweep_claims_pending_and_stale_resendable_deliveries_of_other_processes(
+    listened: tuple[AsyncDatabase, Filters],
+) -> None:
+    db, filters = listened
+    deliveries = DeliveryRepository(db, stale_after=STALE)
+    await deliveries.ensure_indexes()
+    pending, stale, ours, fresh, secret = (message(n, secret=n == 5) for n in range(1, 6))
+    await deliveries.claim_many([pending, stale, secret], owner="dead", now=NOW)
+    await deliveries.claim_many([ours], owner="sweeper", now=NOW)
+    await deliveries.claim_many([fresh], owner="alive", now=NOW + STALE)
+    await deliveries.release([pending.delivery_id], owner="dead")
+
+    swept = await deliveries.abandoned(owner="sweeper", now=NOW + STALE + timedelta(seconds=1))
+
+    # A message holding a secret is never sent from its record; ours and a fresh claim are kept.
+    assert sorted(d["_id"] for d in swept) == sorted([pending.delivery_id, stale.delivery_id])
+    # Another process sees the sweeper's own stale claim as abandoned; what was just swept is fresh.
+    swept_again = await deliveries.abandoned(owner="other", now=NOW + STALE + timedelta(seconds=1))
+    assert [d["_id"] for d in swept_again] == [ours.delivery_id]
+    assert not [f for _, f in filters.sent if "$or" in operators(f)]
+
+
+async def test_the_sweep_claims_no_more_than_its_limit(listened: tuple[AsyncDatabase, Filters]) -> None:
+    db, _ = listened
+    deliveries = DeliveryRepository(db, stale_after=STALE)
+    await deliveries.ensure_indexes()
+    messages = [message(n) for n in range(6)]
+    await deliveries.claim_many(messages, owner="dead", now=NOW)
+    await deliveries.release([m.delivery_id for m in messages[:3]], owner="dead")
+    later = NOW + STALE + timedelta(seconds=1)
+
+    assert len(await deliveries.abandoned(owner="sweeper", now=later, limit=2)) == 2
+    assert len(await deliveries.abandoned(owner="sweeper", now=later, limit=3)) == 3
+    assert len(await deliveries.abandoned(owner="sweeper", now=later, limit=3)) == 1
+
+
+async def test_claiming_due_and_abandoned_groups_sends_no_or_filter(
+    listened: tuple[AsyncDatabase, Filters],
+) -> None:
+    db, filters = listened
+    window = timedelta(minutes=10)
+    clock = [NOW]
+    store = MongoAlertGroupStore(db)
+    await store.ensure_indexes()
+    grouper = AlertGrouper(store, window=window, clock=lambda: clock[0], claim_timeout=timedelta(minutes=2))
+    [dead_group] = await grouper.observe_many([alert(source="192.0.2.1")])
+    clock[0] = NOW + window
+    assert [g.group_id for g in await grouper.claim_due("dead")] == [dead_group.group_id]
+    [due_group] = await grouper.observe_many([alert(source="192.0.2.2")])
+    clock[0] = NOW + 2 * window + timedelta(minutes=3)
+
+    claimed = await grouper.claim_due("alive")
+
+    assert sorted(g.group_id for g in claimed) == sorted([dead_group.group_id, due_group.group_id])
+    assert await grouper.claim_due("another") == []
+    group_filters = [f for collection, f in filters.sent if collection == "alert_groups"]
+    assert group_filters
+    assert not [f for f in group_filters if "$or" in operators(f)]
+
+
+async def test_an_older_address_event_never_overwrites_a_newer_one(
+    listened: tuple[AsyncDatabase, Filters],
+) -> None:
+    db, filters = listened
+    recipients = RecipientDirectory(db)
+    await recipients.ensure_indexes()
+    entry = {"account_id": "A-1", "company_id": "C-1", "name": "山田"}
+    await recipients.upsert(**entry, email="new@example.jp", at=NOW)
+    await recipients.upsert(**entry, email="old@example.jp", at=NOW - timedelta(minutes=1))
+    assert await recipients.emails_by_company(["C-1"]) == {"C-1": ["new@example.jp"]}
+
+    await recipients.upsert(**entry, email="newer@example.jp", at=NOW + timedelta(minutes=1))
+    assert await recipients.emails_by_company(["C-1"]) == {"C-1": ["newer@example.jp"]}
+    # An entry written before ``updated_at`` was kept is overwritten by any event.
+    await db["recipients"].update_one({"_id": "A-1"}, {"$unset": {"updated_at": ""}})
+    await recipients.upsert(**entry, email="again@example.jp", at=NOW - timedelta(days=1))
+    assert await recipients.emails_by_company(["C-1"]) == {"C-1": ["again@example.jp"]}
+    assert not [f for _, f in filters.sent if "$or" in operators(f)]
