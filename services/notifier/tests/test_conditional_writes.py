@@ -2,6 +2,7 @@
 which address event wins, and filters that an index serves on any server (never one ``$or``, which
 SecantusDB answers by reading every document of the collection: every delivery ever sent)."""
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from notifier_factories import alert
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from notifier.deliveries import Claim, DeliveryRepository
+from notifier.deliveries import OLD_UNIQUE_INDEX, Claim, DeliveryRepository
 from notifier.grouping import AlertGrouper, MongoAlertGroupStore
 from notifier.messages import Outgoing
 from notifier.recipients import RecipientDirectory
@@ -192,3 +193,25 @@ async def test_an_older_address_event_never_overwrites_a_newer_one(
     await recipients.upsert(**entry, email="again@example.jp", at=NOW - timedelta(days=1))
     assert await recipients.emails_by_company(["C-1"]) == {"C-1": ["again@example.jp"]}
     assert not [f for _, f in filters.sent if "$or" in operators(f)]
+
+
+async def test_a_message_is_one_delivery_by_its_id_alone(listened: tuple[AsyncDatabase, Filters]) -> None:
+    db, _ = listened
+    deliveries = DeliveryRepository(db, stale_after=STALE)
+    # A database of an earlier version has a unique index on (event, recipient): it goes.
+    await db["deliveries"].create_index(
+        [("event_id", 1), ("recipient", 1)], unique=True, name=OLD_UNIQUE_INDEX
+    )
+    await deliveries.ensure_indexes()
+    await deliveries.ensure_indexes()
+    assert OLD_UNIQUE_INDEX not in {ix["name"] async for ix in await db["deliveries"].list_indexes()}
+
+    original = message(1)
+    # The same event to the same address, however it is written, is the same delivery.
+    shouted = dataclasses.replace(original, recipient=" USER1@Example.JP ")
+    assert await deliveries.claim_many([original], owner="a", now=NOW) == {
+        original.delivery_id: Claim.CLAIMED
+    }
+    assert shouted.delivery_id == original.delivery_id
+    assert await deliveries.claim_many([shouted], owner="b", now=NOW) == {original.delivery_id: Claim.BUSY}
+    assert await db["deliveries"].count_documents({}) == 1

@@ -22,6 +22,7 @@ from notifier.messages import Outgoing
 log = logging.getLogger(__name__)
 
 ACTIVE = ("pending", "sending")
+OLD_UNIQUE_INDEX = "one_per_event_recipient"
 
 
 class Claim(enum.Enum):
@@ -40,9 +41,11 @@ class DeliveryRepository:
         self._stale_after = stale_after
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            [("event_id", ASCENDING), ("recipient", ASCENDING)], unique=True, name="one_per_event_recipient"
-        )
+        """The sweep's, the operator search's; no more. ``_id`` derives from (event, recipient), so it
+        alone keeps a message to one delivery: a unique index on both, as an earlier version had,
+        only cost every claim a second index entry and check, and is dropped."""
+        if OLD_UNIQUE_INDEX in {ix["name"] async for ix in await self._collection.list_indexes()}:
+            await self._collection.drop_index(OLD_UNIQUE_INDEX)
         await self._collection.create_index([("status", ASCENDING), ("claimed_at", ASCENDING)])
         await self._collection.create_index([("company_id", ASCENDING), ("created_at", DESCENDING)])
         await self._collection.create_index([("created_at", DESCENDING)])

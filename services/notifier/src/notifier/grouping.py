@@ -397,10 +397,12 @@ class MongoAlertGroupStore:
         # does not split it (SecantusDB).
         token = uuid.uuid4().hex
         claim = {"$set": {"status": "closing", "claimed_by": owner, "claimed_at": now, "claim": token}}
-        await self._collection.update_many({"status": "open", "window_ends_at": {"$lte": now}}, claim)
-        await self._collection.update_many(
+        due = await self._collection.update_many({"status": "open", "window_ends_at": {"$lte": now}}, claim)
+        abandoned = await self._collection.update_many(
             {"status": "closing", "window_ends_at": {"$lte": now}, "claimed_at": {"$lt": stale_before}}, claim
         )
+        if not due.modified_count and not abandoned.modified_count:
+            return []  # nothing carries the new token (the usual case, every few seconds)
         cursor = self._collection.find(
             {"claim": token, "status": "closing"}, sort=[("window_ends_at", ASCENDING)]
         )
