@@ -305,6 +305,10 @@ class InMemoryAlertGroupStore:
         }
 
 
+# Indexes of an earlier version, dropped (see ``MongoAlertGroupStore.ensure_indexes``).
+OLD_GROUP_INDEXES = {"company_id_1_status_1", "claim_1"}
+
+
 class MongoAlertGroupStore:
     """Groups in the ``alert_groups`` collection."""
 
@@ -312,10 +316,15 @@ class MongoAlertGroupStore:
         self._collection = database["alert_groups"]
 
     async def ensure_indexes(self) -> None:
+        """A repeat's lookup by key, and (status, window_ends_at) for all else: the groups closing
+        (claims, and a company's burst closing soon) and a company's open groups are few among those
+        ever opened. Every index is rewritten by every repeat a group counts, so an earlier version's
+        indexes on (company_id, status) and on the claim are dropped."""
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
-        await self._collection.create_index([("company_id", ASCENDING), ("status", ASCENDING)])
-        await self._collection.create_index([("claim", ASCENDING)], sparse=True)
+        existing = {ix["name"] async for ix in await self._collection.list_indexes()}
+        for name in OLD_GROUP_INDEXES & existing:
+            await self._collection.drop_index(name)
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(
@@ -404,7 +413,7 @@ class MongoAlertGroupStore:
         if not due.modified_count and not abandoned.modified_count:
             return []  # nothing carries the new token (the usual case, every few seconds)
         cursor = self._collection.find(
-            {"claim": token, "status": "closing"}, sort=[("window_ends_at", ASCENDING)]
+            {"status": "closing", "claim": token}, sort=[("window_ends_at", ASCENDING)]
         )
         return [_group(doc) async for doc in cursor]
 
@@ -416,7 +425,7 @@ class MongoAlertGroupStore:
 
     async def open_firsts(self, company_id: str, *, now: datetime) -> list[AlertDetected]:
         cursor = self._collection.find(
-            {"company_id": company_id, "status": "open", "window_ends_at": {"$gt": now}},
+            {"status": "open", "window_ends_at": {"$gt": now}, "company_id": company_id},
             {"first": 1},
             sort=[("opened_at", ASCENDING)],
         )
@@ -428,9 +437,9 @@ class MongoAlertGroupStore:
 
     async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
         query = {
-            "company_id": {"$in": company_ids},
             "status": "open",
             "window_ends_at": {"$gt": now, "$lte": until},
+            "company_id": {"$in": company_ids},
         }
         return {str(c) for c in await self._collection.distinct("company_id", query)}
 
