@@ -17,10 +17,12 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 from alert_pipeline.classifier import Classifier
 from alert_pipeline.hotpath import make_engine
 from alert_pipeline.ingest import (
+    ALIAS_SECONDS,
     BatchAbandoned,
     CountLane,
     IngestService,
     Turn,
+    UnitDirectory,
     retry_infrastructure,
     rules_text,
 )
@@ -37,7 +39,7 @@ class MemoryStore:
 
     def __init__(self, units: Iterable[Unit]) -> None:
         self.unit_map = {u.serial_number: u for u in units}
-        self.alias_map: dict[str, str] = {}
+        self.alias_map: dict[str, set[str]] = {}
         self.alerts: dict[str, Alert] = {}
         self.counted: set[str] = set()
         self.progress: dict[tuple[str, int], int] = {}
@@ -49,11 +51,13 @@ class MemoryStore:
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
         return {s: self.unit_map[s] for s in serials if s in self.unit_map}
 
-    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
-        return {a: self.alias_map[a] for a in aliases if a in self.alias_map}
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, set[str]]:
+        return {a: set(self.alias_map[a]) for a in aliases if a in self.alias_map}
 
-    async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
-        self.alias_map.update(aliases)
+    async def learn_aliases(self, aliases: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+        for alias, serials in aliases.items():
+            self.alias_map.setdefault(alias, set()).update(serials)
+        return await self.find_aliases(aliases)
 
     async def insert_alerts(
         self, alerts: Sequence[Alert], origins: Mapping[str, tuple[str, int, int]] | None = None
@@ -411,11 +415,67 @@ async def test_a_line_without_serial_is_tied_to_its_unit_by_a_name_learnt_earlie
     await service.process_batch(_offsets(Record(named.encode()), start=1))
     await service.process_batch(_offsets(Record(nameless), start=2))
 
-    assert store.alias_map == {"devname:HQ-FW": UNIT.serial_number}
+    assert store.alias_map == {"devname:HQ-FW": {UNIT.serial_number}}
     assert [(a.unit_id, a.signature) for a in store.alerts.values()] == [("U-1", "Attack")]
     # 12:04 in Japan time (FortiGate's default zone) is 03:04 UTC.
     unit_hour = store.counters[("C-1", UNIT.serial_number, datetime(2026, 1, 5, 3, tzinfo=UTC))]
     assert dict(unit_hour) == {"benign.traffic": 1, "threats.ips.count": 1, "threats.ips.severity_3": 1}
+
+
+async def test_a_name_shared_by_units_of_two_companies_names_neither() -> None:
+    other = Unit("FGT60FTK2109WXYZ", "U-9", "C-2", "他社 UTM", "00:09:0F:11:22:33")
+    store, published = MemoryStore([UNIT, other]), list[AlertDetected]()
+    writes: list[Mapping[str, Iterable[str]]] = []
+    learn = store.learn_aliases
+
+    async def counted_learn(aliases: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+        writes.append(aliases)
+        return await learn(aliases)
+
+    store.learn_aliases = counted_learn  # type: ignore[method-assign]
+    service = _service(store, published)
+
+    def named(serial: str, second: int) -> bytes:
+        line = f"date=2026-01-05 time=12:04:{second:02} devname=FortiGate-60F devid={serial} type=traffic"
+        return line.encode()
+
+    nameless = (
+        b"date=2026-01-05 time=12:05:00 devname=FortiGate-60F type=utm subtype=ips level=alert "
+        b"severity=critical action=dropped attack=Attack"
+    )
+    await service.process_batch(_offsets(Record(named(UNIT.serial_number, 1))))
+    await service.process_batch(_offsets(Record(named(other.serial_number, 2)), start=1))
+    # Both units go on sending their default name: nothing more is written.
+    for n in range(3):
+        await service.process_batch(
+            _offsets(
+                Record(named(UNIT.serial_number, 3)), Record(named(other.serial_number, 4)), start=2 + 2 * n
+            )
+        )
+    await service.process_batch(_offsets(Record(nameless), start=8))
+
+    assert store.alias_map == {"devname:FortiGate-60F": {UNIT.serial_number, other.serial_number}}
+    assert len(writes) == 2
+    assert not store.alerts
+    assert not published
+    assert [d["serial_number"] for d in store.quarantined.values()] == ["devname:FortiGate-60F"]
+
+
+async def test_a_name_another_instance_saw_with_another_unit_stops_naming_its_unit_within_a_minute() -> None:
+    other = Unit("FGT60FTK2109WXYZ", "U-9", "C-2", "他社 UTM", "00:09:0F:11:22:33")
+    store = MemoryStore([UNIT, other])
+    now = [0.0]
+    here, there = UnitDirectory(store, clock=lambda: now[0]), UnitDirectory(store, clock=lambda: now[0])
+    alias = "devname:FortiGate-60F"
+    await here.learn([(UNIT.serial_number, "FortiGate-60F", "")], {UNIT.serial_number: UNIT})
+    assert await here.resolve({alias}) == {alias: UNIT}
+
+    await there.learn([(other.serial_number, "FortiGate-60F", "")], {other.serial_number: other})
+    assert await there.resolve({alias}) == {}
+    now[0] = ALIAS_SECONDS - 1
+    assert await here.resolve({alias}) == {alias: UNIT}  # what it read is kept a while
+    now[0] = ALIAS_SECONDS
+    assert await here.resolve({alias}) == {}
 
 
 def test_values_mongodb_cannot_store_are_normalised() -> None:

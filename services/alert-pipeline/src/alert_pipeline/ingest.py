@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_COMPANY = ""
 # A serial not found in the projection is looked up again after this long (it may just have registered).
 NEGATIVE_CACHE_SECONDS = 5.0
+# What an alias names is read again after this long: another instance may have seen it with another unit.
+ALIAS_SECONDS = 60.0
 DEFAULT_MAX_RECORD_BYTES = 64 * 1024
 DEFAULT_MAX_JSON_DEPTH = 32
 
@@ -165,29 +167,43 @@ def _aliases_of(devname: str, sender: str) -> list[str]:
 
 
 class UnitDirectory:
-    """Serial number (or a device name / sending host learnt from earlier lines) → registered unit."""
+    """Serial number (or a device name / sending host learnt from earlier lines) → registered unit.
+
+    A device name or a sending host names a unit only while one serial has been seen with it. Units
+    often share one: a model's default host name, several units behind one relay or one NAT address.
+    Such an alias names none of them (a line carrying only it is quarantined, as one of an unknown
+    unit is): never a guess, which could show one customer's line to another.
+    """
 
     def __init__(self, store: PipelineStore, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._known: dict[str, Unit] = {}
         self._missing: dict[str, float] = {}
-        self._aliases: dict[str, str] = {}
+        # alias → the serials seen with it (as far as this process knows), and until when it is kept.
+        self._aliases: dict[str, set[str]] = {}
+        self._alias_until: dict[str, float] = {}
         self._clock = clock
 
     def remember(self, unit: Unit) -> None:
         self._known[unit.serial_number] = unit
         self._missing.pop(unit.serial_number, None)
 
+    def _serial_of(self, identity: str) -> str | None:
+        if ":" not in identity:
+            return identity
+        serials = self._aliases.get(identity, set())
+        return next(iter(serials)) if len(serials) == 1 else None
+
     async def resolve(self, identities: set[str]) -> dict[str, Unit]:
         """The registered units among ``identities`` (serials and aliases)."""
         now = self._clock()
+        for identity in [i for i in identities if self._alias_until.get(i, now + 1) <= now]:
+            self._forget_alias(identity)
         wanted = [i for i in identities if i not in self._known and self._missing.get(i, 0.0) <= now]
         if wanted:
-            serials = [i for i in wanted if ":" not in i or i in self._aliases]
-            aliases = [i for i in wanted if ":" in i and i not in self._aliases]
-            learnt = await self._store.find_aliases(aliases) if aliases else {}
-            self._aliases.update(learnt)
-            targets = {i: self._aliases.get(i, i) for i in [*serials, *learnt]}
+            unread = [i for i in wanted if ":" in i and i not in self._aliases]
+            self._keep_aliases(await self._store.find_aliases(unread) if unread else {}, now)
+            targets = {i: serial for i in wanted if (serial := self._serial_of(i)) is not None}
             found = await self._store.find_units(set(targets.values())) if targets else {}
             for identity in wanted:
                 unit = found.get(targets.get(identity, ""))
@@ -200,21 +216,37 @@ class UnitDirectory:
     async def learn(self, aliases: Sequence[tuple[str, str, str]], units: Mapping[str, Unit]) -> None:
         """Remember the device names and sending hosts of lines that carried a registered serial.
 
-        ``aliases``: the distinct (serial, device name, sending host) of a batch's records.
+        ``aliases``: the distinct (serial, device name, sending host) of a batch's records. Only a
+        pair not known yet is written (once per process at most).
         """
-        new: dict[str, str] = {}
+        new: dict[str, set[str]] = {}
         for serial, devname, sender in aliases:
             if serial not in units:
                 continue
             for alias in _aliases_of(devname, sender):
-                if self._aliases.get(alias) != serial:
-                    new[alias] = serial
-        if new:
-            await self._store.learn_aliases(new)
-            self._aliases.update(new)
-            for alias in new:
-                self._known.pop(alias, None)
-                self._missing.pop(alias, None)
+                if serial not in self._aliases.get(alias, ()):
+                    new.setdefault(alias, set()).add(serial)
+        if not new:
+            return
+        learnt = await self._store.learn_aliases(new)
+        for alias, serials in learnt.items():
+            if len(serials) > 1 and len(self._aliases.get(alias, ())) <= 1:
+                log.warning(
+                    "units share a device name or sending host: lines carrying only it are quarantined",
+                    extra={"alias": alias, "serials": sorted(serials)},
+                )
+            self._forget_alias(alias)
+        self._keep_aliases(learnt, self._clock())
+
+    def _keep_aliases(self, aliases: Mapping[str, set[str]], now: float) -> None:
+        self._aliases.update(aliases)
+        self._alias_until.update(dict.fromkeys(aliases, now + ALIAS_SECONDS))
+
+    def _forget_alias(self, alias: str) -> None:
+        self._aliases.pop(alias, None)
+        self._alias_until.pop(alias, None)
+        self._known.pop(alias, None)
+        self._missing.pop(alias, None)
 
 
 class SeenTracker:

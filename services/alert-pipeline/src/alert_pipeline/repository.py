@@ -213,6 +213,12 @@ def counter_updates(counts: Mapping[CounterKey, Mapping[str, int]]) -> list[Upda
     ]
 
 
+def _alias_serials(doc: Mapping[str, Any]) -> set[str]:
+    # An earlier version kept one serial (the latest line's) in ``serial_number``.
+    serials = {str(s) for s in doc.get("serials", [])}
+    return serials | {doc["serial_number"]} if doc.get("serial_number") else serials
+
+
 def counter_id(key: CounterKey) -> str:
     company, serial, hour = key
     return f"{company}|{serial}|{hour:%Y%m%d%H}"
@@ -222,8 +228,8 @@ class PipelineStore(Protocol):
     """What the ingest needs from storage."""
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]: ...
-    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]: ...
-    async def learn_aliases(self, aliases: Mapping[str, str]) -> None: ...
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, set[str]]: ...
+    async def learn_aliases(self, aliases: Mapping[str, Iterable[str]]) -> dict[str, set[str]]: ...
     async def insert_alerts(
         self, alerts: Sequence[Alert], origins: Mapping[str, Origin] | None = None
     ) -> WriteOutcome: ...
@@ -339,23 +345,26 @@ class MongoPipelineStore:
             self._unit_ids.put(company_id, ids, UNIT_IDS_SECONDS)
         return ids
 
-    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
-        """alias (``devname:…`` / ``sender:…``) → serial, for those learnt."""
+    async def find_aliases(self, aliases: Iterable[str]) -> dict[str, set[str]]:
+        """alias (``devname:…`` / ``sender:…``) → the serials seen with it, for those learnt."""
         wanted = list(aliases)
         if not wanted:
             return {}
-        return {d["_id"]: d["serial_number"] async for d in self.aliases.find({"_id": {"$in": wanted}})}
+        return {d["_id"]: _alias_serials(d) async for d in self.aliases.find({"_id": {"$in": wanted}})}
 
-    async def learn_aliases(self, aliases: Mapping[str, str]) -> None:
-        """Remember which serial a device name or sending host belongs to (latest line wins)."""
-        if aliases:
-            await self.aliases.bulk_write(
-                [
-                    UpdateOne({"_id": alias}, {"$set": {"serial_number": serial}}, upsert=True)
-                    for alias, serial in aliases.items()
-                ],
-                ordered=False,
-            )
+    async def learn_aliases(self, aliases: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+        """Add serials seen with each alias; returns every serial each alias has now (those learnt by
+        other instances too). An alias with more than one names no unit."""
+        if not aliases:
+            return {}
+        await self.aliases.bulk_write(
+            [
+                UpdateOne({"_id": alias}, {"$addToSet": {"serials": {"$each": sorted(serials)}}}, upsert=True)
+                for alias, serials in aliases.items()
+            ],
+            ordered=False,
+        )
+        return await self.find_aliases(aliases)
 
     # --- alerts ---
 
