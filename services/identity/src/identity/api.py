@@ -155,7 +155,7 @@ async def token(service: ServiceDep, session_id: SessionId = None) -> TokenRespo
     reset shows at the next exchange.
     """
     grant = await service.login.grant_token(session_id)
-    return TokenResponse.of(grant.access_token, grant.expires_in, grant.account)
+    return TokenResponse.of(grant)
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)

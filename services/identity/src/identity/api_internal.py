@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from identity import errors
 from identity.api import ServiceDep
 from identity.browser_sessions import MAX_HANDLE, BrowserSessions
-from identity.schemas import AccountView, TokenResponse
+from identity.schemas import TokenResponse
 
 SERVICE_TOKEN_HEADER = "X-Service-Token"
 
@@ -108,11 +108,7 @@ async def lookup_handle(body: LookupRequest, handles: HandlesDep, service: Servi
         except (errors.NoSession, errors.WrongStep):
             pass  # the gateway asks for the token itself and learns why
         else:
-            token = TokenResponse(
-                access_token=grant.access_token,
-                expires_in=grant.expires_in,
-                account=AccountView.of(grant.account),
-            )
+            token = TokenResponse.of(grant)
     return LookupView(
         session_id=found.session_id, account_id=found.account_id, idle_seconds=found.idle_seconds, token=token
     )

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from identity.context import StepResult, mask_phone
+from identity.login import TokenGrant
 from identity.models import Account
 from identity.two_step import TotpSetup
 
@@ -80,8 +81,9 @@ class TokenResponse(BaseModel):
     account: AccountView
 
     @classmethod
-    def of(cls, access_token: str, expires_in: int, account: Account) -> "TokenResponse":
-        return cls(access_token=access_token, expires_in=expires_in, account=AccountView.of(account))
+    def of(cls, grant: TokenGrant) -> "TokenResponse":
+        account = AccountView.of(grant.account)
+        return cls(access_token=grant.access_token, expires_in=grant.expires_in, account=account)
 
 
 class PasswordChangeRequest(BaseModel):
