@@ -2,13 +2,14 @@
 a stand-in for the Kafka publisher and access tokens."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import CommandListener
 
 from shared.auth import Principal, issue_token
 from shared.events import Event
@@ -46,9 +47,13 @@ def bearer(principal: Principal) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def scratch_database(mongodb_uri: str, prefix: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    """A database of its own (``<prefix>-<random>``), dropped afterwards."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+async def scratch_database(
+    mongodb_uri: str, prefix: str, *, listeners: Sequence[CommandListener] = ()
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A database of its own (``<prefix>-<random>``), dropped afterwards; ``listeners`` see its commands."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongodb_uri, tz_aware=True, event_listeners=list(listeners)
+    )
     db = client[f"{prefix}-{uuid.uuid4().hex[:8]}"]
     try:
         yield db

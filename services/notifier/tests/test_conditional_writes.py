@@ -3,21 +3,20 @@ which address event wins, and filters that an index serves on any server (never 
 SecantusDB answers by reading every document of the collection: every delivery ever sent)."""
 
 import dataclasses
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from notifier_factories import alert
-from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from notifier.deliveries import OLD_UNIQUE_INDEX, Claim, DeliveryRepository
 from notifier.grouping import OLD_GROUP_INDEXES, AlertGrouper, MongoAlertGroupStore
 from notifier.messages import Outgoing
 from notifier.recipients import RecipientDirectory
+from support.mongo_filters import FilterLog
 from support.servers import Servers
+from support.service_api import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -25,49 +24,11 @@ NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 STALE = timedelta(minutes=5)
 
 
-class Filters(monitoring.CommandListener):
-    """Every filter the client sends (find, update, findAndModify, delete), by collection."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        command = event.command
-        name = event.command_name
-        if name in ("find", "findAndModify"):
-            self.sent.append((command[name], dict(command.get("filter", command.get("query", {})))))
-        elif name in ("update", "delete"):
-            for statement in command.get("updates", command.get("deletes", [])):
-                self.sent.append((command[name], dict(statement["q"])))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-def operators(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key.startswith("$"):
-                yield key
-            yield from operators(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from operators(inner)
-
-
 @pytest.fixture
-async def listened(servers: Servers) -> AsyncIterator[tuple[AsyncDatabase, Filters]]:
-    filters = Filters()
-    client: AsyncMongoClient = AsyncMongoClient(servers.mongodb_uri, tz_aware=True, event_listeners=[filters])
-    db = client[f"notifier-claims-{uuid.uuid4().hex[:8]}"]
-    try:
+async def listened(servers: Servers) -> AsyncIterator[tuple[AsyncDatabase, FilterLog]]:
+    filters = FilterLog()
+    async with scratch_database(servers.mongodb_uri, "notifier-claims", listeners=[filters]) as db:
         yield db, filters
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 def message(n: int, *, secret: bool = False) -> Outgoing:
@@ -84,7 +45,7 @@ def message(n: int, *, secret: bool = False) -> Outgoing:
 
 
 async def test_a_delivery_is_taken_over_only_when_released_or_left_stale_by_another_process(
-    listened: tuple[AsyncDatabase, Filters],
+    listened: tuple[AsyncDatabase, FilterLog],
 ) -> None:
     db, filters = listened
     deliveries = DeliveryRepository(db, stale_after=STALE)
@@ -112,11 +73,11 @@ async def test_a_delivery_is_taken_over_only_when_released_or_left_stale_by_anot
     taken = await db["deliveries"].find_one({"_id": first.delivery_id})
     assert taken is not None
     assert (taken["owner"], taken["reclaims"]) == ("b", 1)
-    assert not [f for _, f in filters.sent if "$or" in operators(f)]
+    assert not filters.with_or()
 
 
 async def test_the_sweep_claims_pending_and_stale_resendable_deliveries_of_other_processes(
-    listened: tuple[AsyncDatabase, Filters],
+    listened: tuple[AsyncDatabase, FilterLog],
 ) -> None:
     db, filters = listened
     deliveries = DeliveryRepository(db, stale_after=STALE)
@@ -134,10 +95,10 @@ async def test_the_sweep_claims_pending_and_stale_resendable_deliveries_of_other
     # Another process sees the sweeper's own stale claim as abandoned; what was just swept is fresh.
     swept_again = await deliveries.abandoned(owner="other", now=NOW + STALE + timedelta(seconds=1))
     assert [d["_id"] for d in swept_again] == [ours.delivery_id]
-    assert not [f for _, f in filters.sent if "$or" in operators(f)]
+    assert not filters.with_or()
 
 
-async def test_the_sweep_claims_no_more_than_its_limit(listened: tuple[AsyncDatabase, Filters]) -> None:
+async def test_the_sweep_claims_no_more_than_its_limit(listened: tuple[AsyncDatabase, FilterLog]) -> None:
     db, _ = listened
     deliveries = DeliveryRepository(db, stale_after=STALE)
     await deliveries.ensure_indexes()
@@ -152,7 +113,7 @@ async def test_the_sweep_claims_no_more_than_its_limit(listened: tuple[AsyncData
 
 
 async def test_claiming_due_and_abandoned_groups_sends_no_or_filter_and_needs_no_index_of_its_own(
-    listened: tuple[AsyncDatabase, Filters],
+    listened: tuple[AsyncDatabase, FilterLog],
 ) -> None:
     db, filters = listened
     window = timedelta(minutes=10)
@@ -175,13 +136,12 @@ async def test_claiming_due_and_abandoned_groups_sends_no_or_filter_and_needs_no
 
     assert sorted(g.group_id for g in claimed) == sorted([dead_group.group_id, due_group.group_id])
     assert await grouper.claim_due("another") == []
-    group_filters = [f for collection, f in filters.sent if collection == "alert_groups"]
-    assert group_filters
-    assert not [f for f in group_filters if "$or" in operators(f)]
+    assert [f for collection, f in filters.sent if collection == "alert_groups"]
+    assert not filters.with_or("alert_groups")
 
 
 async def test_an_older_address_event_never_overwrites_a_newer_one(
-    listened: tuple[AsyncDatabase, Filters],
+    listened: tuple[AsyncDatabase, FilterLog],
 ) -> None:
     db, filters = listened
     recipients = RecipientDirectory(db)
@@ -197,10 +157,10 @@ async def test_an_older_address_event_never_overwrites_a_newer_one(
     await db["recipients"].update_one({"_id": "A-1"}, {"$unset": {"updated_at": ""}})
     await recipients.upsert(**entry, email="again@example.jp", at=NOW - timedelta(days=1))
     assert await recipients.emails_by_company(["C-1"]) == {"C-1": ["again@example.jp"]}
-    assert not [f for _, f in filters.sent if "$or" in operators(f)]
+    assert not filters.with_or()
 
 
-async def test_a_message_is_one_delivery_by_its_id_alone(listened: tuple[AsyncDatabase, Filters]) -> None:
+async def test_a_message_is_one_delivery_by_its_id_alone(listened: tuple[AsyncDatabase, FilterLog]) -> None:
     db, _ = listened
     deliveries = DeliveryRepository(db, stale_after=STALE)
     # A database of an earlier version has a unique index on (event, recipient): it goes.
