@@ -21,6 +21,7 @@ from shared.events import (
     UtmStatusChanged,
 )
 from shared.settings import DEV_TOKEN_PUBLIC_KEY
+from support.mongo_filters import FilterLog
 from support.service_api import Clock, Published, bearer, scratch_database
 
 pytestmark = pytest.mark.integration
@@ -28,9 +29,15 @@ pytestmark = pytest.mark.integration
 
 class Env:
     def __init__(
-        self, registry: DeviceRegistry, published: Published, clock: Clock, http: httpx.AsyncClient
+        self,
+        registry: DeviceRegistry,
+        published: Published,
+        clock: Clock,
+        http: httpx.AsyncClient,
+        filters: FilterLog,
     ) -> None:
         self.registry, self.published, self.clock, self.http = registry, published, clock, http
+        self.filters = filters
 
     def headers(self, company_id: str, role: str = "customer") -> dict[str, str]:
         return bearer(Principal(account_id=f"A-{company_id}", company_id=company_id, role=role))
@@ -44,7 +51,8 @@ class Env:
 async def env(servers: Any) -> AsyncIterator[Env]:
     clock = Clock(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
     published = Published(clock)
-    async with scratch_database(servers.mongodb_uri, "device-registry-test") as db:
+    filters = FilterLog()
+    async with scratch_database(servers.mongodb_uri, "device-registry-test", listeners=[filters]) as db:
         registry = DeviceRegistry(db, publish=published, now=clock)
         await registry.create_indexes()
         app = FastAPI()
@@ -54,7 +62,7 @@ async def env(servers: Any) -> AsyncIterator[Env]:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://registry"
         ) as http:
-            yield Env(registry, published, clock, http)
+            yield Env(registry, published, clock, http, filters)
 
 
 def _application(company_id: str, units: int = 2) -> ApplicationSubmitted:
@@ -280,6 +288,26 @@ async def test_silent_units_go_offline_and_come_back(env: Env) -> None:
     assert isinstance(online, UtmStatusChanged)
     assert online.status == "online"
     assert (await env.registry.summary("C-A"))["online"] == 1
+
+
+async def test_a_unit_never_heard_goes_offline_and_the_sweep_reads_through_indexes(env: Env) -> None:
+    await env.registry.expect_units(_application("C-A"))
+    await _ship(env, "C-A-D1-1", "FGT60FTK2109ABCD", "00:09:0F:AA:BB:CC")
+    await _ship(env, "C-A-D1-2", "FGT60FTK2109ABCE", "00:09:0F:AA:BB:CD", code="7K2M-9QXD-4ABG")
+    await env.registry.register("C-A", identifier="FGT60FTK2109ABCD", registration_code="7K2M-9QXD-4ABF")
+    await env.registry.register("C-A", identifier="FGT60FTK2109ABCE", registration_code="7K2M-9QXD-4ABG")
+    await env.registry.apply_seen({"FGT60FTK2109ABCE": env.clock.now})
+
+    env.clock.now += timedelta(minutes=11)
+    assert await env.registry.sweep() == 2  # one never heard, one silent since
+    assert await env.registry.sweep() == 0
+    offline = [e for e in env.published if isinstance(e, UtmStatusChanged)]
+    assert sorted((e.serial_number, e.status) for e in offline) == [
+        ("FGT60FTK2109ABCD", "offline"),
+        ("FGT60FTK2109ABCE", "offline"),
+    ]
+    assert await env.registry.apply_seen({"FGT60FTK2109ABCD": env.clock.now}) == 1
+    assert not env.filters.with_or("units")
 
 
 async def test_last_seen_moves_by_the_minute_and_only_for_registered_units(env: Env) -> None:

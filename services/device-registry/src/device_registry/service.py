@@ -104,6 +104,11 @@ class DeviceRegistry:
             "mac_address", unique=True, partialFilterExpression={"mac_address": {"$type": "string"}}
         )
         await self.units.create_index([("status", ASCENDING), ("online", ASCENDING)])
+        # The unique indexes above are partial, which a lookup by ``$in`` cannot use (neither MongoDB
+        # nor SecantusDB proves the ``$type``): the last-seen summaries find units through this one.
+        await self.units.create_index([("serial_number", ASCENDING), ("status", ASCENDING)])
+        # The offline sweep: units silent since before the cutoff, and those never heard (null).
+        await self.units.create_index([("last_seen_at", ASCENDING)])
         for change, flag in ANNOUNCED.items():
             await self.units.create_index(
                 [(flag, ASCENDING), (f"{change}_at", ASCENDING)], partialFilterExpression={flag: False}
@@ -298,7 +303,8 @@ class DeviceRegistry:
         before = self.now() - ANNOUNCE_GRACE
         published = 0
         for change, flag in ANNOUNCED.items():
-            pending = self.units.find({"status": change, flag: False, f"{change}_at": {"$lt": before}})
+            # The partial index on (flag, time) holds only the unannounced: its field goes first.
+            pending = self.units.find({flag: False, f"{change}_at": {"$lt": before}, "status": change})
             for doc in await pending.to_list(500):
                 published += await self._announce(change, doc)
         return published
@@ -345,24 +351,28 @@ class DeviceRegistry:
         return len(came_back)
 
     async def sweep(self) -> int:
-        """Mark registered units silent for too long as offline and announce it."""
+        """Mark registered units silent for too long as offline and announce it.
+
+        Silent: last heard before the cutoff, or never heard and registered before it. Each is read
+        through the last-seen index by a filter of its own (one ``$or`` of both would make a server
+        whose planner does not split it, SecantusDB, read every unit ever shipped)."""
         cutoff = self.now() - self.offline_after
-        silent = {
-            "status": "registered",
-            "online": {"$ne": False},
-            "$or": [
-                {"last_seen_at": {"$lt": cutoff}},
-                {"last_seen_at": None, "registered_at": {"$lt": cutoff}},
-            ],
-        }
+        still_online = {"status": "registered", "online": {"$ne": False}}
+        branches = [
+            {"last_seen_at": {"$lt": cutoff}, **still_online},
+            {"last_seen_at": None, "registered_at": {"$lt": cutoff}, **still_online},
+        ]
         changed = 0
-        for doc in await self.units.find(silent).to_list(None):
-            updated = await self.units.find_one_and_update(
-                {"_id": doc["_id"], **silent}, {"$set": {"online": False, "offline_since": self.now()}}
-            )
-            if updated is not None:
-                await self.publish(_status_event(doc, "offline", doc.get("last_seen_at")), doc["company_id"])
-                changed += 1
+        for silent in branches:
+            for doc in await self.units.find(silent).to_list(None):
+                updated = await self.units.find_one_and_update(
+                    {"_id": doc["_id"], **silent}, {"$set": {"online": False, "offline_since": self.now()}}
+                )
+                if updated is not None:
+                    await self.publish(
+                        _status_event(doc, "offline", doc.get("last_seen_at")), doc["company_id"]
+                    )
+                    changed += 1
         return changed
 
 
