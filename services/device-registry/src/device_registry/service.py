@@ -357,8 +357,8 @@ class DeviceRegistry:
         through the last-seen index by a filter of its own (one ``$or`` of both would make a server
         whose planner does not split it, SecantusDB, read every unit ever shipped)."""
         cutoff = self.now() - self.offline_after
-        still_online = {"status": "registered", "online": {"$ne": False}}
-        branches = [
+        still_online: dict[str, Any] = {"status": "registered", "online": {"$ne": False}}
+        branches: list[dict[str, Any]] = [
             {"last_seen_at": {"$lt": cutoff}, **still_online},
             {"last_seen_at": None, "registered_at": {"$lt": cutoff}, **still_online},
         ]
