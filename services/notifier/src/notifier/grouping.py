@@ -306,7 +306,7 @@ class InMemoryAlertGroupStore:
 
 
 # Indexes of an earlier version, dropped (see ``MongoAlertGroupStore.ensure_indexes``).
-OLD_GROUP_INDEXES = {"company_id_1_status_1", "claim_1"}
+OLD_GROUP_INDEXES = {"company_id_1_status_1", "claim_1", "key_1_status_1"}
 
 
 class MongoAlertGroupStore:
@@ -316,11 +316,12 @@ class MongoAlertGroupStore:
         self._collection = database["alert_groups"]
 
     async def ensure_indexes(self) -> None:
-        """A repeat's lookup by key, and (status, window_ends_at) for all else: the groups closing
-        (claims, and a company's burst closing soon) and a company's open groups are few among those
-        ever opened. Every index is rewritten by every repeat a group counts, so an earlier version's
-        indexes on (company_id, status) and on the claim are dropped."""
-        await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
+        """(status, key) for a repeat's lookup of its open group, and (status, window_ends_at) for all
+        else: the groups closing (claims, and a company's burst closing soon) and a company's open
+        groups are few among those ever opened. Every index is rewritten by every repeat a group
+        counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped,
+        and its (key, status), which read every group a recurring alert ever opened, is replaced."""
+        await self._collection.create_index([("status", ASCENDING), ("key", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
         existing = {ix["name"] async for ix in await self._collection.list_indexes()}
         for name in OLD_GROUP_INDEXES & existing:
@@ -328,7 +329,7 @@ class MongoAlertGroupStore:
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(
-            {"key": {"$in": keys}, "status": "open", "window_ends_at": {"$gt": now}},
+            {"status": "open", "key": {"$in": keys}, "window_ends_at": {"$gt": now}},
             {"key": 1, "first_event_id": 1, "opened_at": 1},
             sort=[("opened_at", ASCENDING)],
         )

@@ -39,6 +39,9 @@ OUTBOX_GRACE = timedelta(seconds=10)
 Publish = Callable[[Event, str], Awaitable[None]]
 
 
+OLD_OUTBOX_INDEX = "outbox.event_id_1_updated_at_1"
+
+
 class NotFound(LookupError):
     """Unknown, or another company's: both answer the same."""
 
@@ -70,9 +73,12 @@ class SupportDesk:
         await self._inquiries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self._inquiries.create_index([("alert_id", ASCENDING)])
         await self._inquiries.create_index([("mac_address", ASCENDING)])
-        await self._inquiries.create_index(
-            [("outbox.event_id", ASCENDING), ("updated_at", ASCENDING)], sparse=True
-        )
+        # The inquiries with mails left to publish: a sparse index of one field, which a lookup by
+        # ``$exists`` rides on SecantusDB too (it read every inquiry through an earlier version's
+        # sparse compound index, dropped here).
+        await self._inquiries.create_index([("outbox.event_id", ASCENDING)], sparse=True)
+        if OLD_OUTBOX_INDEX in {ix["name"] async for ix in await self._inquiries.list_indexes()}:
+            await self._inquiries.drop_index(OLD_OUTBOX_INDEX)
         await self._notices.create_index([("published_from", DESCENDING)])
         await self._audit.create_index([("at", DESCENDING)])
         await self._serious.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
