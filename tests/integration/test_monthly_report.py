@@ -190,6 +190,23 @@ async def test_monthly_mail_once_per_user_with_pdf_and_opt_out(env: Env) -> None
     assert [len(env.mails(u)) for u in ("carol", "dave")] == [0, 1]
 
 
+async def test_claims_a_dead_instance_left_unpublished_are_published_once_stale(env: Env) -> None:
+    scheduler = env.scheduler(DECEMBER_FIRST)
+    await scheduler.ensure_indexes()
+    companies = [f"C-A-{env.tag}", f"C-B-{env.tag}"]
+    await env.pipeline.db["monthly_reports"].insert_many(
+        [
+            {"_id": f"{c}|2026-11", "company_id": c, "month": "2026-11", "claimed_at": DECEMBER_FIRST}
+            | {"owner": "a-dead-instance", "published": False}
+            for c in companies
+        ]
+    )
+    assert await env.scheduler(DECEMBER_FIRST + timedelta(minutes=4)).check() == 0  # it may be alive
+    assert await env.scheduler(DECEMBER_FIRST + timedelta(minutes=5, seconds=1)).check() == 2
+    assert await env.scheduler(DECEMBER_FIRST + timedelta(minutes=10)).check() == 0
+    assert sorted(e.company_id for e in env.published) == companies
+
+
 async def test_the_render_route_needs_the_token(env: Env) -> None:
     gateway = create_gateway(GatewaySettings())
     async with httpx.AsyncClient(

@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.spawn(handlers.flush_seen(rt, ingest, settings.seen_flush_seconds), name="flush-utm-seen")
         rt.spawn(lag.run(min(settings.lag_sample_seconds, settings.stall_seconds / 3)), name="consumer-lag")
         await reader.rollups.ensure_indexes()
+        await monthly.ensure_indexes()
         rt.spawn(handlers.every(settings.rollup_seconds, roll_up), name="daily-rollups")
         rt.spawn(handlers.every(settings.monthly_check_seconds, monthly.check), name="monthly-reports")
 
