@@ -9,7 +9,7 @@ from typing import Any
 from notifier import messages
 from notifier.deliveries import Claim, DeliveryRepository, stored_message
 from notifier.dispatcher import Dispatcher
-from notifier.grouping import AlertGrouper
+from notifier.grouping import AlertGrouper, Observation
 from notifier.messages import Outgoing
 from notifier.recipients import RecipientDirectory
 from notifier.rendering import TemplateError
@@ -140,13 +140,19 @@ class Notifier:
     async def alerts_detected(self, alerts: list[AlertDetected]) -> None:
         """A batch of alerts, in a fixed number of MongoDB operations whatever its size.
 
-        One read and one write of the group states (repeats of one alert placed in order), one read of
-        the recipients of all companies, one insert claiming every delivery; then the mails are queued.
+        One read and one write of the group states (repeats of one alert placed in order), with one
+        read of the recipients of the batch's companies beside them, then one insert claiming every
+        delivery; then the mails are queued.
         """
-        async with self._groups_lock:
-            observations = await self._grouper.observe_many(alerts)
+
+        async def observe() -> list[Observation]:
+            async with self._groups_lock:
+                return await self._grouper.observe_many(alerts)
+
+        observations, emails = await asyncio.gather(
+            observe(), self._recipients.emails_by_company(sorted({alert.company_id for alert in alerts}))
+        )
         firsts = [alert for alert, seen in zip(alerts, observations, strict=True) if seen.first]
-        emails = await self._recipients.emails_by_company(sorted({alert.company_id for alert in firsts}))
         batch: list[Outgoing] = []
         for alert in firsts:
             if not emails[alert.company_id]:
