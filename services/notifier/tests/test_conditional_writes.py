@@ -122,7 +122,7 @@ async def test_claiming_due_and_abandoned_groups_sends_no_or_filter_and_needs_no
     # A database of an earlier version has more indexes, which every repeat rewrote: they go.
     await db["alert_groups"].create_index([("company_id", 1), ("status", 1)])
     await db["alert_groups"].create_index([("claim", 1)], sparse=True)
-    await db["alert_groups"].create_index([("key", 1), ("status", 1)])
+    await db["alert_groups"].create_index([("status", 1), ("key", 1)])
     await store.ensure_indexes()
     await store.ensure_indexes()
     assert not OLD_GROUP_INDEXES & {ix["name"] async for ix in await db["alert_groups"].list_indexes()}

@@ -306,7 +306,7 @@ class InMemoryAlertGroupStore:
 
 
 # Indexes of an earlier version, dropped (see ``MongoAlertGroupStore.ensure_indexes``).
-OLD_GROUP_INDEXES = {"company_id_1_status_1", "claim_1", "key_1_status_1"}
+OLD_GROUP_INDEXES = {"company_id_1_status_1", "claim_1", "status_1_key_1"}
 
 
 class MongoAlertGroupStore:
@@ -316,12 +316,13 @@ class MongoAlertGroupStore:
         self._collection = database["alert_groups"]
 
     async def ensure_indexes(self) -> None:
-        """(status, key) for a repeat's lookup of its open group, and (status, window_ends_at) for all
+        """(key, status) for a repeat's lookup of its open group, and (status, window_ends_at) for all
         else: the groups closing (claims, and a company's burst closing soon) and a company's open
         groups are few among those ever opened. Every index is rewritten by every repeat a group
-        counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped,
-        and its (key, status), which read every group a recurring alert ever opened, is replaced."""
-        await self._collection.create_index([("status", ASCENDING), ("key", ASCENDING)])
+        counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped.
+        (An index on (status, key) made SecantusDB match every open group against every key of a
+        batch: seconds per batch of alerts.)"""
+        await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
         existing = {ix["name"] async for ix in await self._collection.list_indexes()}
         for name in OLD_GROUP_INDEXES & existing:
