@@ -319,9 +319,7 @@ class MongoAlertGroupStore:
         """(key, status) for a repeat's lookup of its open group, and (status, window_ends_at) for all
         else: the groups closing (claims, and a company's burst closing soon) and a company's open
         groups are few among those ever opened. Every index is rewritten by every repeat a group
-        counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped.
-        (An index on (status, key) made SecantusDB match every open group against every key of a
-        batch: seconds per batch of alerts.)"""
+        counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped."""
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
         existing = {ix["name"] async for ix in await self._collection.list_indexes()}
@@ -330,7 +328,9 @@ class MongoAlertGroupStore:
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(
-            {"status": "open", "key": {"$in": keys}, "window_ends_at": {"$gt": now}},
+            # ``key`` first: SecantusDB plans by the first field an index leads with; by ``status`` it
+            # would match every open group against every key of the batch.
+            {"key": {"$in": keys}, "status": "open", "window_ends_at": {"$gt": now}},
             {"key": 1, "first_event_id": 1, "opened_at": 1},
             sort=[("opened_at", ASCENDING)],
         )
