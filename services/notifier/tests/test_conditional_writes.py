@@ -31,6 +31,13 @@ async def listened(servers: Servers) -> AsyncIterator[tuple[AsyncDatabase, Filte
         yield db, filters
 
 
+@pytest.fixture
+async def deliveries(listened: tuple[AsyncDatabase, FilterLog]) -> DeliveryRepository:
+    repository = DeliveryRepository(listened[0], stale_after=STALE)
+    await repository.ensure_indexes()
+    return repository
+
+
 def message(n: int, *, secret: bool = False) -> Outgoing:
     return Outgoing(
         source_key=f"event-{n}",
@@ -45,11 +52,9 @@ def message(n: int, *, secret: bool = False) -> Outgoing:
 
 
 async def test_a_delivery_is_taken_over_only_when_released_or_left_stale_by_another_process(
-    listened: tuple[AsyncDatabase, FilterLog],
+    listened: tuple[AsyncDatabase, FilterLog], deliveries: DeliveryRepository
 ) -> None:
     db, filters = listened
-    deliveries = DeliveryRepository(db, stale_after=STALE)
-    await deliveries.ensure_indexes()
     first, second, third = message(1), message(2), message(3)
     claimed = await deliveries.claim_many([first, second, third], owner="a", now=NOW)
     assert set(claimed.values()) == {Claim.CLAIMED}
@@ -77,11 +82,9 @@ async def test_a_delivery_is_taken_over_only_when_released_or_left_stale_by_anot
 
 
 async def test_the_sweep_claims_pending_and_stale_resendable_deliveries_of_other_processes(
-    listened: tuple[AsyncDatabase, FilterLog],
+    listened: tuple[AsyncDatabase, FilterLog], deliveries: DeliveryRepository
 ) -> None:
-    db, filters = listened
-    deliveries = DeliveryRepository(db, stale_after=STALE)
-    await deliveries.ensure_indexes()
+    _, filters = listened
     pending, stale, ours, fresh, secret = (message(n, secret=n == 5) for n in range(1, 6))
     await deliveries.claim_many([pending, stale, secret], owner="dead", now=NOW)
     await deliveries.claim_many([ours], owner="sweeper", now=NOW)
@@ -98,10 +101,7 @@ async def test_the_sweep_claims_pending_and_stale_resendable_deliveries_of_other
     assert not filters.with_or()
 
 
-async def test_the_sweep_claims_no_more_than_its_limit(listened: tuple[AsyncDatabase, FilterLog]) -> None:
-    db, _ = listened
-    deliveries = DeliveryRepository(db, stale_after=STALE)
-    await deliveries.ensure_indexes()
+async def test_the_sweep_claims_no_more_than_its_limit(deliveries: DeliveryRepository) -> None:
     messages = [message(n) for n in range(6)]
     await deliveries.claim_many(messages, owner="dead", now=NOW)
     await deliveries.release([m.delivery_id for m in messages[:3]], owner="dead")
