@@ -104,8 +104,8 @@ class DeviceRegistry:
             "mac_address", unique=True, partialFilterExpression={"mac_address": {"$type": "string"}}
         )
         await self.units.create_index([("status", ASCENDING), ("online", ASCENDING)])
-        # The unique indexes above are partial, which a lookup by ``$in`` cannot use (neither MongoDB
-        # nor SecantusDB proves the ``$type``): the last-seen summaries find units through this one.
+        # The unique indexes above are partial, which SecantusDB cannot use for a lookup by ``$in``
+        # (it cannot prove the ``$type``): the last-seen summaries find units through this one.
         await self.units.create_index([("serial_number", ASCENDING), ("status", ASCENDING)])
         # The offline sweep: units silent since before the cutoff, and those never heard (null).
         await self.units.create_index([("last_seen_at", ASCENDING)])

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from notifier.messages import Outgoing
+from shared.indexes import drop_indexes
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ class DeliveryRepository:
         """The sweep's, the operator search's; no more. ``_id`` derives from (event, recipient), so it
         alone keeps a message to one delivery: a unique index on both, as an earlier version had,
         only cost every claim a second index entry and check, and is dropped."""
-        if OLD_UNIQUE_INDEX in {ix["name"] async for ix in await self._collection.list_indexes()}:
-            await self._collection.drop_index(OLD_UNIQUE_INDEX)
+        await drop_indexes(self._collection, [OLD_UNIQUE_INDEX])
         await self._collection.create_index([("status", ASCENDING), ("claimed_at", ASCENDING)])
         await self._collection.create_index([("company_id", ASCENDING), ("created_at", DESCENDING)])
         await self._collection.create_index([("created_at", DESCENDING)])

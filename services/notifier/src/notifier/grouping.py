@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from shared.events import AlertDetected
+from shared.indexes import drop_indexes
 
 
 def group_key(alert: AlertDetected) -> str:
@@ -322,9 +323,7 @@ class MongoAlertGroupStore:
         counts, so an earlier version's indexes on (company_id, status) and on the claim are dropped."""
         await self._collection.create_index([("key", ASCENDING), ("status", ASCENDING)])
         await self._collection.create_index([("status", ASCENDING), ("window_ends_at", ASCENDING)])
-        existing = {ix["name"] async for ix in await self._collection.list_indexes()}
-        for name in OLD_GROUP_INDEXES & existing:
-            await self._collection.drop_index(name)
+        await drop_indexes(self._collection, OLD_GROUP_INDEXES)
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
         cursor = self._collection.find(

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal
 from shared.events import AlertDetected, Event, NoticePublished, NotificationRequested, utc_now
+from shared.indexes import drop_indexes
 from shared.settings import BrandSettings
 from support_desk.models import (
     IMPORTANT_KIND,
@@ -77,8 +78,7 @@ class SupportDesk:
         # ``$exists`` rides on SecantusDB too (it read every inquiry through an earlier version's
         # sparse compound index, dropped here).
         await self._inquiries.create_index([("outbox.event_id", ASCENDING)], sparse=True)
-        if OLD_OUTBOX_INDEX in {ix["name"] async for ix in await self._inquiries.list_indexes()}:
-            await self._inquiries.drop_index(OLD_OUTBOX_INDEX)
+        await drop_indexes(self._inquiries, [OLD_OUTBOX_INDEX])
         await self._notices.create_index([("published_from", DESCENDING)])
         await self._audit.create_index([("at", DESCENDING)])
         await self._serious.create_index([("company_id", ASCENDING), ("detected_at", DESCENDING)])
