@@ -270,14 +270,10 @@ def test_pipeline_killed_mid_stream_stores_every_alert_once_and_mails_it_once(
     published = Counter(
         asyncio.run(_alert_events(servers.kafka, fleet.company_id, {*important, marker_id}, 60))
     )
-    # Every important alert is announced, and an alert announced again only in the one window that
-    # remains: published by the killed process, which died before it recorded so (announced_alerts).
-    # Its redelivered batch announces it once more, under the same event id, which the notifier
-    # mails once (below). Nothing else may be announced twice: the marker, sent after the restart,
-    # exactly once.
-    assert set(published) == {*important, marker_id}
-    assert max(published.values()) <= 2
-    assert published[marker_id] == 1
+    # Every important alert is announced exactly once: one the killed process published but did not
+    # live to record as announced is found on the topic by its redelivered batch (read back), and
+    # not announced again.
+    assert published == Counter({*important, marker_id})
 
     # Once the marker is mailed, the notifier has handled every alert before it.
     wait_for_mail(servers.maildir, to=fleet.email, subject_contains="脅威検出通知", timeout=120)

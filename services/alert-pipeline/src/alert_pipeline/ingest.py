@@ -137,6 +137,7 @@ STEPS = (
     "counts.write_progress",
     "counts.commit",
     "unnotified",  # which redelivered important alerts were never announced
+    "read_back",  # those found announced all the same, on the topic (``readback``)
     "publish",  # alert-detected of the important alerts
     "mark_notified",
 )
@@ -266,6 +267,8 @@ class SeenTracker:
 
 
 AlertPublisher = Callable[[AlertDetected], Awaitable[None]]
+# Which of these alerts, stored but not recorded as announced, were announced all the same.
+AnnouncedCheck = Callable[[Sequence[Alert]], Awaitable[set[str]]]
 
 
 class BatchAbandoned(Exception):
@@ -417,6 +420,7 @@ class IngestService:
         store: PipelineStore,
         classifier: Classifier,
         publish_alert: AlertPublisher,
+        announced: AnnouncedCheck | None = None,
         engine: Engine | None = None,
         seen: SeenTracker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -425,10 +429,13 @@ class IngestService:
     ) -> None:
         """``classifier`` gives the categories' texts of alerts; ``engine`` (default: the packaged
         rules) decides. ``in_thread``: run the engine in a worker thread (worth it when it releases
-        the GIL, so that the event loop fetches the next batch meanwhile)."""
+        the GIL, so that the event loop fetches the next batch meanwhile). ``announced``: which of
+        the stored alerts not recorded as announced were announced all the same (``readback``);
+        without it, they are announced."""
         self.store = store
         self.classifier = classifier
         self.publish_alert = publish_alert
+        self.announced = announced
         self.engine = engine or make_engine(rules_text())
         self.units = UnitDirectory(store)
         self.seen = seen or SeenTracker()
@@ -608,11 +615,19 @@ class IngestService:
         due = [a for a in important if a.alert_id in new_ids]
         # A redelivered batch may hold alerts stored before a crash but never announced.
         redelivered = [a.alert_id for a in important if a.alert_id not in new_ids]
-        if redelivered:
-            due.extend(await timed(steps, "unnotified", self.store.unnotified(redelivered)))
+        unrecorded = (
+            await timed(steps, "unnotified", self.store.unnotified(redelivered)) if redelivered else []
+        )
+        # Announced by a batch that did not live to record it (or is recording it now): read back.
+        again = (
+            await timed(steps, "read_back", self.announced(unrecorded))
+            if unrecorded and self.announced
+            else set()
+        )
+        due.extend(a for a in unrecorded if a.alert_id not in again)
         await timed(steps, "publish", asyncio.gather(*(self.publish_alert(a.detected_event()) for a in due)))
         turn.announced()
-        await timed(steps, "mark_notified", self.store.mark_notified(a.alert_id for a in due))
+        await timed(steps, "mark_notified", self.store.mark_notified([*(a.alert_id for a in due), *again]))
         return len(due)
 
     async def process_isolating(

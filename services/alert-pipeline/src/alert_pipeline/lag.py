@@ -128,14 +128,7 @@ class LagMonitor:
 
     async def sample(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> None:
         """One sample of every partition of the topic."""
-        numbers: set[int] = set()
-        for topic in await admin.describe_topics([self.topic]):
-            if topic.get("topic") == self.topic and not topic.get("error_code"):
-                for part in topic.get("partitions", []):
-                    number = part.get("partition", part.get("partition_index"))
-                    if isinstance(number, int):
-                        numbers.add(number)
-        partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
+        partitions = await partitions_of(admin, self.topic)
         if not partitions:
             return
         committed = await admin.list_consumer_group_offsets(self.group, partitions=partitions)
@@ -150,3 +143,15 @@ class LagMonitor:
         for tp in partitions:
             flag = 1 if f"{tp.topic}[{tp.partition}]" in stalled else 0
             self.stalled.labels(tp.topic, str(tp.partition)).set(flag)
+
+
+async def partitions_of(admin: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic`` (none when it does not exist)."""
+    numbers: set[int] = set()
+    for found in await admin.describe_topics([topic]):
+        if found.get("topic") == topic and not found.get("error_code"):
+            for part in found.get("partitions", []):
+                number = part.get("partition", part.get("partition_index"))
+                if isinstance(number, int):
+                    numbers.add(number)
+    return [TopicPartition(topic, p) for p in sorted(numbers)]

@@ -9,6 +9,7 @@ from alert_pipeline.ingest import IngestService, Limits, rules_text
 from alert_pipeline.lag import LagMonitor
 from alert_pipeline.monitoring import MonitoringService
 from alert_pipeline.monthly import MonthlyReports
+from alert_pipeline.readback import AnnouncementReadBack
 from alert_pipeline.reports import ReportReader
 from alert_pipeline.repository import MongoPipelineStore
 from alert_pipeline.settings import Settings
@@ -31,17 +32,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def publish_alert(event: AlertDetected) -> None:
         await publish(runtime.broker, event, key=event.company_id)
 
+    read_back = AnnouncementReadBack(settings.kafka.bootstrap_servers)
     rules = rules_text(settings.rules_file)
     classifier = Classifier.from_toml(rules)
     ingest = IngestService(
         store=store,
         classifier=classifier,
         publish_alert=publish_alert,
+        announced=read_back.announced,
         engine=make_engine(rules),
         in_thread=settings.process_in_thread,
         limits=Limits(max_record_bytes=settings.max_record_bytes, max_json_depth=settings.max_json_depth),
     )
-    monitoring = MonitoringService(store=store, publish_alert=publish_alert)
+    monitoring = MonitoringService(store=store, publish_alert=publish_alert, announced=read_back.announced)
     raw_stream = handlers.register(runtime, settings, ingest, monitoring)
     lag = LagMonitor(
         bootstrap_servers=settings.kafka.bootstrap_servers,

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from alert_pipeline.ingest import AlertPublisher
+from alert_pipeline.ingest import AlertPublisher, AnnouncedCheck
 from alert_pipeline.models import (
     MONITORING_CATEGORY,
     MONITORING_CATEGORY_KEY,
@@ -29,9 +29,17 @@ OFFLINE_REMEDY = (
 class MonitoringService:
     """Keeps the unit projection and the offline alerts."""
 
-    def __init__(self, *, store: MongoPipelineStore, publish_alert: AlertPublisher) -> None:
+    def __init__(
+        self,
+        *,
+        store: MongoPipelineStore,
+        publish_alert: AlertPublisher,
+        announced: AnnouncedCheck | None = None,
+    ) -> None:
+        """``announced``: as the ingest's, for an alert stored earlier but not recorded as announced."""
         self.store = store
         self.publish_alert = publish_alert
+        self.announced = announced
 
     async def unit_registered(self, event: UtmRegistered) -> Unit:
         """Remember which company a unit belongs to; its threats now become alerts."""
@@ -55,10 +63,15 @@ class MonitoringService:
             )
             return
         alert = offline_alert(event)
-        await self.store.insert_alert(alert)
-        for pending in await self.store.unnotified([alert.alert_id]):
+        if await self.store.insert_alert(alert):
+            due = [alert]
+        else:  # a redelivered change: announced unless recorded, or found on the topic
+            due = await self.store.unnotified([alert.alert_id])
+            if due and self.announced is not None and await self.announced(due):
+                due = []
+        for pending in due:
             await self.publish_alert(pending.detected_event())
-            await self.store.mark_notified([pending.alert_id])
+        await self.store.mark_notified([alert.alert_id])
 
 
 def offline_alert(event: UtmStatusChanged, *, received_at: datetime | None = None) -> Alert:
