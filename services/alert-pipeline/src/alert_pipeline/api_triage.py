@@ -97,8 +97,7 @@ async def open_serious_counts(request: Request, operator: CurrentOperator) -> di
     checked against its alert (by id), and those found resolved are forgotten."""
     store = _store(request)
     ids = await store.open_serious_ids()
-    query = {"_id": {"$in": ids}, "severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
-    unresolved = [d async for d in store.alerts.find(query, {"company_id": 1})] if ids else []
+    unresolved = await store.unresolved_serious(ids)
     found = {d["_id"] for d in unresolved}
     unresolved += await store.forget_serious([i for i in ids if i not in found])
     counts: dict[str, int] = {}

@@ -34,6 +34,7 @@ from alert_pipeline.tallies import AlertTallies
 from alert_pipeline.topn import add_top_counts
 from shared.expiring import ExpiringMap
 from shared.labels import IMPORTANT_SEVERITY, TRIAGE_OPEN
+from shared.queries import delete_in, find_in, update_in
 
 T = TypeVar("T")
 DUPLICATE_KEY = 11000
@@ -326,7 +327,7 @@ class MongoPipelineStore:
         self._unit_ids.clear()
 
     async def find_units(self, serials: Iterable[str]) -> dict[str, Unit]:
-        return {doc["_id"]: _unit(doc) async for doc in self.units.find({"_id": {"$in": list(serials)}})}
+        return {doc["_id"]: _unit(doc) for doc in await find_in(self.units, "_id", serials)}
 
     async def company_unit_ids(self, company_id: str) -> list[str]:
         """Ids of the company's registered units.
@@ -350,7 +351,7 @@ class MongoPipelineStore:
         wanted = list(aliases)
         if not wanted:
             return {}
-        return {d["_id"]: _alias_serials(d) async for d in self.aliases.find({"_id": {"$in": wanted}})}
+        return {d["_id"]: _alias_serials(d) for d in await find_in(self.aliases, "_id", wanted)}
 
     async def learn_aliases(self, aliases: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
         """Add serials seen with each alias; returns every serial each alias has now (those learnt by
@@ -408,13 +409,17 @@ class MongoPipelineStore:
         """Forget ★★★ alerts found resolved; returns those meanwhile reopened (remembered again)."""
         if not alert_ids:
             return []
-        await self.open_serious.delete_many({"_id": {"$in": list(alert_ids)}})
+        await delete_in(self.open_serious, "_id", alert_ids)
         # A status set back to open between the check and the delete noted the id before it was
         # deleted: what is unresolved now is noted again.
-        query = {"_id": {"$in": list(alert_ids)}, "severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
-        reopened = [d async for d in self.alerts.find(query, {"company_id": 1})]
+        reopened = await self.unresolved_serious(alert_ids)
         await self.note_serious(reopened)
         return reopened
+
+    async def unresolved_serious(self, alert_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Those of ``alert_ids`` that are ★★★ alerts not resolved (``_id``, ``company_id``)."""
+        query = {"severity": SERIOUS_SEVERITY, "status": {"$in": UNRESOLVED}}
+        return await find_in(self.alerts, "_id", alert_ids, query, {"company_id": 1})
 
     async def _note_clearable(self, docs: Sequence[Mapping[str, Any]]) -> None:
         await _insert_ignoring_duplicates(
@@ -450,11 +455,11 @@ class MongoPipelineStore:
         ids = list(alert_ids)
         if not ids:
             return []
-        done = {d["_id"] async for d in self.announced.find({"_id": {"$in": ids}}, {"_id": 1})}
+        done = {d["_id"] for d in await find_in(self.announced, "_id", ids, projection={"_id": 1})}
         pending = [i for i in ids if i not in done]
         if not pending:
             return []
-        return [Alert.from_document(d) async for d in self.alerts.find({"_id": {"$in": pending}})]
+        return [Alert.from_document(d) for d in await find_in(self.alerts, "_id", pending)]
 
     async def mark_notified(self, alert_ids: Iterable[str]) -> None:
         """Remember that these alerts were announced (already remembered ones are ignored)."""
@@ -474,11 +479,11 @@ class MongoPipelineStore:
         ids = [d["_id"] async for d in self.clearable.find({"unit": f"{unit_id}|{category}"}, {"_id": 1})]
         if not ids:
             return 0
-        result = await self.alerts.update_many(
-            {"_id": {"$in": ids}, "cleared_at": None}, {"$set": {"cleared_at": cleared_at}}
+        cleared = await update_in(
+            self.alerts, "_id", ids, {"cleared_at": None}, {"$set": {"cleared_at": cleared_at}}
         )
-        await self.clearable.delete_many({"_id": {"$in": ids}})
-        return result.modified_count
+        await delete_in(self.clearable, "_id", ids)
+        return cleared
 
     # --- triage ---
 
@@ -511,13 +516,11 @@ class MongoPipelineStore:
             before = [d async for d in self.alerts.find(matched, tallies.TALLY_FIELDS, session=session)]
             if not before:
                 return 0
-            result = await self.alerts.update_many(
-                {"_id": {"$in": [d["_id"] for d in before]}},
-                {"$set": {"status": "acknowledged"}, "$push": {"status_history": entry}},
-                session=session,
-            )
+            update = {"$set": {"status": "acknowledged"}, "$push": {"status_history": entry}}
+            ids = [d["_id"] for d in before]
+            modified = await update_in(self.alerts, "_id", ids, {}, update, session=session)
             await self.tallies.add(tallies.moved(before, "acknowledged"), session)
-            return result.modified_count
+            return modified
 
         async with self.db.client.start_session() as session:
             updated: int = await session.with_transaction(write)
@@ -649,7 +652,7 @@ class MongoPipelineStore:
                 await self._matching(window, {"$sort": dict(NEWEST_FIRST)}, {"$limit": wanted - len(found)})
             )
         ids = [d["_id"] for d in found[skip:partial]]
-        whole = {d["_id"]: d async for d in self.alerts.find({"_id": {"$in": ids}})} if ids else {}
+        whole = {d["_id"]: d for d in await find_in(self.alerts, "_id", ids)}
         page = [whole.get(d["_id"]) if n < partial else d for n, d in enumerate(found) if skip <= n < wanted]
         return [Alert.from_document(d) for d in page if d is not None]
 
@@ -815,13 +818,10 @@ class MongoPipelineStore:
     ) -> set[str]:
         """The stored alerts among ``known`` already in the counters; ``marks``: the watermarks
         read so far (position id → offset), completed here with those of the alerts' origins."""
-        counted = {d["_id"] async for d in self.counted.find({"_id": {"$in": known}}, session=session)}
-        stored = [
-            d
-            async for d in self.alerts.find(
-                {"_id": {"$in": known}}, {"counted": 1, "origin": 1}, session=session
-            )
-        ]
+        counted = {d["_id"] for d in await find_in(self.counted, "_id", known, session=session)}
+        stored = await find_in(
+            self.alerts, "_id", known, projection={"counted": 1, "origin": 1}, session=session
+        )
         # Alerts counted before ``counted_alerts`` existed carry ``counted: true``.
         counted |= {d["_id"] for d in stored if d.get("counted") is True}
         origins = {d["_id"]: d["origin"] for d in stored if isinstance(d.get("origin"), dict)}

@@ -19,6 +19,7 @@ from device_registry.models import (
     verify_code,
 )
 from shared.events import ApplicationSubmitted, Event, UtmRegistered, UtmShipped, UtmStatusChanged
+from shared.queries import find_in
 
 Publisher = Callable[[Event, str], Awaitable[None]]
 
@@ -332,7 +333,7 @@ class DeviceRegistry:
         if not last_seen:
             return 0
         now = self.now()
-        docs = await self.units.find({"serial_number": {"$in": list(last_seen)}}).to_list(None)
+        docs = await find_in(self.units, "serial_number", last_seen)
         registered = [d for d in docs if d.get("status") == "registered"]
         came_back = [d for d in registered if d.get("online") is False]
         ops = []

@@ -19,11 +19,13 @@ from pymongo.errors import BulkWriteError
 
 from notifier.messages import Outgoing
 from shared.indexes import drop_indexes
+from shared.queries import find_in, update_in
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("pending", "sending")
 OLD_UNIQUE_INDEX = "one_per_event_recipient"
+CLAIM_FIELDS = {"status": 1, "claimed_at": 1, "owner": 1}
 
 
 class Claim(enum.Enum):
@@ -67,10 +69,8 @@ class DeliveryRepository:
         if not duplicates:
             return result
         # Already claimed: one read tells which are done or busy; only abandoned ones are taken over.
-        cursor = self._collection.find(
-            {"_id": {"$in": sorted(duplicates)}}, {"status": 1, "claimed_at": 1, "owner": 1}
-        )
-        current = {doc["_id"]: doc async for doc in cursor}
+        found = await find_in(self._collection, "_id", sorted(duplicates), projection=CLAIM_FIELDS)
+        current = {doc["_id"]: doc for doc in found}
         stale_before = now - self._stale_after
         for delivery_id in duplicates:
             doc = current.get(delivery_id)
@@ -155,10 +155,8 @@ class DeliveryRepository:
     async def release(self, delivery_ids: list[str], *, owner: str) -> None:
         """Hand unsent claims back at shutdown, so the next process takes them at once."""
         if delivery_ids:
-            await self._collection.update_many(
-                {"_id": {"$in": delivery_ids}, "status": "sending", "owner": owner},
-                {"$set": {"status": "pending"}},
-            )
+            query = {"status": "sending", "owner": owner}
+            await update_in(self._collection, "_id", delivery_ids, query, {"$set": {"status": "pending"}})
 
     async def search(
         self, *, status: str | None = None, company_id: str | None = None, limit: int = 100

@@ -26,6 +26,7 @@ from pymongo.errors import BulkWriteError
 
 from shared.events import AlertDetected
 from shared.indexes import drop_indexes
+from shared.queries import find_in, update_in
 
 
 def group_key(alert: AlertDetected) -> str:
@@ -326,17 +327,19 @@ class MongoAlertGroupStore:
         await drop_indexes(self._collection, OLD_GROUP_INDEXES)
 
     async def open_groups(self, keys: list[str], *, now: datetime) -> dict[str, OpenGroup]:
-        cursor = self._collection.find(
-            # ``key`` first: SecantusDB plans by the first field an index leads with; by ``status`` it
-            # would match every open group against every key of the batch.
-            {"key": {"$in": keys}, "status": "open", "window_ends_at": {"$gt": now}},
+        # ``key`` leads (``find_in``): SecantusDB plans by the first field an index starts with; by
+        # ``status`` it would match every open group against every key of the batch.
+        docs = await find_in(
+            self._collection,
+            "key",
+            keys,
+            {"status": "open", "window_ends_at": {"$gt": now}},
             {"key": 1, "first_event_id": 1, "opened_at": 1},
-            sort=[("opened_at", ASCENDING)],
         )
         # Should two open groups of one key exist, the newest one counts the repeats.
         return {
             doc["key"]: OpenGroup(group_id=str(doc["_id"]), first_event_id=str(doc["first_event_id"]))
-            async for doc in cursor
+            for doc in sorted(docs, key=lambda d: d["opened_at"])
         }
 
     async def apply(self, opened: list[AlertGroup], repeats: dict[str, Repeats]) -> set[str]:
@@ -419,8 +422,11 @@ class MongoAlertGroupStore:
         return [_group(doc) async for doc in cursor]
 
     async def release(self, group_ids: list[str], *, owner: str) -> None:
-        await self._collection.update_many(
-            {"_id": {"$in": group_ids}, "status": "closing", "claimed_by": owner},
+        await update_in(
+            self._collection,
+            "_id",
+            group_ids,
+            {"status": "closing", "claimed_by": owner},
             {"$set": {"status": "open"}, "$unset": {"claim": "", "claimed_by": "", "claimed_at": ""}},
         )
 
@@ -434,7 +440,7 @@ class MongoAlertGroupStore:
 
     async def close(self, group_ids: list[str]) -> None:
         if group_ids:
-            await self._collection.update_many({"_id": {"$in": group_ids}}, {"$set": {"status": "closed"}})
+            await update_in(self._collection, "_id", group_ids, {}, {"$set": {"status": "closed"}})
 
     async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
         query = {

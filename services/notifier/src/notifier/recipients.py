@@ -10,6 +10,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.queries import find_in
+
 
 class RecipientDirectory:
     """account_id → (company, name, email), in the ``recipients`` collection."""
@@ -46,8 +48,9 @@ class RecipientDirectory:
         found: dict[str, dict[str, None]] = {company_id: {} for company_id in company_ids}
         if not company_ids:
             return {}
-        cursor = self._collection.find({"company_id": {"$in": company_ids}}, {"email": 1, "company_id": 1})
-        async for doc in cursor:
+        for doc in await find_in(
+            self._collection, "company_id", company_ids, projection={"email": 1, "company_id": 1}
+        ):
             if doc.get("email") and doc.get("company_id") in found:
                 found[doc["company_id"]][doc["email"].strip()] = None
         return {company_id: list(emails) for company_id, emails in found.items()}
