@@ -1,20 +1,32 @@
-"""Reads and writes of the documents whose field is one of many values, ``$in`` slice by slice.
+"""Reads and writes that stay cheap on SecantusDB as collections grow: ``$in`` slice by slice, and
+newest-first pages read in time windows.
 
 SecantusDB matches ``{field: {"$in": values}}`` in time that grows with the square of the list: on
 20,000 documents with an index on the field, 100 keys took 37 ms, 500 took 0.57 s and 1,000 took
 1.4 s, where ten queries of 100 keys took 0.2 s (3,000 ids by ``_id``: 8 s). MongoDB is linear either
 way. A list whose length follows the data (the units heard in a batch, the alerts of a selection,
 the companies of a batch of events) is therefore sent in slices of ``IN_SLICE``.
+
+SecantusDB also reads every document a filter matches before it sorts them, however few are wanted:
+the newest 50 of 50,000 audit entries took 1.2 s through an index on their time, where those of the
+last day took 46 ms. ``newest_first`` reads a page back from now in windows, each as long as all
+those before it together, so a page of recent documents reads only recent ones.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 T = TypeVar("T")
 IN_SLICE = 100
+# ``newest_first``: the first window back from now, and how far back windows go before the rest is
+# read at once (older documents, and those without the field).
+FIRST_WINDOW = timedelta(days=1)
+HORIZON = timedelta(days=3660)
 
 
 def slices(values: Iterable[T], size: int = IN_SLICE) -> list[list[T]]:
@@ -73,3 +85,46 @@ async def delete_in(
         result = await collection.delete_many({field: {"$in": part}}, session=session)
         deleted += result.deleted_count
     return deleted
+
+
+async def newest_first(
+    collection: AsyncCollection[Any],
+    field: str,
+    query: Mapping[str, Any] | None = None,
+    *,
+    now: datetime,
+    limit: int,
+    skip: int = 0,
+    projection: Mapping[str, Any] | None = None,
+    lead: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Documents matching ``query``, newest first by ``field``: ``limit`` of them after ``skip``.
+
+    The windows are ``[now - 1 day, ∞)``, then each one before the last as long as all of them
+    together, until enough are found; past ``HORIZON`` the rest is read in one query. ``field``
+    leads each filter, except the fields of ``query`` named in ``lead`` (those an index starts with,
+    followed by ``field``): SecantusDB plans by the first field an index starts with."""
+    wanted = skip + limit
+    found: list[dict[str, Any]] = []
+    if limit <= 0:
+        return found
+    lower = now - FIRST_WINDOW
+    window: dict[str, Any] = {"$gte": lower}
+    while True:
+        filter_ = _leading(query or {}, lead, field, window)
+        cursor = collection.find(filter_, projection).sort([(field, DESCENDING), ("_id", DESCENDING)])
+        found.extend(await cursor.limit(wanted - len(found)).to_list())
+        if len(found) >= wanted or "$not" in window:
+            return found[skip:wanted]
+        if lower <= now - HORIZON:
+            window = {"$not": {"$gte": lower}}
+        else:
+            upper, lower = lower, lower - (now - lower)
+            window = {"$gte": lower, "$lt": upper}
+
+
+def _leading(
+    query: Mapping[str, Any], lead: Sequence[str], field: str, window: Mapping[str, Any]
+) -> dict[str, Any]:
+    first = {name: query[name] for name in lead if name in query}
+    return {**first, field: window, **{k: v for k, v in query.items() if k not in first}}

@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from identity.models import Account, Session, provisioning_key
+from shared.queries import newest_first
 
 
 class DuplicateAccount(Exception):
@@ -205,8 +206,9 @@ class MongoRepository:
         await self._audit.insert_one({"_id": entry["audit_id"], **entry})
 
     async def audit_entries(self, *, limit: int) -> list[dict[str, Any]]:
-        cursor = self._audit.find({}, {"_id": 0}).sort("at", -1).limit(limit)
-        return [doc async for doc in cursor]
+        return await newest_first(
+            self._audit, "at", now=datetime.now(UTC), limit=limit, projection={"_id": 0}
+        )
 
 
 class InMemoryRepository:

@@ -19,7 +19,7 @@ from pymongo.errors import BulkWriteError
 
 from notifier.messages import Outgoing
 from shared.indexes import drop_indexes
-from shared.queries import find_in, update_in
+from shared.queries import find_in, newest_first, update_in
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,10 @@ class DeliveryRepository:
             query["status"] = status
         if company_id:
             query["company_id"] = company_id
-        cursor = self._collection.find(query, sort=[("created_at", DESCENDING)], limit=limit)
-        return [doc async for doc in cursor]
+        now = datetime.now(UTC)
+        return await newest_first(
+            self._collection, "created_at", query, now=now, limit=limit, lead=("company_id",)
+        )
 
 
 def _new_document(message: Outgoing, *, owner: str, now: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.auth import Principal
 from shared.events import AlertDetected, Event, NoticePublished, NotificationRequested, utc_now
 from shared.indexes import drop_indexes
+from shared.queries import newest_first
 from shared.settings import BrandSettings
 from support_desk.models import (
     IMPORTANT_KIND,
@@ -74,6 +75,7 @@ class SupportDesk:
         await self._inquiries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self._inquiries.create_index([("alert_id", ASCENDING)])
         await self._inquiries.create_index([("mac_address", ASCENDING)])
+        await self._inquiries.create_index([("created_at", DESCENDING)])
         # The inquiries with mails left to publish: a sparse index of one field, which a lookup by
         # ``$exists`` rides on SecantusDB too (it read every inquiry through an earlier version's
         # sparse compound index, dropped here).
@@ -291,8 +293,17 @@ class SupportDesk:
                 query["mac_address"] = normalize_mac(mac_address)
             except InvalidInput:
                 query["mac_address"] = mac_address.strip().upper()
-        cursor = self._inquiries.find(query, {"messages": 0}).sort("created_at", DESCENDING).limit(limit)
-        return [doc async for doc in cursor]
+        # An alert ID or a MAC address finds few inquiries through its own index.
+        lead = ("alert_id", "mac_address")
+        return await newest_first(
+            self._inquiries,
+            "created_at",
+            query,
+            now=self._now(),
+            limit=limit,
+            projection={"messages": 0},
+            lead=lead,
+        )
 
     async def open_counts(self) -> dict[str, int]:
         """Open inquiries (未対応 or 対応中) per company, for the operator console."""
@@ -450,13 +461,11 @@ class SupportDesk:
 
     async def audit_log(self, *, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         total = await self._audit.count_documents({})
-        cursor = (
-            self._audit.find({}, {"_id": 0})
-            .sort("at", DESCENDING)
-            .skip((page - 1) * per_page)
-            .limit(per_page)
+        skip = (page - 1) * per_page
+        items = await newest_first(
+            self._audit, "at", now=self._now(), limit=per_page, skip=skip, projection={"_id": 0}
         )
-        return [doc async for doc in cursor], total
+        return items, total
 
     # ---- helpers ---------------------------------------------------------------------------------
 

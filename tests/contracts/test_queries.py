@@ -1,9 +1,12 @@
-"""Reads and writes by a long list of values, ``$in`` slice by slice, against the real database: the
-same documents as one ``$in``, each once, and only within the other conditions."""
+"""Reads and writes shaped for SecantusDB, against the real database: ``$in`` slice by slice finds
+the same documents as one ``$in``, each once; a newest-first page read in time windows is the page
+one sorted query gives."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.queries import IN_SLICE, delete_in, find_in, slices, update_in
+from shared.queries import IN_SLICE, delete_in, find_in, newest_first, slices, update_in
 from support.servers import Servers
 from support.service_api import scratch_database
 
@@ -36,3 +39,22 @@ async def test_a_long_list_finds_updates_and_deletes_what_one_in_would(servers: 
         assert await db.items.count_documents({"seen": 1}) == 100
         assert await delete_in(db.items, "_id", [*ids, 9999]) == 200
         assert await db.items.count_documents({}) == 400
+
+
+async def test_a_newest_first_page_read_in_windows_is_the_page_of_one_sorted_query(servers: Servers) -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    ages = [-1, 0, 0, 1, 5, 30, 47, 200, 1000, 5000, 20000, 200_000]  # hours before now (-1: ahead)
+    docs = [
+        {"_id": i, "at": now - timedelta(hours=h), "kind": "a" if i % 3 else "b"} for i, h in enumerate(ages)
+    ]
+    docs += [{"_id": 100, "kind": "a"}, {"_id": 101, "at": None, "kind": "b"}]  # never dated
+    async with scratch_database(servers.mongodb_uri, "queries") as db:
+        await db.log.insert_many(docs)
+        await db.log.create_index([("at", -1)])
+        await db.log.create_index([("kind", 1), ("at", -1)])
+        for query, lead in (({}, ()), ({"kind": "a"}, ("kind",)), ({"kind": "b"}, ())):
+            whole = [d["_id"] for d in await db.log.find(query).sort([("at", -1), ("_id", -1)]).to_list()]
+            for skip, limit in ((0, 1), (0, 3), (2, 3), (0, 10), (4, 100), (len(whole), 5)):
+                page = await newest_first(db.log, "at", query, now=now, limit=limit, skip=skip, lead=lead)
+                assert [d["_id"] for d in page] == whole[skip : skip + limit], (query, skip, limit)
+        assert await newest_first(db.log, "at", now=now, limit=0) == []
