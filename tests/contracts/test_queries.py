@@ -58,3 +58,7 @@ async def test_a_newest_first_page_read_in_windows_is_the_page_of_one_sorted_que
                 page = await newest_first(db.log, "at", query, now=now, limit=limit, skip=skip, lead=lead)
                 assert [d["_id"] for d in page] == whole[skip : skip + limit], (query, skip, limit)
         assert await newest_first(db.log, "at", now=now, limit=0) == []
+        either = {"$or": [{"kind": "b"}, {"_id": 1}]}
+        whole = [d["_id"] for d in await db.log.find(either).sort([("at", -1), ("_id", -1)]).to_list()]
+        page = await newest_first(db.log, "at", either, now=now, limit=3, skip=1)
+        assert [d["_id"] for d in page] == whole[1:4]

@@ -103,16 +103,20 @@ async def newest_first(
     The windows are ``[now - 1 day, ∞)``, then each one before the last as long as all of them
     together, until enough are found; past ``HORIZON`` the rest is read in one query. ``field``
     leads each filter, except the fields of ``query`` named in ``lead`` (those an index starts with,
-    followed by ``field``): SecantusDB plans by the first field an index starts with."""
+    followed by ``field``): SecantusDB plans by the first field an index starts with. A query with
+    ``$or``, which SecantusDB answers by reading the whole collection, is sent once, sorted."""
     wanted = skip + limit
     found: list[dict[str, Any]] = []
     if limit <= 0:
         return found
+    order = [(field, DESCENDING), ("_id", DESCENDING)]
+    if query and "$or" in query:
+        return await collection.find(query, projection).sort(order).skip(skip).limit(limit).to_list()
     lower = now - FIRST_WINDOW
     window: dict[str, Any] = {"$gte": lower}
     while True:
         filter_ = _leading(query or {}, lead, field, window)
-        cursor = collection.find(filter_, projection).sort([(field, DESCENDING), ("_id", DESCENDING)])
+        cursor = collection.find(filter_, projection).sort(order)
         found.extend(await cursor.limit(wanted - len(found)).to_list())
         if len(found) >= wanted or "$not" in window:
             return found[skip:wanted]
