@@ -197,4 +197,11 @@ async def test_only_the_records_since_the_earliest_candidate_was_stored_are_read
     later = replace(alert, received_at=datetime.now(UTC) + timedelta(seconds=5))
     assert await read_back.announced([later]) == set()
     assert await read_back.announced([replace(alert, alert_id="ALT-20260105-NOTANNOUNC")]) == set()
-    assert read_back.reads == 3
+    # Only the records keyed by the candidate's company are read.
+    elsewhere = replace(alert, alert_id="ALT-20260105-ELSEWHERE0")
+    await bench.sender.send_and_wait(
+        bench.topic, json.dumps({"alert_id": elsewhere.alert_id}).encode(), key=b"C-2"
+    )
+    assert await read_back.announced([elsewhere]) == set()
+    assert await read_back.announced([replace(elsewhere, company_id="C-2")]) == {elsewhere.alert_id}
+    assert read_back.reads == 5
