@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.queries import newest_first
 from signup.models import (
     Answer,
     Application,
@@ -234,8 +235,8 @@ class MongoApplicationRepository:
     async def page(self, *, status: ApplicationStatus | None, now: datetime, offset: int, limit: int) -> Page:
         query = _status_filter(status, now)
         total = await self._collection.count_documents(query)
-        cursor = self._collection.find(query).sort("created_at", DESCENDING).skip(offset).limit(limit)
-        return Page(items=[_from_document(doc) async for doc in cursor], total=total)
+        docs = await newest_first(self._collection, "created_at", query, now=now, limit=limit, skip=offset)
+        return Page(items=[_from_document(doc) for doc in docs], total=total)
 
     async def _one(self, query: dict[str, Any]) -> Application | None:
         doc = await self._collection.find_one(query)
