@@ -5,9 +5,10 @@ A batch publishes the ``alert-detected`` of its new important alerts, then recor
 there has its batch redelivered, which finds the alert stored and unrecorded; so does a later batch
 of this process holding the same source event (a line sent twice) while the first batch is still
 recording. Such candidates are rare (after a crash, a rebalance or a repeated line), so before
-announcing them the pipeline reads its own output back: every partition of ``alert-detected`` from a
-little before the earliest candidate was first stored, up to the end the topic had when the read
-began. An alert found there is recorded as announced instead of being announced again.
+announcing them the pipeline reads its own output back: the partitions of ``alert-detected`` that
+hold the candidates' companies, from a little before the earliest candidate was first stored up to
+the end they had when the read began. An alert found there is recorded as announced instead of
+being announced again.
 
 Each candidate's announcement, if any, was published after the alert was stored (``received_at``),
 by the process that stored it, with that process's clock as its timestamp; ``margin`` covers a clock
