@@ -99,8 +99,9 @@ class AlertGroupStore(Protocol):
 
     async def close(self, group_ids: list[str]) -> None: ...
 
-    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
-        """The companies among ``company_ids`` with an open group whose window ends in (now, until]."""
+    async def closing_before(self, company_ids: list[str], *, until: datetime) -> set[str]:
+        """The companies among ``company_ids`` with an open group whose window ends by ``until``: one
+        closing soon, or already closed but not claimed yet (it closed after the last claim)."""
 
 
 class AlertGrouper:
@@ -201,11 +202,11 @@ class AlertGrouper:
         await self._store.close(group_ids)
 
     async def closing_soon(self, company_ids: list[str], *, within: timedelta) -> set[str]:
-        """Companies with another group whose window ends within ``within``: a burst still closing."""
+        """Companies with another group whose window ends within ``within``, or has ended since the
+        last claim (a claim's instant precedes this check): a burst still closing."""
         if not company_ids:
             return set()
-        now = self._clock()
-        return await self._store.closing_before(company_ids, now=now, until=now + within)
+        return await self._store.closing_before(company_ids, until=self._clock() + within)
 
 
 class InMemoryAlertGroupStore:
@@ -297,13 +298,13 @@ class InMemoryAlertGroupStore:
         for group_id in group_ids:
             self.groups[group_id]["status"] = "closed"
 
-    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
+    async def closing_before(self, company_ids: list[str], *, until: datetime) -> set[str]:
         return {
             doc["first"].company_id
             for doc in self.groups.values()
             if doc["status"] == "open"
             and doc["first"].company_id in company_ids
-            and now < doc["window_ends_at"] <= until
+            and doc["window_ends_at"] <= until
         }
 
 
@@ -442,12 +443,8 @@ class MongoAlertGroupStore:
         if group_ids:
             await update_in(self._collection, "_id", group_ids, {}, {"$set": {"status": "closed"}})
 
-    async def closing_before(self, company_ids: list[str], *, now: datetime, until: datetime) -> set[str]:
-        query = {
-            "status": "open",
-            "window_ends_at": {"$gt": now, "$lte": until},
-            "company_id": {"$in": company_ids},
-        }
+    async def closing_before(self, company_ids: list[str], *, until: datetime) -> set[str]:
+        query = {"status": "open", "window_ends_at": {"$lte": until}, "company_id": {"$in": company_ids}}
         return {str(c) for c in await self._collection.distinct("company_id", query)}
 
 
