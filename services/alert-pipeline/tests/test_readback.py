@@ -191,6 +191,7 @@ async def test_only_the_records_since_the_earliest_candidate_was_stored_are_read
     alert = Alert.from_document(doc)
     await bench.sender.send_and_wait(bench.topic, b"\xff not json", key=b"C-1")
     await bench.sender.send_and_wait(bench.topic, b'["a list"]', key=b"C-1")
+    await bench.sender.send_and_wait(bench.topic, b"[" * 100_000, key=b"C-1")  # past the parser's depth
     read_back = AnnouncementReadBack(bench.bootstrap, topic=bench.topic, margin=timedelta(0))
 
     assert await read_back.announced([alert]) == {alert.alert_id}

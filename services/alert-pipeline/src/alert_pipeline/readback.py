@@ -125,7 +125,9 @@ class AnnouncementReadBack:
                 for tp, records in batches.items():
                     for record in records:
                         if record.offset < pending.get(tp, 0) and record.key in keys:
-                            found |= _alert_ids(record.value) & wanted
+                            alert_id = _alert_id(record.value)
+                            if alert_id in wanted:
+                                found.add(alert_id)
                 for tp in list(pending):
                     if await consumer.position(tp) >= pending[tp]:
                         del pending[tp]
@@ -134,13 +136,12 @@ class AnnouncementReadBack:
             await asyncio.gather(admin.close(), consumer.stop(), return_exceptions=True)
 
 
-def _alert_ids(value: bytes | None) -> set[str]:
-    """The alert id an ``alert-detected`` record names (none for a record that is not one)."""
-    if not value:
-        return set()
+def _alert_id(value: bytes | None) -> str:
+    """The alert id an ``alert-detected`` record names ("" for a record that is not one: not JSON,
+    nested past the parser's depth, or without the field)."""
     try:
-        body = json.loads(value)
-    except ValueError:
-        return set()
+        body = json.loads(value or b"")
+    except (ValueError, RecursionError):
+        return ""
     alert_id = body.get("alert_id") if isinstance(body, dict) else None
-    return {alert_id} if isinstance(alert_id, str) else set()
+    return alert_id if isinstance(alert_id, str) else ""

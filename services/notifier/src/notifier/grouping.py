@@ -444,8 +444,9 @@ class MongoAlertGroupStore:
             await update_in(self._collection, "_id", group_ids, {}, {"$set": {"status": "closed"}})
 
     async def closing_before(self, company_ids: list[str], *, until: datetime) -> set[str]:
-        query = {"status": "open", "window_ends_at": {"$lte": until}, "company_id": {"$in": company_ids}}
-        return {str(c) for c in await self._collection.distinct("company_id", query)}
+        query = {"status": "open", "window_ends_at": {"$lte": until}}
+        found = await find_in(self._collection, "company_id", company_ids, query, {"company_id": 1})
+        return {str(doc["company_id"]) for doc in found}
 
 
 def _group(doc: dict[str, Any]) -> AlertGroup:
