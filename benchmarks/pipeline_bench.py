@@ -88,7 +88,8 @@ def _service(name: str, env: dict[str, str], log: Path) -> ServiceProcess:
 
 
 async def _setup(topic: str, company_id: str, serials: list[str], email: str, run: str) -> None:
-    await create_topic(KAFKA, topic, partitions=6)
+    # The broker's append time on each record: the publish latency's split sees when a probe arrived.
+    await create_topic(KAFKA, topic, partitions=6, configs={"message.timestamp.type": "LogAppendTime"})
     registered = company_registered(
         company_id, email, serials, account_id=f"A-{run}", login_id=f"u{run}",
         company_name="ベンチマーク株式会社", user_name="計測 太郎", mac_prefix="00:09:0F:01",
@@ -285,8 +286,9 @@ def _filled_topic_eps(pipeline_url: str, n: int, timeout: float = 1800) -> float
     raise TimeoutError(f"the pipeline did not count {n} events within {timeout:.0f} s")
 
 
-async def _publish_latencies(probes: dict[str, float], within: float = 60) -> list[float]:
-    """Milliseconds from each probe's produce to its ``alert-detected`` record (Kafka timestamps)."""
+async def _publish_latencies(probes: dict[str, float], within: float = 60) -> dict[str, float]:
+    """Milliseconds from each probe's produce to its ``alert-detected`` record (Kafka timestamps),
+    by alert id."""
     consumer = AIOKafkaConsumer(
         ALERT_DETECTED, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest"
     )
@@ -302,26 +304,63 @@ async def _publish_latencies(probes: dict[str, float], within: float = 60) -> li
                     found[alert_id] = record.timestamp - probes[alert_id] * 1000
     finally:
         await consumer.stop()
-    return sorted(found.values())
+    return found
 
 
-async def _publish_parts(probes: dict[str, float], db_name: str) -> None:
-    """Print where a probe's publish latency goes: until the pipeline built its alert (Kafka, the
-    fetch, the engine, the batch's turn, the units) and from there to the announcement (storing it)."""
+async def _publish_parts(probes: dict[str, float], published: dict[str, float], db_name: str) -> None:
+    """Print where the probes' publish latency goes: until the broker appended the raw record (the
+    producer), until the pipeline built its alert (``received_at``: the fetch, the engine, the
+    batch's turn), and until its ``alert-detected`` was published (storing and announcing it).
+
+    ``published``: probe alert id → ms from its produce to its announcement (``_publish_latencies``).
+    """
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI)
     try:
         docs = await client[db_name]["alerts"].find({"_id": {"$in": list(probes)}}).to_list(None)
     finally:
         await client.close()
-    built = {d["_id"]: d["received_at"].replace(tzinfo=UTC).timestamp() for d in docs}
-    arrived = sorted((at - probes[alert_id]) * 1000 for alert_id, at in built.items())
-    if arrived:
-        print(
-            "under the steady load, from a probe's produce to its alert built:"
-            f" p50 {_ms(statistics.median(arrived))}, p99 {_ms(_p99(arrived))}"
-            " (the rest of the publish latency is storing and announcing it)",
-            flush=True,
-        )
+    built = {d["_id"]: d["received_at"].replace(tzinfo=UTC).timestamp() * 1000 for d in docs}
+    appended = await _append_times({d["_id"]: d["origin"] for d in docs if "origin" in d})
+    parts: dict[str, list[float]] = {
+        "produced → appended": [],
+        "appended → built": [],
+        "built → published": [],
+    }
+    for alert_id, at in built.items():
+        sent = probes[alert_id] * 1000
+        if alert_id in appended:
+            parts["produced → appended"].append(appended[alert_id] - sent)
+            parts["appended → built"].append(at - appended[alert_id])
+        if alert_id in published:
+            parts["built → published"].append(sent + published[alert_id] - at)
+    figures = ", ".join(
+        f"{name} p50 {_ms(statistics.median(values))} p99 {_ms(_p99(sorted(values)))}"
+        for name, values in parts.items()
+        if values
+    )
+    print(f"under the steady load, the publish latency's parts: {figures}", flush=True)
+
+
+async def _append_times(origins: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The broker's append time (ms) of each alert's raw record, found by its origin (topic, offset)."""
+    wanted: dict[TopicPartition, dict[int, str]] = {}
+    for alert_id, origin in origins.items():
+        topic, _, partition = str(origin["position"]).rpartition(":")
+        wanted.setdefault(TopicPartition(topic, int(partition)), {})[int(origin["offset"])] = alert_id
+    found: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        for tp, offsets in wanted.items():
+            consumer.assign([tp])
+            for offset, alert_id in sorted(offsets.items()):
+                consumer.seek(tp, offset)
+                records = (await consumer.getmany(tp, timeout_ms=5000, max_records=1)).get(tp, [])
+                if records and records[0].offset == offset:
+                    found[alert_id] = float(records[0].timestamp)
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def _caught_up(group: str, topic: str, within: float = 600) -> float:
@@ -567,8 +606,9 @@ def main() -> int:
                         probe_every=args.probe_every)
             )  # fmt: skip
             latencies = sorted(_email_latencies(probes))
-            publish = asyncio.run(_publish_latencies(probes))
-            asyncio.run(_publish_parts(probes, f"alert-pipeline-bench-{run}"))
+            published = asyncio.run(_publish_latencies(probes))
+            publish = sorted(published.values())
+            asyncio.run(_publish_parts(probes, published, f"alert-pipeline-bench-{run}"))
             _batch_figures(pipeline.url, "steady load", since=after_burst)
     finally:
         pipeline.stop()

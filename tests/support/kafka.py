@@ -18,11 +18,14 @@ def producer(bootstrap: str, **options: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **options)
 
 
-async def create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
+async def create_topic(
+    bootstrap: str, topic: str, partitions: int = 3, configs: dict[str, str] | None = None
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})
+        await admin.create_topics([new])
     finally:
         await admin.close()
 

@@ -6,6 +6,12 @@ size and fetch settings are the pipeline's own. At-least-once: a batch's offsets
 only once its work is done (a batch cut short by a crash or a rebalance is delivered again, and the
 ingest counts it exactly once).
 
+Records are fetched ahead by a task of their own (``_Fetched``), which keeps aiokafka's buffer
+drained: aiokafka fetches a partition again only once what it holds of it has been taken, so a batch
+taken straight from it would start with records fetched when the batch before was taken, one turn
+old. At most ``max_records`` wait there; a partition read again from an earlier offset (after a
+rebalance) replaces what is held of it, and a partition no longer assigned is dropped when taken.
+
 Batches overlap: while one is being stored (waiting for MongoDB), the next one is fetched and goes
 through the engine (``prepare``, in a worker thread when the engine releases the GIL), then stores
 and announces its alerts as soon as the one before has announced its own (``Turn``): an important
@@ -17,9 +23,10 @@ its records until its counts are applied and its offsets committed).
 """
 
 import asyncio
-import itertools
+import collections
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -105,10 +112,13 @@ class RawStream:
         storing: list[asyncio.Task[None]] = []
         sizes: dict[asyncio.Task[None], int] = {}
         latest: Turn | None = None
+        fetched = _Fetched(self.max_records)
+        fetching: asyncio.Task[None] | None = None
         try:
             await self._start(consumer)
+            fetching = asyncio.create_task(fetched.fill(consumer, self.batch_timeout_ms))
             while True:
-                # The next batch is fetched once it can be stored (fewer than ``in_flight`` batches
+                # The next batch is taken once it can be stored (fewer than ``in_flight`` batches
                 # and ``records_in_flight`` records being stored): what arrives meanwhile joins it
                 # instead of waiting for the batch after.
                 storing = _still_storing(storing, sizes)
@@ -117,18 +127,15 @@ class RawStream:
                 ):
                     await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                     storing = _still_storing(storing, sizes)
-                batches = await consumer.getmany(
-                    timeout_ms=self.batch_timeout_ms, max_records=self.max_records
-                )
-                if not batches:
+                records = await fetched.take(consumer.assignment(), self.batch_timeout_ms / 1000)
+                if not records:
                     continue
-                records = list(itertools.chain.from_iterable(batches.values()))
                 try:
                     prepared = await self.prepare(records)
                 except Exception:
                     log.exception("a batch was not prepared; it is processed whole")
                     prepared = None
-                done = {tp: part[-1].offset + 1 for tp, part in batches.items() if part}
+                done = _next_offsets(records)
                 if latest is not None:
                     # Not before the batch before has announced its alerts: meanwhile what arrives
                     # joins this batch (fewer, larger batches when the database is slow).
@@ -143,6 +150,9 @@ class RawStream:
                 storing.append(task)
                 sizes[task] = len(records)
         finally:
+            if fetching is not None:
+                fetching.cancel()
+                await asyncio.gather(fetching, return_exceptions=True)
             if latest is not None:
                 latest.lane.abandon()
             for task in storing:
@@ -185,6 +195,72 @@ class RawStream:
                 log.warning("raw stream consumer not started; retrying", extra={"error": repr(exc)[:300]})
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
+
+
+class _Fetched:
+    """Records fetched ahead of the batches, in the order of each partition, ``limit`` at most."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.records: collections.deque[ConsumerRecord[Any, Any]] = collections.deque()
+        # The last offset fetched of each partition: a fetch below it means the partition was read again.
+        self.last: dict[TopicPartition, int] = {}
+        self.failure: Exception | None = None
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def fill(self, consumer: AIOKafkaConsumer, timeout_ms: int) -> None:
+        """Fetch while there is room, until cancelled; a failure is raised by the next ``take``."""
+        try:
+            while True:
+                await self._room.wait()
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.limit)
+                self.put(batches)
+        except Exception as exc:
+            self.failure = exc
+            self._arrived.set()
+
+    def put(self, batches: Mapping[TopicPartition, Records]) -> None:
+        for tp, part in batches.items():
+            if not part:
+                continue
+            if part[0].offset <= self.last.get(tp, -1):
+                # Read again from an earlier offset (a rebalance): what is held of it comes again.
+                self.records = collections.deque(r for r in self.records if _partition(r) != tp)
+            self.records.extend(part)
+            self.last[tp] = part[-1].offset
+        if self.records:
+            self._arrived.set()
+        if len(self.records) >= self.limit:
+            self._room.clear()
+
+    async def take(self, assigned: Set[TopicPartition], within: float) -> list[ConsumerRecord[Any, Any]]:
+        """Up to ``limit`` records, waiting ``within`` seconds at most for the first; records of a
+        partition no longer ``assigned`` are dropped (another member reads them now)."""
+        if not self.records and self.failure is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await self._arrived.wait()
+        if self.failure is not None:
+            raise RuntimeError("fetching the raw stream failed") from self.failure
+        taken = [self.records.popleft() for _ in range(min(len(self.records), self.limit))]
+        if not self.records:
+            self._arrived.clear()
+        if len(self.records) < self.limit:
+            self._room.set()
+        return [r for r in taken if _partition(r) in assigned]
+
+
+def _partition(record: ConsumerRecord[Any, Any]) -> tuple[str, int]:
+    # Equal to the record's TopicPartition (a named tuple), and cheaper to make.
+    return record.topic, record.partition
+
+
+def _next_offsets(records: Records) -> dict[TopicPartition, int]:
+    """The offset to commit for each partition: past the last of its records (in offset order)."""
+    last = {_partition(record): record.offset for record in records}
+    return {TopicPartition(topic, partition): offset + 1 for (topic, partition), offset in last.items()}
 
 
 def _still_storing(
