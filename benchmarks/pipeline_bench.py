@@ -18,8 +18,9 @@ process while a notifier process runs, and prints:
   accepted its email (the Maildir file's mtime). Probes sent during the end-to-end burst, where the
   producer outruns the pipeline and every probe waits behind the backlog, are reported on a line
   of their own: that figure is queueing, not processing latency. A line splits the publish
-  latency: from a probe's produce until the pipeline built its alert (its ``received_at``: Kafka,
-  the fetch, the engine and the batch's turn), the rest being storing and announcing it.
+  latency in three: produced → appended (the live topic keeps the broker's append time), appended
+  → built (the alert's ``received_at``: the fetch, the engine and the batch's turn), built →
+  published (storing and announcing it).
   ``--steady-share`` runs the steady load at another share of the capacity.
 
 With ``BENCH_PROFILE=<file>``, py-spy records the filled-topic pipeline while it runs
