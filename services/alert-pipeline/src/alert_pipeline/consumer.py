@@ -10,7 +10,8 @@ Records are fetched ahead by a task of their own (``_Fetched``), which keeps aio
 drained: aiokafka fetches a partition again only once what it holds of it has been taken, so a batch
 taken straight from it would start with records fetched when the batch before was taken, one turn
 old. At most ``max_records`` wait there; a partition read again from an earlier offset (after a
-rebalance) replaces what is held of it, and a partition no longer assigned is dropped when taken.
+rebalance) replaces what is held of it, and what is held of a partition no longer assigned is
+dropped.
 
 Batches overlap: while one is being stored (waiting for MongoDB), the next one is fetched and goes
 through the engine (``prepare``, in a worker thread when the engine releases the GIL), then stores
@@ -127,7 +128,7 @@ class RawStream:
                 ):
                     await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
                     storing = _still_storing(storing, sizes)
-                records = await fetched.take(consumer.assignment(), self.batch_timeout_ms / 1000)
+                records = await fetched.take(consumer.assignment, self.batch_timeout_ms / 1000)
                 if not records:
                     continue
                 try:
@@ -235,21 +236,33 @@ class _Fetched:
         if len(self.records) >= self.limit:
             self._room.clear()
 
-    async def take(self, assigned: Set[TopicPartition], within: float) -> list[ConsumerRecord[Any, Any]]:
-        """Up to ``limit`` records, waiting ``within`` seconds at most for the first; records of a
-        partition no longer ``assigned`` are dropped (another member reads them now)."""
+    async def take(
+        self, assigned: Callable[[], Set[TopicPartition]], within: float
+    ) -> list[ConsumerRecord[Any, Any]]:
+        """Up to ``limit`` records, waiting ``within`` seconds at most for the first.
+
+        What is held of a partition no longer ``assigned()`` (asked once the wait is over) is
+        dropped: another member reads it from the committed offset, or this one again once the
+        partition comes back (aiokafka starts an assigned partition from its committed offset).
+        """
         if not self.records and self.failure is None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(within):
                     await self._arrived.wait()
         if self.failure is not None:
             raise RuntimeError("fetching the raw stream failed") from self.failure
+        current = assigned()
+        if revoked := [tp for tp in self.last if tp not in current]:
+            gone = set(revoked)
+            self.records = collections.deque(r for r in self.records if _partition(r) not in gone)
+            for tp in revoked:
+                del self.last[tp]
         taken = [self.records.popleft() for _ in range(min(len(self.records), self.limit))]
         if not self.records:
             self._arrived.clear()
         if len(self.records) < self.limit:
             self._room.set()
-        return [r for r in taken if _partition(r) in assigned]
+        return taken
 
 
 def _partition(record: ConsumerRecord[Any, Any]) -> tuple[str, int]:
